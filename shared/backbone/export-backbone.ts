@@ -1,0 +1,136 @@
+import type * as tfl from '@tensorflow/tfjs-layers';
+import { FidelityError, InvalidBackboneError } from './backbone-errors.js';
+import type { BackboneManifest, Quantization } from './backbone-manifest.js';
+import { type BackbonePackage, sha256Hex } from './backbone-package.js';
+import { foldLayersModel } from './headstart-graph.js';
+import { type Backbone, backboneFromLayersModel, loadBackbone } from './load-backbone.js';
+import { encodeWeights } from './quantize.js';
+
+export interface ExportSource {
+  /** The source model as tfjs layers, with its own (possibly quantized) weights already loaded. */
+  model: tfl.LayersModel;
+  id: string;
+  weightsSha256: string;
+  note?: string;
+}
+
+export interface ExportOptions {
+  id: string;
+  description?: string;
+  cut: string;
+  pooling?: 'avg' | 'none';
+  quantization?: Quantization;
+  /** Defaults to the source model's input size. Smaller sizes need a backbone that pools globally. */
+  inputSize?: number;
+  resize?: 'center-crop' | 'squash';
+  scale: number;
+  offset: number;
+  /** Pixels (RGB HWC uint8 at inputSize) of real photos on which the export is compared with its source. */
+  fidelityImages: readonly Uint8Array[];
+  /** Refuse to export when the mean cosine similarity of features falls below this. Default 0.99. */
+  minCosineMean?: number;
+  createdAt?: Date;
+}
+
+export interface ExportResult {
+  pkg: BackbonePackage;
+  /** Per-image cosine similarity between exported and source features. */
+  cosines: number[];
+  /** Bytes the same graph would take in float32, for size ratios. */
+  float32Bytes: number;
+}
+
+export function cosine(a: Float32Array, b: Float32Array): number {
+  let dot = 0;
+  let na = 0;
+  let nb = 0;
+  for (let i = 0; i < a.length; i++) {
+    dot += a[i]! * b[i]!;
+    na += a[i]! * a[i]!;
+    nb += b[i]! * b[i]!;
+  }
+  return na === 0 && nb === 0 ? 1 : dot / Math.sqrt(na * nb || 1);
+}
+
+/**
+ * Turns a source layers model into Headstart's edge format: cut at `cut`, batch norm folded, weights encoded
+ * (per-channel int8 by default). The result is compared with the source on real photos and refused below the
+ * fidelity threshold, so a backbone that would silently change features never gets published.
+ */
+export async function exportBackbone(source: ExportSource, options: ExportOptions): Promise<ExportResult> {
+  const nativeSize = (source.model.inputs[0]?.shape[1] as number | null) ?? undefined;
+  const inputSize = options.inputSize ?? nativeSize;
+  if (!inputSize) throw new InvalidBackboneError('the source model has no fixed input size; pass inputSize');
+  if (options.fidelityImages.length === 0) {
+    throw new InvalidBackboneError('fidelity needs at least one real image');
+  }
+  const pooling = options.pooling ?? 'avg';
+  const quantization = options.quantization ?? 'int8-per-channel';
+  const { graph, weights, featureDim } = foldLayersModel(source.model, { cut: options.cut, pooling });
+  const depthwise = new Set(graph.nodes.filter((n) => n.op === 'depthwise_conv2d').map((n) => n.kernel));
+
+  const build = (mode: Quantization, id: string): BackbonePackage => {
+    const { specs, data } = encodeWeights(weights, { mode, depthwise });
+    const manifest: BackboneManifest = {
+      schemaVersion: 1,
+      id,
+      description: options.description ?? '',
+      format: 'headstart-graph',
+      inputSize,
+      preprocessing: {
+        resize: options.resize ?? 'center-crop',
+        scale: options.scale,
+        offset: options.offset,
+      },
+      feature: { layer: options.cut, pooling, dim: featureDim },
+      quantization: mode,
+      weightsSha256: sha256Hex(data),
+      weightsBytes: data.byteLength,
+      source: {
+        id: source.id,
+        weightsSha256: source.weightsSha256,
+        ...(source.note ? { note: source.note } : {}),
+      },
+      createdAt: (options.createdAt ?? new Date(0)).toISOString(),
+    };
+    return { manifest, graph, weightSpecs: specs, weights: data };
+  };
+
+  const reference = build('float32', `${options.id}-float32-reference`);
+  const candidate = build(quantization, options.id);
+  // At the source's own input size, compare with the source model itself; at other sizes the source cannot run,
+  // so compare with the same folded graph in float32 (folding alone is exact to float rounding: see the tests).
+  const ref =
+    inputSize === nativeSize
+      ? backboneFromLayersModel(source.model, reference.manifest)
+      : await loadBackbone(reference, { warmup: false });
+  const cand = await loadBackbone(candidate, { warmup: false });
+  let cosines: number[];
+  try {
+    cosines = await compareBackbones(ref, cand, options.fidelityImages);
+  } finally {
+    ref.dispose();
+    cand.dispose();
+  }
+  const cosineMean = cosines.reduce((a, b) => a + b, 0) / cosines.length;
+  const cosineMin = Math.min(...cosines);
+  const threshold = options.minCosineMean ?? 0.99;
+  candidate.manifest.fidelity = { images: cosines.length, cosineMean, cosineMin, threshold };
+  if (!(cosineMean >= threshold)) {
+    throw new FidelityError(
+      `exported backbone '${options.id}' (${quantization}) has mean feature cosine ${cosineMean.toFixed(4)} ` +
+        `(min ${cosineMin.toFixed(4)}) against its source on ${cosines.length} images, below the threshold ${threshold}`,
+    );
+  }
+  return { pkg: candidate, cosines, float32Bytes: reference.weights.byteLength };
+}
+
+export async function compareBackbones(
+  a: Backbone,
+  b: Backbone,
+  images: readonly Uint8Array[],
+): Promise<number[]> {
+  const fa = await a.extract(images);
+  const fb = await b.extract(images);
+  return fa.map((f, i) => cosine(f, fb[i]!));
+}

@@ -1,0 +1,42 @@
+export {
+  BackboneError,
+  BackboneInputError,
+  BackboneIntegrityError,
+  FidelityError,
+  InvalidBackboneError,
+} from './backbone-errors.js';
+export {
+  type BackboneManifest,
+  backboneIdSchema,
+  backboneManifestSchema,
+  type Quantization,
+} from './backbone-manifest.js';
+export {
+  BACKBONE_JSON,
+  BACKBONE_WEIGHTS,
+  type BackbonePackage,
+  parseBackbone,
+  serializeBackbone,
+  sha256Hex,
+} from './backbone-package.js';
+export {
+  buildDefaultBackbone,
+  DEFAULT_CUT,
+  DEFAULT_INPUT_SIZE,
+  DEFAULT_QUANTIZATION,
+  defaultBackboneId,
+} from './default-backbone.js';
+export {
+  compareBackbones,
+  cosine,
+  type ExportOptions,
+  type ExportResult,
+  exportBackbone,
+} from './export-backbone.js';
+export type { HeadstartGraph } from './headstart-graph.js';
+export {
+  type Backbone,
+  backboneFromLayersModel,
+  type LoadBackboneOptions,
+  loadBackbone,
+} from './load-backbone.js';

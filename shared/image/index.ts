@@ -1,0 +1,20 @@
+export {
+  CROP_VIEW_SCALE,
+  DEFAULT_MAX_PIXELS,
+  type DecodedImage,
+  type DecodeImageOptions,
+  decodeImage,
+  type ImageFormat,
+  type ImageProbe,
+  type ImageView,
+  probeImage,
+  type ResizePolicy,
+} from './decode-image.js';
+export {
+  CorruptImageError,
+  EmptyImageError,
+  ImageError,
+  TooManyPixelsError,
+  UnsupportedFormatError,
+  ZeroDimensionError,
+} from './image-errors.js';
