@@ -12,7 +12,7 @@ export function emit(
   unit: string,
   extra: Record<string, unknown> = {},
 ): void {
-  const v = value === null ? null : Math.round(value * 1000) / 1000;
+  const v = value === null ? null : Number(value.toPrecision(6));
   console.log(JSON.stringify({ metric, value: v, unit, ...extra }));
 }
 

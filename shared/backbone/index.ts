@@ -20,6 +20,14 @@ export {
   sha256Hex,
 } from './backbone-package.js';
 export {
+  BackboneNotFoundError,
+  listBackbones,
+  readBackbone,
+  readDefaultBackboneId,
+  saveBackbone,
+  setDefaultBackbone,
+} from './backbone-store.js';
+export {
   buildDefaultBackbone,
   DEFAULT_CUT,
   DEFAULT_INPUT_SIZE,

@@ -1,0 +1,70 @@
+import { z } from 'zod';
+import { layout } from '../models/model-layout.js';
+import type { ObjectStore } from '../store/index.js';
+import { BackboneError, InvalidBackboneError } from './backbone-errors.js';
+import { backboneIdSchema } from './backbone-manifest.js';
+import {
+  BACKBONE_JSON,
+  BACKBONE_WEIGHTS,
+  type BackbonePackage,
+  parseBackbone,
+  serializeBackbone,
+} from './backbone-package.js';
+
+/** The backbone is not in the store. */
+export class BackboneNotFoundError extends BackboneError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('backbone_not_found', message, options);
+    this.name = 'BackboneNotFoundError';
+  }
+}
+
+const defaultPointerSchema = z.object({ id: backboneIdSchema });
+
+/**
+ * Publishes a backbone: weights first, then backbone.json, whose presence is what makes the backbone exist.
+ * Both are immutable per id (the id names everything that changes features), so re-publishing the same id is a
+ * no-op and a reader never sees a manifest whose weights are not there yet.
+ */
+export async function saveBackbone(store: ObjectStore, pkg: BackbonePackage): Promise<void> {
+  const { json, weights } = serializeBackbone(pkg);
+  const id = pkg.manifest.id;
+  await store.put(layout.backbone(id, BACKBONE_WEIGHTS), weights, {
+    contentType: 'application/octet-stream',
+  });
+  await store.put(layout.backbone(id, BACKBONE_JSON), json, { contentType: 'application/json' });
+}
+
+export async function readBackbone(store: ObjectStore, id: string): Promise<BackbonePackage> {
+  const [json, weights] = await Promise.all([
+    store.get(layout.backbone(id, BACKBONE_JSON)),
+    store.get(layout.backbone(id, BACKBONE_WEIGHTS)),
+  ]);
+  if (!json || !weights) {
+    throw new BackboneNotFoundError(
+      `backbone '${id}' is not in ${store.description} (${layout.backbone(id, '')})`,
+    );
+  }
+  return parseBackbone(json.body, weights.body);
+}
+
+export async function listBackbones(store: ObjectStore): Promise<string[]> {
+  const ids: string[] = [];
+  for await (const o of store.list('backbones/')) {
+    const m = /^backbones\/([^/]+)\/backbone\.json$/.exec(o.key);
+    if (m) ids.push(m[1]!);
+  }
+  return ids;
+}
+
+export async function setDefaultBackbone(store: ObjectStore, id: string): Promise<void> {
+  await store.put(layout.defaultBackbonePointer, JSON.stringify({ id }), { contentType: 'application/json' });
+}
+
+export async function readDefaultBackboneId(store: ObjectStore): Promise<string | undefined> {
+  const o = await store.get(layout.defaultBackbonePointer);
+  if (!o) return undefined;
+  const parsed = defaultPointerSchema.safeParse(JSON.parse(new TextDecoder().decode(o.body)));
+  if (!parsed.success) throw new InvalidBackboneError(`${layout.defaultBackbonePointer} is invalid`);
+  return parsed.data.id;
+}

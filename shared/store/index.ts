@@ -1,0 +1,21 @@
+export type { FsStoreOptions, StoreChangeEvent } from './fs-store.js';
+export { createFsStore } from './fs-store.js';
+export type {
+  ListOptions,
+  NotModified,
+  ObjectInfo,
+  ObjectStore,
+  PutOptions,
+  StoredObject,
+} from './object-store.js';
+export { isNotModified } from './object-store.js';
+export type { S3StoreOptions } from './s3-store.js';
+export { createS3Store } from './s3-store.js';
+export {
+  CorruptObjectError,
+  InvalidKeyError,
+  InvalidOptionsError,
+  PreconditionFailedError,
+  StoreError,
+  StoreUnavailableError,
+} from './store-errors.js';

@@ -1,0 +1,52 @@
+/** Errors raised by an object store, whatever its backend. */
+export class StoreError extends Error {
+  readonly code: string;
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'StoreError';
+    this.code = code;
+  }
+}
+
+/**
+ * A conditional write lost: create-if-absent found an object, or replace-if-ETag-matches found a different
+ * ETag (or no object at all). Callers usually re-read and decide again rather than retry blindly.
+ */
+export class PreconditionFailedError extends StoreError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('precondition_failed', message, options);
+    this.name = 'PreconditionFailedError';
+  }
+}
+
+/** The key cannot name an object in this store (empty, too long, control characters, path traversal...). */
+export class InvalidKeyError extends StoreError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('invalid_key', message, options);
+    this.name = 'InvalidKeyError';
+  }
+}
+
+/** Put options the store cannot carry faithfully (metadata names or values, content type, conflicting conditions). */
+export class InvalidOptionsError extends StoreError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('invalid_options', message, options);
+    this.name = 'InvalidOptionsError';
+  }
+}
+
+/** The store could not be reached or answered with a server-side failure; retrying later may succeed. */
+export class StoreUnavailableError extends StoreError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('store_unavailable', message, options);
+    this.name = 'StoreUnavailableError';
+  }
+}
+
+/** A stored object is unreadable (truncated or foreign file in an FS store). */
+export class CorruptObjectError extends StoreError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('corrupt_object', message, options);
+    this.name = 'CorruptObjectError';
+  }
+}
