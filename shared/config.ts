@@ -1,0 +1,55 @@
+import { z } from 'zod';
+
+/**
+ * The one place that reads the environment. Everything else takes its configuration as arguments, so the
+ * same code runs in Lambda, at the edge (which has no environment: its entry builds a Config from baked-in
+ * constants) and locally.
+ */
+const envSchema = z.object({
+  /** Local store root; used when no bucket is set. */
+  HEADSTART_HOME: z.string().default('./.headstart'),
+  HEADSTART_BUCKET: z.string().optional(),
+  /** An S3-compatible endpoint (moto_server, MinIO, ...); unset means AWS S3. */
+  S3_ENDPOINT: z.string().url().optional(),
+  AWS_REGION: z.string().default('us-east-1'),
+  PORT: z.coerce.number().int().min(0).max(65535).default(8787),
+  HOST: z.string().default('127.0.0.1'),
+  /** Backbone id to use; unset means the store's `backbones/default.json`. */
+  HEADSTART_BACKBONE: z.string().optional(),
+  HEADSTART_MAX_UPLOAD_BYTES: z.coerce
+    .number()
+    .int()
+    .positive()
+    .default(20 * 1024 * 1024),
+  HEADSTART_MAX_PIXELS: z.coerce.number().int().positive().default(40_000_000),
+  /** Quiet window before a burst of uploads becomes one training. */
+  HEADSTART_RETRAIN_QUIET_SECONDS: z.coerce.number().min(0).max(900).default(30),
+  HEADSTART_TRAINING_QUEUE_URL: z.string().optional(),
+  /** Where tfjs-backend-wasm's .wasm files are (set by bundles; unset means next to the package). */
+  HEADSTART_WASM_DIR: z.string().optional(),
+  HEADSTART_REQUIRE_KEYS: z
+    .enum(['true', 'false', '1', '0'])
+    .optional()
+    .transform((v) => (v === undefined ? undefined : v === 'true' || v === '1')),
+});
+
+export type Env = z.infer<typeof envSchema>;
+
+export class ConfigError extends Error {
+  readonly code = 'invalid_config';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'ConfigError';
+  }
+}
+
+export function readEnv(env: Record<string, string | undefined> = process.env): Env {
+  const parsed = envSchema.safeParse(env);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new ConfigError(`environment variable ${issue?.path.join('.')}: ${issue?.message}`, {
+      cause: parsed.error,
+    });
+  }
+  return parsed.data;
+}

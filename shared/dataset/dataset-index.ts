@@ -1,0 +1,167 @@
+import { createHash } from 'node:crypto';
+import { z } from 'zod';
+import { layout } from '../models/model-layout.js';
+import type { ObjectStore } from '../store/index.js';
+import { PreconditionFailedError } from '../store/index.js';
+import { IndexContentionError } from './dataset-errors.js';
+import { compareSequencers } from './sequencer.js';
+
+/**
+ * A project's dataset index, sharded by a hash of the upload key into 256 small JSON objects
+ * (`datasets/<project>/index/<00..ff>.json`). An upload rewrites one shard of ~1/256 of the project with a
+ * conditional write on its ETag, so 50,000 examples cost ~200 entries per write, concurrent writers never lose
+ * each other's changes, and a reader always sees a whole shard.
+ *
+ * Every entry keeps the S3 sequencer of the event that wrote it. Deletes leave a tombstone, so a delete that
+ * arrives before its create, or any duplicate, changes nothing.
+ */
+const live = z.object({
+  state: z.literal('example'),
+  label: z.string(),
+  sha256: z.string(),
+  bytes: z.number().int().nonnegative(),
+  sequencer: z.string(),
+  at: z.string(),
+});
+const quarantined = z.object({
+  state: z.literal('quarantined'),
+  code: z.string(),
+  sequencer: z.string(),
+  at: z.string(),
+});
+const deleted = z.object({ state: z.literal('deleted'), sequencer: z.string(), at: z.string() });
+const entrySchema = z.discriminatedUnion('state', [live, quarantined, deleted]);
+const shardSchema = z.object({ schemaVersion: z.literal(1), entries: z.record(z.string(), entrySchema) });
+
+export type IndexEntry = z.infer<typeof entrySchema>;
+type Shard = z.infer<typeof shardSchema>;
+
+export interface Example {
+  key: string;
+  label: string;
+  sha256: string;
+  bytes: number;
+}
+
+export type IndexChange =
+  | {
+      state: 'example';
+      key: string;
+      label: string;
+      sha256: string;
+      bytes: number;
+      sequencer: string;
+      at: string;
+    }
+  | { state: 'quarantined'; key: string; code: string; sequencer: string; at: string }
+  | { state: 'deleted'; key: string; sequencer: string; at: string };
+
+export interface DatasetIndex {
+  /** The entry for one key, if any (including tombstones and quarantine marks). */
+  entry(project: string, key: string): Promise<IndexEntry | undefined>;
+  /** Applies a change unless an entry with the same or a later sequencer is there: 'stale' then. */
+  apply(project: string, change: IndexChange): Promise<'applied' | 'stale'>;
+  /** The live examples, sorted by key. Reads every shard once. */
+  snapshot(project: string): Promise<Example[]>;
+  /** Keys set aside with their codes (full reasons are in quarantine records). */
+  quarantined(project: string): Promise<{ key: string; code: string }[]>;
+}
+
+export function shardOf(key: string): string {
+  return createHash('sha256').update(key).digest('hex').slice(0, 2);
+}
+
+/** A stable name for a dataset: sha256 over the sorted `key,label,sha256` lines. */
+export function snapshotHash(examples: readonly Example[]): string {
+  const h = createHash('sha256');
+  for (const e of [...examples].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))) {
+    h.update(`${e.key}\u0000${e.label}\u0000${e.sha256}\n`);
+  }
+  return h.digest('hex');
+}
+
+async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (t: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = new Array(items.length);
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(limit, items.length) }, async () => {
+      while (next < items.length) {
+        const i = next++;
+        out[i] = await fn(items[i]!);
+      }
+    }),
+  );
+  return out;
+}
+
+class ShardedIndex implements DatasetIndex {
+  constructor(
+    private readonly store: ObjectStore,
+    private readonly maxAttempts: number,
+  ) {}
+
+  private async readShard(key: string): Promise<{ shard: Shard; etag?: string }> {
+    const o = await this.store.get(key);
+    if (!o) return { shard: { schemaVersion: 1, entries: {} } };
+    return { shard: shardSchema.parse(JSON.parse(new TextDecoder().decode(o.body))), etag: o.etag };
+  }
+
+  async entry(project: string, key: string): Promise<IndexEntry | undefined> {
+    const { shard } = await this.readShard(layout.datasetShard(project, shardOf(key)));
+    return shard.entries[key];
+  }
+
+  async apply(project: string, change: IndexChange): Promise<'applied' | 'stale'> {
+    const shardKey = layout.datasetShard(project, shardOf(change.key));
+    for (let attempt = 0; attempt < this.maxAttempts; attempt++) {
+      const { shard, etag } = await this.readShard(shardKey);
+      const current = shard.entries[change.key];
+      if (current && compareSequencers(current.sequencer, change.sequencer) >= 0) return 'stale';
+      const { key, ...entry } = change;
+      shard.entries[key] = entry;
+      try {
+        await this.store.put(shardKey, JSON.stringify(shard), {
+          contentType: 'application/json',
+          ...(etag ? { ifMatch: etag } : { ifNoneMatch: '*' as const }),
+        });
+        return 'applied';
+      } catch (err) {
+        if (!(err instanceof PreconditionFailedError)) throw err;
+        // Another writer changed this shard first: re-read and decide again.
+        await new Promise((r) => setTimeout(r, Math.random() * 20 * (attempt + 1)));
+      }
+    }
+    throw new IndexContentionError(
+      `gave up updating ${shardKey} after ${this.maxAttempts} conflicting writes`,
+    );
+  }
+
+  private async shards(project: string): Promise<Shard[]> {
+    const keys: string[] = [];
+    for await (const o of this.store.list(layout.datasetShardPrefix(project))) keys.push(o.key);
+    return mapLimit(keys, 16, async (k) => (await this.readShard(k)).shard);
+  }
+
+  async snapshot(project: string): Promise<Example[]> {
+    const out: Example[] = [];
+    for (const shard of await this.shards(project)) {
+      for (const [key, e] of Object.entries(shard.entries)) {
+        if (e.state === 'example') out.push({ key, label: e.label, sha256: e.sha256, bytes: e.bytes });
+      }
+    }
+    return out.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  }
+
+  async quarantined(project: string): Promise<{ key: string; code: string }[]> {
+    const out: { key: string; code: string }[] = [];
+    for (const shard of await this.shards(project)) {
+      for (const [key, e] of Object.entries(shard.entries))
+        if (e.state === 'quarantined') out.push({ key, code: e.code });
+    }
+    return out.sort((a, b) => (a.key < b.key ? -1 : 1));
+  }
+}
+
+export function createDatasetIndex(store: ObjectStore, options: { maxAttempts?: number } = {}): DatasetIndex {
+  return new ShardedIndex(store, options.maxAttempts ?? 12);
+}

@@ -1,0 +1,221 @@
+import { createHash } from 'node:crypto';
+import { z } from 'zod';
+import type { Backbone } from '../backbone/index.js';
+import { DatasetError, UploadTooLargeError } from '../dataset/dataset-errors.js';
+import type { DatasetIndex } from '../dataset/dataset-index.js';
+import { encodeFeatures } from '../dataset/feature-file.js';
+import { clearQuarantine, putQuarantine } from '../dataset/quarantine.js';
+import type { UploadEvent } from '../dataset/s3-events.js';
+import { compareSequencers } from '../dataset/sequencer.js';
+import { parseUploadKey, projectOf } from '../dataset/upload-key.js';
+import { decodeImage, ImageError, type ImageView } from '../image/index.js';
+import { layout } from '../models/model-layout.js';
+import type { ObjectStore } from '../store/index.js';
+import { PreconditionFailedError } from '../store/index.js';
+import { createFeatureBatcher, type FeatureBatcher } from './feature-batcher.js';
+
+export type UploadOutcome =
+  | { key: string; status: 'indexed'; project: string; label: string; sha256: string; computed: number }
+  | { key: string; status: 'quarantined'; project?: string; code: string; message: string }
+  | { key: string; status: 'removed'; project: string }
+  | { key: string; status: 'stale' | 'missing' | 'ignored'; project?: string };
+
+export const projectSettingsSchema = z.object({
+  /**
+   * Augmented views whose features are cached beside the plain one. Off by default: a flip or a crop can change
+   * what a photo means (text, left/right, a detail at the edge), so each project opts in.
+   */
+  augmentations: z.array(z.enum(['hflip', 'crop-tl', 'crop-br'])).default([]),
+});
+export type ProjectSettings = z.infer<typeof projectSettingsSchema>;
+
+export interface ExtractDeps {
+  store: ObjectStore;
+  backbone: Backbone;
+  index: DatasetIndex;
+  /** Default 20 MB. */
+  maxUploadBytes?: number;
+  /** Default 40 megapixels. */
+  maxPixels?: number;
+  /** Called once per project with accepted changes; the training side debounces. */
+  requestRetrain: (project: string) => Promise<void>;
+  batcher?: FeatureBatcher;
+  now?: () => Date;
+}
+
+export interface UploadExtractor {
+  /** Handles one event. Throws only for failures worth a retry (store unreachable, contention). */
+  handle(event: UploadEvent): Promise<UploadOutcome>;
+}
+
+class Extractor implements UploadExtractor {
+  private readonly batcher: FeatureBatcher;
+  private readonly settings = new Map<string, Promise<ProjectSettings>>();
+  private readonly maxUploadBytes: number;
+
+  constructor(private readonly deps: ExtractDeps) {
+    this.batcher = deps.batcher ?? createFeatureBatcher(deps.backbone);
+    this.maxUploadBytes = deps.maxUploadBytes ?? 20 * 1024 * 1024;
+  }
+
+  private now(): string {
+    return (this.deps.now?.() ?? new Date()).toISOString();
+  }
+
+  private projectSettings(project: string): Promise<ProjectSettings> {
+    let s = this.settings.get(project);
+    if (!s) {
+      s = this.deps.store
+        .get(layout.projectSettings(project))
+        .then((o) => projectSettingsSchema.parse(o ? JSON.parse(new TextDecoder().decode(o.body)) : {}));
+      this.settings.set(project, s);
+    }
+    return s;
+  }
+
+  async handle(event: UploadEvent): Promise<UploadOutcome> {
+    return event.type === 'created' ? this.created(event) : this.removed(event);
+  }
+
+  private async removed(event: UploadEvent): Promise<UploadOutcome> {
+    const project = projectOf(event.key);
+    if (!project) {
+      await clearQuarantine(this.deps.store, event.key);
+      return { key: event.key, status: 'ignored' };
+    }
+    const applied = await this.deps.index.apply(project, {
+      state: 'deleted',
+      key: event.key,
+      sequencer: event.sequencer,
+      at: this.now(),
+    });
+    // Stale or not, ask: a redelivered event must not lose the retrain its first delivery may have failed to
+    // request, and the trainer skips datasets that did not change.
+    await this.deps.requestRetrain(project);
+    if (applied === 'stale') return { key: event.key, status: 'stale', project };
+    await clearQuarantine(this.deps.store, event.key);
+    return { key: event.key, status: 'removed', project };
+  }
+
+  private async quarantine(
+    event: UploadEvent,
+    err: DatasetError | ImageError,
+    body?: Uint8Array,
+    sha256?: string,
+  ): Promise<UploadOutcome> {
+    const project = projectOf(event.key);
+    if (project) {
+      const applied = await this.deps.index.apply(project, {
+        state: 'quarantined',
+        key: event.key,
+        code: err.code,
+        sequencer: event.sequencer,
+        at: this.now(),
+      });
+      if (applied === 'stale') {
+        await this.deps.requestRetrain(project);
+        return { key: event.key, status: 'stale', project };
+      }
+    }
+    await putQuarantine(
+      this.deps.store,
+      {
+        key: event.key,
+        ...(project ? { project } : {}),
+        code: err.code,
+        message: err.message,
+        ...(sha256 ? { sha256 } : {}),
+        bytes: body?.byteLength ?? 0,
+        sequencer: event.sequencer,
+        at: this.now(),
+      },
+      body,
+    );
+    // The upload may have replaced a good one at the same key, which must leave the training set.
+    if (project) await this.deps.requestRetrain(project);
+    return {
+      key: event.key,
+      status: 'quarantined',
+      ...(project ? { project } : {}),
+      code: err.code,
+      message: err.message,
+    };
+  }
+
+  private async created(event: UploadEvent): Promise<UploadOutcome> {
+    const { store, index, backbone } = this.deps;
+    let parsed: ReturnType<typeof parseUploadKey>;
+    try {
+      parsed = parseUploadKey(event.key);
+    } catch (err) {
+      if (err instanceof DatasetError) {
+        if (err.code === 'not_an_upload') return { key: event.key, status: 'ignored' };
+        return this.quarantine(event, err, (await store.get(event.key))?.body);
+      }
+      throw err;
+    }
+    const { project, label } = parsed;
+    const existing = await index.entry(project, event.key);
+    // Checked again when the index is written; checking first saves the download and the backbone for duplicates.
+    if (existing && compareSequencers(existing.sequencer, event.sequencer) >= 0) {
+      await this.deps.requestRetrain(project);
+      return { key: event.key, status: 'stale', project };
+    }
+    const head = await store.head(event.key);
+    // Gone already: its delete event (a later sequencer) will tombstone it.
+    if (!head) return { key: event.key, status: 'missing', project };
+    if (head.size > this.maxUploadBytes) {
+      return this.quarantine(
+        event,
+        new UploadTooLargeError(`upload is ${head.size} bytes; the limit is ${this.maxUploadBytes}`),
+      );
+    }
+    const obj = await store.get(event.key);
+    if (!obj) return { key: event.key, status: 'missing', project };
+    const sha256 = createHash('sha256').update(obj.body).digest('hex');
+
+    const views: ImageView[] = ['identity', ...(await this.projectSettings(project)).augmentations];
+    let computed = 0;
+    try {
+      for (const view of views) {
+        const featureKey = layout.feature(backbone.manifest.id, sha256, view);
+        // Content-addressed: the same photo under two names, or uploaded twice, is extracted once.
+        if (await store.head(featureKey)) continue;
+        const decoded = await decodeImage(obj.body, {
+          size: backbone.inputSize,
+          policy: backbone.manifest.preprocessing.resize,
+          view,
+          ...(this.deps.maxPixels ? { maxPixels: this.deps.maxPixels } : {}),
+        });
+        const features = await this.batcher.extract(decoded.data);
+        try {
+          await store.put(featureKey, encodeFeatures(backbone.manifest.id, features), { ifNoneMatch: '*' });
+          computed++;
+        } catch (err) {
+          if (!(err instanceof PreconditionFailedError)) throw err;
+        }
+      }
+    } catch (err) {
+      if (err instanceof ImageError) return this.quarantine(event, err, obj.body, sha256);
+      throw err;
+    }
+    // The features exist before the index names them, so training never meets an example without features.
+    const applied = await index.apply(project, {
+      state: 'example',
+      key: event.key,
+      label,
+      sha256,
+      bytes: obj.body.byteLength,
+      sequencer: event.sequencer,
+      at: this.now(),
+    });
+    await this.deps.requestRetrain(project);
+    if (applied === 'stale') return { key: event.key, status: 'stale', project };
+    await clearQuarantine(store, event.key);
+    return { key: event.key, status: 'indexed', project, label, sha256, computed };
+  }
+}
+
+export function createUploadExtractor(deps: ExtractDeps): UploadExtractor {
+  return new Extractor(deps);
+}

@@ -1,0 +1,138 @@
+import { createHash } from 'node:crypto';
+import {
+  type Backbone,
+  type BackbonePackage,
+  buildDefaultBackbone,
+  loadBackbone,
+  saveBackbone,
+  setDefaultBackbone,
+} from '../../shared/backbone/index.js';
+import { decodeImage } from '../../shared/image/index.js';
+import {
+  flipPointer,
+  layout,
+  type ModelManifest,
+  readPointer,
+  writeVersion,
+} from '../../shared/models/index.js';
+import type { ObjectStore } from '../../shared/store/index.js';
+import { type SerializedHead, type TrainResult, trainHead } from '../../shared/train/index.js';
+import { clothingMini } from './fixtures.js';
+
+/** File names of a head inside a version directory (what the edge reads). */
+export const HEAD_JSON = 'head.json';
+export const HEAD_BIN = 'head.bin';
+
+export interface TestBackbone {
+  pkg: BackbonePackage;
+  backbone: Backbone;
+}
+
+/**
+ * The default edge backbone, built from the pinned nsfwjs package (a few seconds). Fidelity is measured on a
+ * handful of fixture photos only: tests need the real backbone, not a fresh fidelity report.
+ */
+export async function buildTestBackbone(): Promise<TestBackbone> {
+  const photos = clothingMini('eval').filter((_, i) => i % 5 === 0);
+  const pixels = await Promise.all(photos.map(async (p) => (await decodeImage(p.bytes, { size: 224 })).data));
+  const { pkg } = await buildDefaultBackbone({ fidelityImages: pixels });
+  return { pkg, backbone: await loadBackbone(pkg) };
+}
+
+/** Publishes the backbone into the store and makes it the default, as the deploy step does. */
+export async function installBackbone(store: ObjectStore, pkg: BackbonePackage): Promise<void> {
+  await saveBackbone(store, pkg);
+  await setDefaultBackbone(store, pkg.manifest.id);
+}
+
+export interface TrainedTestHead {
+  result: TrainResult;
+  backbone: BackbonePackage['manifest'];
+}
+
+/** Trains a head on the clothing-mini training photos with the given backbone (softmax only, to stay fast). */
+export async function trainTestHead(backbone: Backbone): Promise<TrainedTestHead> {
+  const train = clothingMini('train');
+  const labelNames = [...new Set(train.map((t) => t.label))];
+  const size = backbone.inputSize;
+  const policy = backbone.manifest.preprocessing.resize;
+  const pixels = await Promise.all(
+    train.map(async (t) => (await decodeImage(t.bytes, { size, policy })).data),
+  );
+  const rows = await backbone.extract(pixels);
+  const features = new Float32Array(rows.length * backbone.featureDim);
+  rows.forEach((r, i) => features.set(r, i * backbone.featureDim));
+  const result = await trainHead(
+    {
+      features,
+      dim: backbone.featureDim,
+      labels: train.map((t) => labelNames.indexOf(t.label)),
+      labelNames,
+      ids: train.map((t) => createHash('sha256').update(t.bytes).digest('hex')),
+    },
+    { headTypes: ['softmax'], softmaxL2: [1e-3, 1e-2] },
+  );
+  return { result, backbone: backbone.manifest };
+}
+
+export interface PublishOptions {
+  version: string;
+  /** Replace the stored head files (bytes hashed into the manifest as given). */
+  files?: Partial<Record<typeof HEAD_JSON | typeof HEAD_BIN, Uint8Array | string>>;
+  /** Adjust the manifest before it is written, e.g. to claim another backbone. */
+  manifest?: (m: Omit<ModelManifest, 'head'> & { head: Omit<ModelManifest['head'], 'files'> }) => void;
+  /** Write the version but leave the pointer alone. */
+  flip?: boolean;
+  now?: Date;
+}
+
+export function headFiles(head: SerializedHead): Record<string, Uint8Array | string> {
+  return { [HEAD_JSON]: JSON.stringify(head.modelJson), [HEAD_BIN]: head.weightData };
+}
+
+/** Writes a version of `project` with the trained head and (by default) makes it current. */
+export async function publishTestModel(
+  store: ObjectStore,
+  project: string,
+  trained: TrainedTestHead,
+  options: PublishOptions,
+): Promise<{ version: string; manifest: ModelManifest }> {
+  const now = options.now ?? new Date();
+  const { result, backbone } = trained;
+  const manifest = {
+    schemaVersion: 1 as const,
+    project,
+    version: options.version,
+    createdAt: now.toISOString(),
+    labels: result.head.labels,
+    backbone: {
+      id: backbone.id,
+      weightsSha256: backbone.weightsSha256,
+      inputSize: backbone.inputSize,
+      featureDim: backbone.feature.dim,
+    },
+    head: { format: 'tfjs-layers' as const, type: result.config.headType },
+    metrics: { accuracy: result.metrics.accuracy, macroF1: result.metrics.macroF1, n: result.metrics.n },
+    datasetSnapshot: result.datasetSnapshot,
+    training: { config: result.config },
+  };
+  options.manifest?.(manifest);
+  const files = { ...headFiles(result.head), ...options.files };
+  const written = await writeVersion(store, manifest, files);
+  if (options.flip ?? true) {
+    const current = await readPointer(store, project);
+    await flipPointer(store, project, options.version, 'promoted', current?.etag, now);
+  }
+  return { version: options.version, manifest: written.manifest };
+}
+
+/** Overwrites one file of a stored version in place, as a bad copy or a tampering would. */
+export async function overwriteVersionFile(
+  store: ObjectStore,
+  project: string,
+  version: string,
+  file: string,
+  body: Uint8Array | string,
+): Promise<void> {
+  await store.put(layout.versionFile(project, version, file), body);
+}
