@@ -56,11 +56,16 @@ export type IndexChange =
   | { state: 'quarantined'; key: string; code: string; sequencer: string; at: string }
   | { state: 'deleted'; key: string; sequencer: string; at: string };
 
+export type ApplyResult = { result: 'applied' | 'stale'; previous?: IndexEntry };
+
 export interface DatasetIndex {
   /** The entry for one key, if any (including tombstones and quarantine marks). */
   entry(project: string, key: string): Promise<IndexEntry | undefined>;
-  /** Applies a change unless an entry with the same or a later sequencer is there: 'stale' then. */
-  apply(project: string, change: IndexChange): Promise<'applied' | 'stale'>;
+  /**
+   * Applies a change unless an entry with the same or a later sequencer is there ('stale' then). Returns the
+   * entry it replaced, read in the same conditional write.
+   */
+  apply(project: string, change: IndexChange): Promise<ApplyResult>;
   /** The live examples, sorted by key. Reads every shard once. */
   snapshot(project: string): Promise<Example[]>;
   /** Keys set aside with their codes (full reasons are in quarantine records). */
@@ -111,12 +116,14 @@ class ShardedIndex implements DatasetIndex {
     return shard.entries[key];
   }
 
-  async apply(project: string, change: IndexChange): Promise<'applied' | 'stale'> {
+  async apply(project: string, change: IndexChange): Promise<ApplyResult> {
     const shardKey = layout.datasetShard(project, shardOf(change.key));
     for (let attempt = 0; attempt < this.maxAttempts; attempt++) {
       const { shard, etag } = await this.readShard(shardKey);
       const current = shard.entries[change.key];
-      if (current && compareSequencers(current.sequencer, change.sequencer) >= 0) return 'stale';
+      if (current && compareSequencers(current.sequencer, change.sequencer) >= 0) {
+        return { result: 'stale', previous: current };
+      }
       const { key, ...entry } = change;
       shard.entries[key] = entry;
       try {
@@ -124,7 +131,7 @@ class ShardedIndex implements DatasetIndex {
           contentType: 'application/json',
           ...(etag ? { ifMatch: etag } : { ifNoneMatch: '*' as const }),
         });
-        return 'applied';
+        return current ? { result: 'applied', previous: current } : { result: 'applied' };
       } catch (err) {
         if (!(err instanceof PreconditionFailedError)) throw err;
         // Another writer changed this shard first: re-read and decide again.

@@ -92,7 +92,7 @@ class Extractor implements UploadExtractor {
     // Stale or not, ask: a redelivered event must not lose the retrain its first delivery may have failed to
     // request, and the trainer skips datasets that did not change.
     await this.deps.requestRetrain(project);
-    if (applied === 'stale') return { key: event.key, status: 'stale', project };
+    if (applied.result === 'stale') return { key: event.key, status: 'stale', project };
     await clearQuarantine(this.deps.store, event.key);
     return { key: event.key, status: 'removed', project };
   }
@@ -112,7 +112,7 @@ class Extractor implements UploadExtractor {
         sequencer: event.sequencer,
         at: this.now(),
       });
-      if (applied === 'stale') {
+      if (applied.result === 'stale') {
         await this.deps.requestRetrain(project);
         return { key: event.key, status: 'stale', project };
       }
@@ -161,17 +161,17 @@ class Extractor implements UploadExtractor {
       await this.deps.requestRetrain(project);
       return { key: event.key, status: 'stale', project };
     }
-    const head = await store.head(event.key);
+    const obj = await store.get(event.key);
     // Gone already: its delete event (a later sequencer) will tombstone it.
-    if (!head) return { key: event.key, status: 'missing', project };
-    if (head.size > this.maxUploadBytes) {
+    if (!obj) return { key: event.key, status: 'missing', project };
+    if (obj.body.byteLength > this.maxUploadBytes) {
       return this.quarantine(
         event,
-        new UploadTooLargeError(`upload is ${head.size} bytes; the limit is ${this.maxUploadBytes}`),
+        new UploadTooLargeError(
+          `upload is ${obj.body.byteLength} bytes; the limit is ${this.maxUploadBytes}`,
+        ),
       );
     }
-    const obj = await store.get(event.key);
-    if (!obj) return { key: event.key, status: 'missing', project };
     const sha256 = createHash('sha256').update(obj.body).digest('hex');
 
     const views: ImageView[] = ['identity', ...(await this.projectSettings(project)).augmentations];
@@ -210,8 +210,8 @@ class Extractor implements UploadExtractor {
       at: this.now(),
     });
     await this.deps.requestRetrain(project);
-    if (applied === 'stale') return { key: event.key, status: 'stale', project };
-    await clearQuarantine(store, event.key);
+    if (applied.result === 'stale') return { key: event.key, status: 'stale', project };
+    if (applied.previous?.state === 'quarantined') await clearQuarantine(store, event.key);
     return { key: event.key, status: 'indexed', project, label, sha256, computed };
   }
 }
