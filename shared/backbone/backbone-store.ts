@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { layout } from '../models/model-layout.js';
 import type { ObjectStore } from '../store/index.js';
 import { BackboneError, InvalidBackboneError } from './backbone-errors.js';
-import { backboneIdSchema } from './backbone-manifest.js';
+import { type BackboneManifest, backboneIdSchema, backboneManifestSchema } from './backbone-manifest.js';
 import {
   BACKBONE_JSON,
   BACKBONE_WEIGHTS,
@@ -67,4 +67,15 @@ export async function readDefaultBackboneId(store: ObjectStore): Promise<string 
   const parsed = defaultPointerSchema.safeParse(JSON.parse(new TextDecoder().decode(o.body)));
   if (!parsed.success) throw new InvalidBackboneError(`${layout.defaultBackbonePointer} is invalid`);
   return parsed.data.id;
+}
+
+/** Only the manifest (no weights): what training needs to know which cached features to read. */
+export async function readBackboneManifest(store: ObjectStore, id: string): Promise<BackboneManifest> {
+  const json = await store.get(layout.backbone(id, BACKBONE_JSON));
+  if (!json) throw new BackboneNotFoundError(`backbone '${id}' is not in ${store.description}`);
+  const parsed = z
+    .object({ manifest: backboneManifestSchema })
+    .safeParse(JSON.parse(new TextDecoder().decode(json.body)));
+  if (!parsed.success) throw new InvalidBackboneError(`${layout.backbone(id, BACKBONE_JSON)} is invalid`);
+  return parsed.data.manifest;
 }

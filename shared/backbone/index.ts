@@ -23,6 +23,7 @@ export {
   BackboneNotFoundError,
   listBackbones,
   readBackbone,
+  readBackboneManifest,
   readDefaultBackboneId,
   saveBackbone,
   setDefaultBackbone,

@@ -1,0 +1,252 @@
+import { createHash } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
+import { beforeAll, describe, expect, inject, it } from 'vitest';
+import { createDatasetIndex, type DatasetIndex } from '../dataset/dataset-index.js';
+import { encodeFeatures } from '../dataset/feature-file.js';
+import { layout, listVersions, readPointer } from '../models/index.js';
+import { createFsStore, createS3Store, type ObjectStore } from '../store/index.js';
+import { initTf } from '../tf/tf-runtime.js';
+import { writeRetrainRequest } from './retrain-requests.js';
+import {
+  createProjectTrainer,
+  readDecision,
+  readTrainingState,
+  type TrainProjectDeps,
+} from './train-project.js';
+
+const DIM = 32;
+const backbone = { id: 'test-backbone', weightsSha256: 'b'.repeat(64), inputSize: 224, featureDim: DIM };
+const fast = { headTypes: ['softmax' as const], softmaxL2: [1e-3, 1e-2] };
+
+beforeAll(async () => {
+  await initTf();
+});
+
+/** Gaussian blobs as cached features, one per label, written as the precompute function would. */
+async function seed(
+  store: ObjectStore,
+  index: DatasetIndex,
+  project: string,
+  perLabel: Record<string, number>,
+  noise = 0.6,
+  salt = '',
+) {
+  let seq = 1;
+  let rng = 7;
+  const rand = () => {
+    rng = (rng * 1103515245 + 12345) % 2 ** 31;
+    return rng / 2 ** 31;
+  };
+  const labels = Object.keys(perLabel);
+  for (const [li, label] of labels.entries()) {
+    for (let i = 0; i < perLabel[label]!; i++) {
+      const v = new Float32Array(DIM);
+      for (let d = 0; d < DIM; d++) v[d] = (d % labels.length === li ? 2 : 0) + (rand() - 0.5) * 2 * noise;
+      const sha = createHash('sha256').update(`${salt}${label}-${i}`).digest('hex');
+      await store.put(layout.feature(backbone.id, sha), encodeFeatures(backbone.id, v));
+      await index.apply(project, {
+        state: 'example',
+        key: `uploads/${project}/${label}/${i}.jpg`,
+        label,
+        sha256: sha,
+        bytes: 1,
+        sequencer: `${salt}${String(seq++).padStart(8, '0')}`,
+        at: '',
+      });
+    }
+  }
+}
+
+function clock(start = Date.parse('2026-11-28T10:00:00Z')) {
+  let t = start;
+  return { now: () => new Date(t), advance: (s: number) => void (t += s * 1000) };
+}
+
+function suite(name: string, makeStore: () => Promise<ObjectStore>) {
+  describe(`project training (${name})`, () => {
+    const setup = async (extra: Partial<TrainProjectDeps> = {}) => {
+      const store = await makeStore();
+      const index = createDatasetIndex(store);
+      const c = clock();
+      const deps: TrainProjectDeps = {
+        store,
+        index,
+        backbone,
+        now: c.now,
+        quietSeconds: 30,
+        trainOptions: fast,
+        ...extra,
+      };
+      return { store, index, c, deps, trainer: createProjectTrainer(deps) };
+    };
+
+    it('waits for the quiet window, then trains once for a burst of requests', async () => {
+      const { store, index, c, trainer } = await setup();
+      await seed(store, index, 'burst', { hat: 10, shoes: 10 });
+      const outcomes: string[] = [];
+      // 30 uploads, each asking for a retrain and nudging the trainer, a second apart.
+      for (let i = 0; i < 30; i++) {
+        await writeRetrainRequest(store, 'burst', { now: c.now() });
+        outcomes.push((await trainer.run('burst')).status);
+        c.advance(1);
+      }
+      expect(new Set(outcomes)).toEqual(new Set(['too_early']));
+      c.advance(30);
+      // The 30 delayed nudges all arrive now; only the first trains.
+      for (let i = 0; i < 30; i++) outcomes.push((await trainer.run('burst')).status);
+      expect(outcomes.filter((s) => s === 'promoted')).toHaveLength(1);
+      expect(outcomes.slice(30).filter((s) => s === 'up_to_date')).toHaveLength(29);
+      expect(await listVersions(store, 'burst')).toHaveLength(1);
+      expect((await readPointer(store, 'burst'))?.pointer.reason).toBe('promoted');
+    });
+
+    it('runs exactly one more training for requests that arrive during a training', async () => {
+      let during: (() => Promise<void>) | undefined;
+      const { store, index, c, trainer } = await setup({ beforeFlip: async () => during?.() });
+      await seed(store, index, 'during', { hat: 8, shoes: 8 });
+      await writeRetrainRequest(store, 'during', { now: c.now() });
+      c.advance(31);
+      during = async () => {
+        during = undefined;
+        await seed(store, index, 'during', { pants: 8 }, 0.6, 'late-');
+        await writeRetrainRequest(store, 'during', { now: c.now() });
+        await writeRetrainRequest(store, 'during', { now: c.now() });
+        // Nudges delivered while the lease is held are refused and come back later.
+        expect((await trainer.run('during', { ignoreQuietWindow: true })).status).toBe('busy');
+      };
+      expect((await trainer.run('during')).status).toBe('promoted');
+      c.advance(31);
+      const again = [await trainer.run('during'), await trainer.run('during'), await trainer.run('during')];
+      expect(again.map((o) => o.status)).toEqual(['promoted', 'up_to_date', 'up_to_date']);
+      expect(await listVersions(store, 'during')).toHaveLength(2);
+    });
+
+    it('keeps a pointer to one whole version when two trainings race to promote', async () => {
+      const { store, index, c, deps } = await setup();
+      await seed(store, index, 'race', { hat: 8, shoes: 8 });
+      await writeRetrainRequest(store, 'race', { now: c.now() });
+      c.advance(31);
+      let release!: () => void;
+      const paused = new Promise<void>((r) => {
+        release = r;
+      });
+      let reachedFlip!: () => void;
+      const atFlip = new Promise<void>((r) => {
+        reachedFlip = r;
+      });
+      // A: a slow trainer that stops just before its pointer flip, past the end of its lease.
+      const slow = createProjectTrainer({
+        ...deps,
+        owner: 'slow',
+        beforeFlip: async () => {
+          reachedFlip();
+          await paused;
+        },
+      });
+      const a = slow.run('race');
+      await atFlip;
+      // B: sees the lease expired, takes it over, trains and promotes.
+      const later = clock(c.now().getTime() + 1000 * 1000);
+      await writeRetrainRequest(store, 'race', { now: later.now(), force: true });
+      later.advance(31);
+      const b = await createProjectTrainer({ ...deps, owner: 'fast', now: later.now }).run('race');
+      expect(b.status).toBe('promoted');
+      release();
+      const aOutcome = await a;
+      expect(['promoted', 'candidate']).toContain(aOutcome.status);
+      const versions = await listVersions(store, 'race');
+      expect(versions).toHaveLength(2);
+      const pointer = await readPointer(store, 'race');
+      expect(versions).toContain(pointer!.pointer.version);
+    });
+
+    it('never promotes a version whose head was corrupted in the store', async () => {
+      const { store, index, c, trainer } = await setup({
+        beforeFlip: async (version) => {
+          const key = layout.versionFile('corrupt', version, 'head.bin');
+          const o = await store.get(key);
+          const bad = o!.body.slice();
+          bad[0] = (bad[0]! + 1) % 256;
+          await store.put(key, bad);
+        },
+      });
+      await seed(store, index, 'corrupt', { hat: 8, shoes: 8 });
+      await writeRetrainRequest(store, 'corrupt', { now: c.now() });
+      c.advance(31);
+      const out = await trainer.run('corrupt');
+      expect(out.status).toBe('candidate');
+      expect(out.status === 'candidate' && out.reason).toMatch(/sha256/);
+      expect(await readPointer(store, 'corrupt')).toBeUndefined();
+    });
+
+    it('keeps a worse model out with the promotion gate, and lets a forced one in', async () => {
+      const { store, index, c, trainer } = await setup();
+      await seed(store, index, 'gate', { hat: 10, shoes: 10, pants: 10 }, 0.3);
+      await writeRetrainRequest(store, 'gate', { now: c.now() });
+      c.advance(31);
+      const first = await trainer.run('gate');
+      expect(first.status).toBe('promoted');
+      // Relabel every example at random-ish: the next model is much worse on validation.
+      const snapshot = await index.snapshot('gate');
+      const labels = ['hat', 'shoes', 'pants'];
+      for (const [i, e] of snapshot.entries()) {
+        await index.apply('gate', {
+          ...e,
+          state: 'example',
+          label: labels[(i * 7) % 3]!,
+          sequencer: '9',
+          at: '',
+        });
+      }
+      await writeRetrainRequest(store, 'gate', { now: c.now() });
+      c.advance(31);
+      const worse = await trainer.run('gate');
+      expect(worse.status).toBe('candidate');
+      expect((await readPointer(store, 'gate'))?.pointer.version).toBe(
+        first.status === 'promoted' && first.version,
+      );
+      const decision = await readDecision(store, 'gate', worse.status === 'candidate' ? worse.version : '');
+      expect(decision?.reason).toMatch(/below the current/);
+      await writeRetrainRequest(store, 'gate', { now: c.now(), force: true });
+      c.advance(31);
+      const forced = await trainer.run('gate', { forcePromotion: true });
+      expect(forced.status).toBe('promoted');
+      expect((await readPointer(store, 'gate'))?.pointer.reason).toBe('forced');
+    });
+
+    it('refuses to train with too few images, naming the short labels and what they need', async () => {
+      const { store, index, c, trainer } = await setup();
+      await seed(store, index, 'small', { hat: 8, shoes: 2, pants: 3 });
+      await writeRetrainRequest(store, 'small', { now: c.now() });
+      c.advance(31);
+      const out = await trainer.run('small');
+      expect(out.status).toBe('refused');
+      expect(out.status === 'refused' && out.message).toMatch(/shoes.*2.*3 more/s);
+      expect(out.status === 'refused' && out.message).toMatch(/pants.*3.*2 more/s);
+      expect((await readTrainingState(store, 'small'))?.lastOutcome?.status).toBe('refused');
+    });
+  });
+}
+
+suite('file-system store', async () =>
+  createFsStore({ root: mkdtempSync(join(tmpdir(), 'headstart-train-')) }));
+
+const endpoint = inject('motoEndpoint');
+if (endpoint) {
+  suite('S3 via moto_server', async () => {
+    const bucket = `hs-train-${Math.random().toString(36).slice(2, 10)}`;
+    const client = new S3Client({
+      endpoint,
+      region: 'us-east-1',
+      forcePathStyle: true,
+      credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
+    });
+    await client.send(new CreateBucketCommand({ Bucket: bucket }));
+    return createS3Store({ bucket, client });
+  });
+} else {
+  console.warn(`[project training] S3 variant skipped: ${inject('motoSkipReason')}`);
+}

@@ -1,0 +1,420 @@
+import { z } from 'zod';
+import type { BackboneManifest } from '../backbone/index.js';
+import { type DatasetIndex, type Example, snapshotHash } from '../dataset/dataset-index.js';
+import { decodeFeatures } from '../dataset/feature-file.js';
+import { compareSequencers } from '../dataset/sequencer.js';
+import {
+  flipPointer,
+  layout,
+  type ModelManifest,
+  newVersionName,
+  PointerConflictError,
+  readPointer,
+  readVersion,
+  writeVersion,
+} from '../models/index.js';
+import type { ObjectStore } from '../store/index.js';
+import { PreconditionFailedError } from '../store/index.js';
+import { TrainingError, type TrainOptions, type TrainResult, trainHead } from '../train/index.js';
+import { projectSettingsSchema } from './extract-uploads.js';
+import { readRetrainRequest } from './retrain-requests.js';
+
+/**
+ * One training of one project, from a nudge to a promoted (or held-back) version:
+ *
+ * 1. Debounce: if the latest request is younger than the quiet window, a newer nudge is on its way; stop.
+ * 2. Lease: at most one training per project, through a create-if-absent lease object that expires.
+ * 3. Snapshot the dataset index; skip if nothing changed since the version it would replace.
+ * 4. Train on cached features only (no backbone), write an immutable version, then gate and flip the pointer.
+ * 5. Record the request consumed, so a request that arrived during training leads to exactly one more run.
+ */
+export const trainingStateSchema = z.object({
+  project: z.string(),
+  state: z.enum(['idle', 'training']),
+  consumedSequence: z.string().optional(),
+  updatedAt: z.string(),
+  lastOutcome: z.record(z.string(), z.unknown()).optional(),
+});
+export type TrainingState = z.infer<typeof trainingStateSchema>;
+
+const leaseSchema = z.object({ owner: z.string(), expiresAt: z.string() });
+
+export const decisionSchema = z.object({
+  version: z.string(),
+  decision: z.enum(['promoted', 'candidate', 'forced']),
+  reason: z.string(),
+  macroF1: z.number(),
+  currentMacroF1: z.number().optional(),
+  at: z.string(),
+});
+export type Decision = z.infer<typeof decisionSchema>;
+
+export type TrainOutcome =
+  | { status: 'too_early'; project: string; retryInSeconds: number }
+  | { status: 'busy'; project: string; owner: string }
+  | { status: 'up_to_date' | 'unchanged'; project: string }
+  | { status: 'refused'; project: string; code: string; message: string }
+  | {
+      status: 'promoted' | 'candidate';
+      project: string;
+      version: string;
+      reason: string;
+      metrics: { accuracy: number; macroF1: number; n: number };
+      seconds: number;
+    };
+
+export interface TrainProjectDeps {
+  store: ObjectStore;
+  index: DatasetIndex;
+  /** The backbone whose cached features to train on (its weights are not needed, only its manifest). */
+  backbone: Pick<BackboneManifest, 'id' | 'weightsSha256' | 'inputSize'> & { featureDim: number };
+  now?: () => Date;
+  owner?: string;
+  /** Default 30 s. */
+  quietSeconds?: number;
+  /** A lease older than this is someone's crash, not a training. Default 900 s (Lambda's maximum). */
+  leaseSeconds?: number;
+  /** A new version is promoted if its validation macro-F1 is at least the current one's minus this. Default 0.01. */
+  promotionTolerance?: number;
+  trainOptions?: TrainOptions;
+  /** Test seam: runs between writing a version and flipping the pointer. */
+  beforeFlip?: (version: string) => Promise<void>;
+}
+
+export interface TrainRequestOptions {
+  /** Promote whatever the gate says (`train --force`). */
+  forcePromotion?: boolean;
+  /** Skip the quiet window (`train` from the CLI). */
+  ignoreQuietWindow?: boolean;
+}
+
+const json = (o: { body: Uint8Array }) => JSON.parse(new TextDecoder().decode(o.body)) as unknown;
+
+async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (t: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = new Array(items.length);
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(limit, items.length) }, async () => {
+      while (next < items.length) {
+        const i = next++;
+        out[i] = await fn(items[i]!);
+      }
+    }),
+  );
+  return out;
+}
+
+export async function readTrainingState(
+  store: ObjectStore,
+  project: string,
+): Promise<TrainingState | undefined> {
+  const o = await store.get(layout.trainingState(project));
+  return o ? trainingStateSchema.parse(json(o)) : undefined;
+}
+
+class ProjectTrainer {
+  private readonly now: () => Date;
+  private readonly owner: string;
+
+  constructor(private readonly deps: TrainProjectDeps) {
+    this.now = deps.now ?? (() => new Date());
+    this.owner = deps.owner ?? `trainer-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
+  }
+
+  private async acquireLease(
+    project: string,
+  ): Promise<{ ok: true; etag: string } | { ok: false; owner: string }> {
+    const key = layout.trainingLease(project);
+    const lease = JSON.stringify({
+      owner: this.owner,
+      expiresAt: new Date(this.now().getTime() + (this.deps.leaseSeconds ?? 900) * 1000).toISOString(),
+    });
+    try {
+      const { etag } = await this.deps.store.put(key, lease, {
+        ifNoneMatch: '*',
+        contentType: 'application/json',
+      });
+      return { ok: true, etag };
+    } catch (err) {
+      if (!(err instanceof PreconditionFailedError)) throw err;
+    }
+    const held = await this.deps.store.get(key);
+    if (!held) return this.acquireLease(project);
+    const current = leaseSchema.parse(json(held));
+    if (Date.parse(current.expiresAt) > this.now().getTime()) return { ok: false, owner: current.owner };
+    try {
+      // Expired: take it over, but only if nobody else did first.
+      const { etag } = await this.deps.store.put(key, lease, {
+        ifMatch: held.etag,
+        contentType: 'application/json',
+      });
+      return { ok: true, etag };
+    } catch (err) {
+      if (err instanceof PreconditionFailedError) return { ok: false, owner: 'another trainer' };
+      throw err;
+    }
+  }
+
+  private async writeState(project: string, patch: Partial<TrainingState>): Promise<void> {
+    const prev = await readTrainingState(this.deps.store, project);
+    const next: TrainingState = {
+      project,
+      state: 'idle',
+      ...prev,
+      ...patch,
+      updatedAt: this.now().toISOString(),
+    };
+    await this.deps.store.put(layout.trainingState(project), JSON.stringify(next), {
+      contentType: 'application/json',
+    });
+  }
+
+  async run(project: string, options: TrainRequestOptions = {}): Promise<TrainOutcome> {
+    const { store } = this.deps;
+    const request = await readRetrainRequest(store, project);
+    if (!request) return { status: 'up_to_date', project };
+    const quiet = this.deps.quietSeconds ?? 30;
+    const age = (this.now().getTime() - Date.parse(request.requestedAt)) / 1000;
+    if (!options.ignoreQuietWindow && age < quiet) {
+      return { status: 'too_early', project, retryInSeconds: Math.ceil(quiet - age) };
+    }
+    const lease = await this.acquireLease(project);
+    if (!lease.ok) return { status: 'busy', project, owner: lease.owner };
+    try {
+      // Re-read under the lease: this is the request this run consumes.
+      const req = (await readRetrainRequest(store, project)) ?? request;
+      const state = await readTrainingState(store, project);
+      if (
+        state?.consumedSequence &&
+        compareSequencers(state.consumedSequence, req.sequence) >= 0 &&
+        !req.force
+      ) {
+        return { status: 'up_to_date', project };
+      }
+      await this.writeState(project, { state: 'training' });
+      const outcome = await this.train(project, options, req.force === true);
+      await this.writeState(project, {
+        state: 'idle',
+        consumedSequence: req.sequence,
+        lastOutcome: { ...outcome, at: this.now().toISOString() },
+      });
+      return outcome;
+    } catch (err) {
+      await this.writeState(project, {
+        state: 'idle',
+        lastOutcome: { status: 'failed', message: (err as Error).message, at: this.now().toISOString() },
+      }).catch(() => {});
+      throw err;
+    } finally {
+      // Not conditional on our ETag (the store interface has no conditional delete): a trainer that outlived its
+      // lease may remove a successor's. The successor's writes stay safe: versions are immutable and the pointer
+      // flip is conditional; at worst a third trainer starts early.
+      await store.delete(layout.trainingLease(project)).catch(() => {});
+    }
+  }
+
+  private async loadFeatures(examples: readonly Example[], view: string): Promise<Map<string, Float32Array>> {
+    const shas = [...new Set(examples.map((e) => e.sha256))];
+    const out = new Map<string, Float32Array>();
+    await mapLimit(shas, 32, async (sha) => {
+      const o = await this.deps.store.get(layout.feature(this.deps.backbone.id, sha, view));
+      if (o) out.set(sha, decodeFeatures(o.body, this.deps.backbone.id).values);
+    });
+    return out;
+  }
+
+  private async train(
+    project: string,
+    options: TrainRequestOptions,
+    forceRequest: boolean,
+  ): Promise<TrainOutcome> {
+    const started = performance.now();
+    const { store, backbone } = this.deps;
+    const examples = await this.deps.index.snapshot(project);
+    const snapshot = snapshotHash(examples);
+    const current = await readPointer(store, project);
+    let currentManifest: ModelManifest | undefined;
+    if (current) {
+      try {
+        currentManifest = (await readVersion(store, project, current.pointer.version)).manifest;
+      } catch {
+        currentManifest = undefined; // a broken current version never blocks its replacement
+      }
+    }
+    if (
+      currentManifest?.datasetSnapshot === snapshot &&
+      currentManifest.backbone.id === backbone.id &&
+      !options.forcePromotion &&
+      !forceRequest
+    ) {
+      return { status: 'unchanged', project };
+    }
+
+    const features = await this.loadFeatures(examples, 'identity');
+    const usable = examples.filter((e) => features.has(e.sha256));
+    const labelNames = [...new Set(usable.map((e) => e.label))].sort();
+    const dim = backbone.featureDim;
+    const matrix = new Float32Array(usable.length * dim);
+    usable.forEach((e, i) => {
+      matrix.set(features.get(e.sha256)!, i * dim);
+    });
+    const settings = projectSettingsSchema.parse(
+      await store.get(layout.projectSettings(project)).then((o) => (o ? json(o) : {})),
+    );
+    let result: TrainResult;
+    try {
+      result = await trainHead(
+        {
+          features: matrix,
+          dim,
+          labels: usable.map((e) => labelNames.indexOf(e.label)),
+          labelNames,
+          ids: usable.map((e) => e.sha256),
+        },
+        this.deps.trainOptions,
+      );
+    } catch (err) {
+      if (err instanceof TrainingError)
+        return { status: 'refused', project, code: err.code, message: err.message };
+      throw err;
+    }
+    void settings;
+
+    const version = newVersionName(this.now());
+    const metrics = {
+      accuracy: result.metrics.accuracy,
+      macroF1: result.metrics.macroF1,
+      n: result.metrics.n,
+    };
+    const evaluation = {
+      project,
+      version,
+      validation: result.metrics,
+      config: result.config,
+      search: result.search,
+      datasetSnapshot: snapshot,
+      examples: usable.length,
+      perLabelCounts: Object.fromEntries(
+        labelNames.map((l) => [l, usable.filter((e) => e.label === l).length]),
+      ),
+      backbone: { id: backbone.id, weightsSha256: backbone.weightsSha256 },
+    };
+    await writeVersion(
+      store,
+      {
+        schemaVersion: 1,
+        project,
+        version,
+        createdAt: this.now().toISOString(),
+        labels: result.head.labels,
+        backbone: {
+          id: backbone.id,
+          weightsSha256: backbone.weightsSha256,
+          inputSize: backbone.inputSize,
+          featureDim: dim,
+        },
+        head: { format: 'tfjs-layers', type: result.config.headType },
+        metrics,
+        datasetSnapshot: snapshot,
+        training: { ...result.config },
+      },
+      {
+        'head.json': JSON.stringify(result.head.modelJson),
+        'head.bin': result.head.weightData,
+        'evaluation.json': JSON.stringify(evaluation, null, 2),
+      },
+    );
+    await this.deps.beforeFlip?.(version);
+    const decision = await this.promote(project, version, metrics.macroF1, options.forcePromotion === true);
+    return {
+      status: decision.decision === 'candidate' ? 'candidate' : 'promoted',
+      project,
+      version,
+      reason: decision.reason,
+      metrics,
+      seconds: (performance.now() - started) / 1000,
+    };
+  }
+
+  /** The promotion gate, retried against the new current version if another training flipped first. */
+  private async promote(
+    project: string,
+    version: string,
+    macroF1: number,
+    force: boolean,
+  ): Promise<Decision> {
+    const { store } = this.deps;
+    const tolerance = this.deps.promotionTolerance ?? 0.01;
+    let decision: Decision | undefined;
+    for (let attempt = 0; attempt < 5 && !decision; attempt++) {
+      const current = await readPointer(store, project);
+      let currentF1: number | undefined;
+      if (current) {
+        try {
+          currentF1 = (await readVersion(store, project, current.pointer.version)).manifest.metrics.macroF1;
+        } catch {
+          currentF1 = undefined;
+        }
+      }
+      const at = this.now().toISOString();
+      const base = {
+        version,
+        macroF1,
+        ...(currentF1 !== undefined ? { currentMacroF1: currentF1 } : {}),
+        at,
+      };
+      if (!force && currentF1 !== undefined && macroF1 < currentF1 - tolerance) {
+        decision = {
+          ...base,
+          decision: 'candidate',
+          reason: `validation macro-F1 ${macroF1.toFixed(4)} is below the current ${currentF1.toFixed(4)} minus ${tolerance}`,
+        };
+        break;
+      }
+      try {
+        await flipPointer(store, project, version, force ? 'forced' : 'promoted', current?.etag, this.now());
+        decision = {
+          ...base,
+          decision: force ? 'forced' : 'promoted',
+          reason: current
+            ? `validation macro-F1 ${macroF1.toFixed(4)} against ${currentF1?.toFixed(4) ?? 'an unreadable version'}`
+            : 'first version',
+        };
+      } catch (err) {
+        if (!(err instanceof PointerConflictError)) {
+          decision = {
+            ...base,
+            decision: 'candidate',
+            reason: `not promoted: ${(err as Error).message}`,
+          };
+        }
+        // On a conflict, loop: gate again against whatever won.
+      }
+    }
+    decision ??= {
+      version,
+      macroF1,
+      at: this.now().toISOString(),
+      decision: 'candidate',
+      reason: 'the pointer kept changing',
+    };
+    await store.put(`${layout.modelsPrefix(project)}decisions/${version}.json`, JSON.stringify(decision), {
+      contentType: 'application/json',
+    });
+    return decision;
+  }
+}
+
+export function createProjectTrainer(deps: TrainProjectDeps): { run: ProjectTrainer['run'] } {
+  const t = new ProjectTrainer(deps);
+  return { run: (project, options) => t.run(project, options) };
+}
+
+export async function readDecision(
+  store: ObjectStore,
+  project: string,
+  version: string,
+): Promise<Decision | undefined> {
+  const o = await store.get(`${layout.modelsPrefix(project)}decisions/${version}.json`);
+  return o ? decisionSchema.parse(json(o)) : undefined;
+}
