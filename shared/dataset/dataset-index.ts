@@ -20,12 +20,15 @@ const live = z.object({
   label: z.string(),
   sha256: z.string(),
   bytes: z.number().int().nonnegative(),
+  /** The upload's ETag when it was read: lets a reconciler see a file replaced while nobody was listening. */
+  etag: z.string().optional(),
   sequencer: z.string(),
   at: z.string(),
 });
 const quarantined = z.object({
   state: z.literal('quarantined'),
   code: z.string(),
+  etag: z.string().optional(),
   sequencer: z.string(),
   at: z.string(),
 });
@@ -43,18 +46,8 @@ export interface Example {
   bytes: number;
 }
 
-export type IndexChange =
-  | {
-      state: 'example';
-      key: string;
-      label: string;
-      sha256: string;
-      bytes: number;
-      sequencer: string;
-      at: string;
-    }
-  | { state: 'quarantined'; key: string; code: string; sequencer: string; at: string }
-  | { state: 'deleted'; key: string; sequencer: string; at: string };
+/** A change to one upload's entry: the entry it becomes, and its key. */
+export type IndexChange = IndexEntry & { key: string };
 
 export type ApplyResult = { result: 'applied' | 'stale'; previous?: IndexEntry };
 
@@ -70,6 +63,8 @@ export interface DatasetIndex {
   snapshot(project: string): Promise<Example[]>;
   /** Keys set aside with their codes (full reasons are in quarantine records). */
   quarantined(project: string): Promise<{ key: string; code: string }[]>;
+  /** Every entry of a project, tombstones included, by key. */
+  entries(project: string): Promise<Map<string, IndexEntry>>;
 }
 
 export function shardOf(key: string): string {
@@ -157,6 +152,13 @@ class ShardedIndex implements DatasetIndex {
       }
     }
     return out.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  }
+
+  async entries(project: string): Promise<Map<string, IndexEntry>> {
+    const out = new Map<string, IndexEntry>();
+    for (const shard of await this.shards(project))
+      for (const [k, e] of Object.entries(shard.entries)) out.set(k, e);
+    return out;
   }
 
   async quarantined(project: string): Promise<{ key: string; code: string }[]> {

@@ -16,6 +16,7 @@ export const quarantineRecordSchema = z.object({
   message: z.string(),
   sha256: z.string().optional(),
   bytes: z.number().int().nonnegative(),
+  etag: z.string().optional(),
   sequencer: z.string(),
   at: z.string(),
 });

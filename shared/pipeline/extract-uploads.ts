@@ -102,6 +102,7 @@ class Extractor implements UploadExtractor {
     err: DatasetError | ImageError,
     body?: Uint8Array,
     sha256?: string,
+    etag?: string,
   ): Promise<UploadOutcome> {
     const project = projectOf(event.key);
     if (project) {
@@ -109,6 +110,7 @@ class Extractor implements UploadExtractor {
         state: 'quarantined',
         key: event.key,
         code: err.code,
+        ...(etag ? { etag } : {}),
         sequencer: event.sequencer,
         at: this.now(),
       });
@@ -125,6 +127,7 @@ class Extractor implements UploadExtractor {
         code: err.code,
         message: err.message,
         ...(sha256 ? { sha256 } : {}),
+        ...(etag ? { etag } : {}),
         bytes: body?.byteLength ?? 0,
         sequencer: event.sequencer,
         at: this.now(),
@@ -150,7 +153,8 @@ class Extractor implements UploadExtractor {
     } catch (err) {
       if (err instanceof DatasetError) {
         if (err.code === 'not_an_upload') return { key: event.key, status: 'ignored' };
-        return this.quarantine(event, err, (await store.get(event.key))?.body);
+        const o = await store.get(event.key);
+        return this.quarantine(event, err, o?.body, undefined, o?.etag);
       }
       throw err;
     }
@@ -196,7 +200,7 @@ class Extractor implements UploadExtractor {
         }
       }
     } catch (err) {
-      if (err instanceof ImageError) return this.quarantine(event, err, obj.body, sha256);
+      if (err instanceof ImageError) return this.quarantine(event, err, obj.body, sha256, obj.etag);
       throw err;
     }
     // The features exist before the index names them, so training never meets an example without features.
@@ -206,6 +210,7 @@ class Extractor implements UploadExtractor {
       label,
       sha256,
       bytes: obj.body.byteLength,
+      etag: obj.etag,
       sequencer: event.sequencer,
       at: this.now(),
     });

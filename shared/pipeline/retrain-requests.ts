@@ -16,6 +16,8 @@ export const retrainRequestSchema = z.object({
   sequence: z.string(),
   /** Set by `train --force` or a settings change: train even if the dataset did not change. */
   force: z.boolean().optional(),
+  /** Set by `train` from the CLI: a person is waiting, so skip the quiet window. */
+  immediate: z.boolean().optional(),
 });
 export type RetrainRequest = z.infer<typeof retrainRequestSchema>;
 
@@ -33,7 +35,7 @@ export interface RetrainRequester {
 export async function writeRetrainRequest(
   store: ObjectStore,
   project: string,
-  options: { now?: Date; force?: boolean } = {},
+  options: { now?: Date; force?: boolean; immediate?: boolean } = {},
 ): Promise<RetrainRequest> {
   const now = options.now ?? new Date();
   const req: RetrainRequest = {
@@ -41,6 +43,7 @@ export async function writeRetrainRequest(
     requestedAt: now.toISOString(),
     sequence: localSequencer(now.getTime()),
     ...(options.force ? { force: true } : {}),
+    ...(options.immediate ? { immediate: true } : {}),
   };
   await store.put(layout.trainingRequest(project), JSON.stringify(req), { contentType: 'application/json' });
   return req;

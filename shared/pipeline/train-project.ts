@@ -175,7 +175,7 @@ class ProjectTrainer {
     if (!request) return { status: 'up_to_date', project };
     const quiet = this.deps.quietSeconds ?? 30;
     const age = (this.now().getTime() - Date.parse(request.requestedAt)) / 1000;
-    if (!options.ignoreQuietWindow && age < quiet) {
+    if (!options.ignoreQuietWindow && !request.immediate && age < quiet) {
       return { status: 'too_early', project, retryInSeconds: Math.ceil(quiet - age) };
     }
     const lease = await this.acquireLease(project);
