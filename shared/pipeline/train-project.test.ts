@@ -217,6 +217,30 @@ function suite(name: string, makeStore: () => Promise<ObjectStore>) {
       expect((await readPointer(store, 'gate'))?.pointer.reason).toBe('forced');
     });
 
+    it('trains on cached augmented views of training photos only, when the project turns them on', async () => {
+      const { store, index, c, trainer } = await setup();
+      await seed(store, index, 'aug', { hat: 10, shoes: 10 });
+      await store.put(layout.projectSettings('aug'), JSON.stringify({ augmentations: ['hflip'] }));
+      for (const e of await index.snapshot('aug')) {
+        const v = new Float32Array(DIM).fill(e.label === 'hat' ? 1 : -1);
+        await store.put(layout.feature(backbone.id, e.sha256, 'hflip'), encodeFeatures(backbone.id, v));
+      }
+      await writeRetrainRequest(store, 'aug', { now: c.now() });
+      c.advance(31);
+      const out = await trainer.run('aug');
+      expect(out.status).toBe('promoted');
+      const version = out.status === 'promoted' ? out.version : '';
+      const evaluation = JSON.parse(
+        new TextDecoder().decode(
+          (await store.get(layout.versionFile('aug', version, 'evaluation.json')))!.body,
+        ),
+      );
+      const { nTrain, nValidation } = evaluation.config;
+      // Every training photo contributes its flipped view too; validation holds photos only.
+      expect(nTrain + nValidation).toBe(20 + nTrain / 2);
+      expect(nValidation).toBeGreaterThan(0);
+    });
+
     it('refuses to train with too few images, naming the short labels and what they need', async () => {
       const { store, index, c, trainer } = await setup();
       await seed(store, index, 'small', { hat: 8, shoes: 2, pants: 3 });

@@ -15,7 +15,14 @@ import {
 } from '../models/index.js';
 import type { ObjectStore } from '../store/index.js';
 import { PreconditionFailedError } from '../store/index.js';
-import { TrainingError, type TrainOptions, type TrainResult, trainHead } from '../train/index.js';
+import {
+  DEFAULT_MIN_PER_LABEL,
+  splitByHash,
+  TrainingError,
+  type TrainOptions,
+  type TrainResult,
+  trainHead,
+} from '../train/index.js';
 import { projectSettingsSchema } from './extract-uploads.js';
 import { readRetrainRequest } from './retrain-requests.js';
 
@@ -261,24 +268,45 @@ class ProjectTrainer {
     const settings = projectSettingsSchema.parse(
       await store.get(layout.projectSettings(project)).then((o) => (o ? json(o) : {})),
     );
+    const labels = usable.map((e) => labelNames.indexOf(e.label));
+    const ids = usable.map((e) => e.sha256);
+    const input = { features: matrix, dim, labels, labelNames, ids };
+    const trainOptions: TrainOptions = { ...this.deps.trainOptions };
+    const minPerLabel = trainOptions.minPerLabel ?? DEFAULT_MIN_PER_LABEL;
+    const counts = labelNames.map((_, li) => labels.filter((l) => l === li).length);
+    if (settings.augmentations.length > 0 && counts.every((c) => c >= minPerLabel)) {
+      // Augmented views only ever train: the split is made on the photos themselves, views of validation photos
+      // are left out (they would leak the answer), and the minimum-per-label rule counts photos, not views.
+      const split = splitByHash(ids, labels, {
+        ...(trainOptions.validationFraction ? { fraction: trainOptions.validationFraction } : {}),
+      });
+      const trainRows = split.train.map((i) => usable[i]!);
+      const extra: { values: Float32Array; label: number; id: string }[] = [];
+      for (const view of settings.augmentations) {
+        const viewFeatures = await this.loadFeatures(trainRows, view);
+        for (const e of trainRows) {
+          const v = viewFeatures.get(e.sha256);
+          if (v) extra.push({ values: v, label: labelNames.indexOf(e.label), id: `${e.sha256}.${view}` });
+        }
+      }
+      const all = new Float32Array((usable.length + extra.length) * dim);
+      all.set(matrix);
+      extra.forEach((x, i) => {
+        all.set(x.values, (usable.length + i) * dim);
+      });
+      input.features = all;
+      input.labels = [...labels, ...extra.map((x) => x.label)];
+      input.ids = [...ids, ...extra.map((x) => x.id)];
+      trainOptions.validationIds = split.validation.map((i) => ids[i]!);
+    }
     let result: TrainResult;
     try {
-      result = await trainHead(
-        {
-          features: matrix,
-          dim,
-          labels: usable.map((e) => labelNames.indexOf(e.label)),
-          labelNames,
-          ids: usable.map((e) => e.sha256),
-        },
-        this.deps.trainOptions,
-      );
+      result = await trainHead(input, trainOptions);
     } catch (err) {
       if (err instanceof TrainingError)
         return { status: 'refused', project, code: err.code, message: err.message };
       throw err;
     }
-    void settings;
 
     const version = newVersionName(this.now());
     const metrics = {
