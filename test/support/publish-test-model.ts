@@ -2,11 +2,11 @@ import { createHash } from 'node:crypto';
 import {
   type Backbone,
   type BackbonePackage,
-  buildDefaultBackbone,
   loadBackbone,
   saveBackbone,
   setDefaultBackbone,
 } from '../../shared/backbone/index.js';
+import { HEAD_BIN, HEAD_JSON } from '../../shared/http/index.js';
 import { decodeImage } from '../../shared/image/index.js';
 import {
   flipPointer,
@@ -18,24 +18,16 @@ import {
 import type { ObjectStore } from '../../shared/store/index.js';
 import { type SerializedHead, type TrainResult, trainHead } from '../../shared/train/index.js';
 import { clothingMini } from './fixtures.js';
-
-/** File names of a head inside a version directory (what the edge reads). */
-export const HEAD_JSON = 'head.json';
-export const HEAD_BIN = 'head.bin';
+import { testBackbone } from './test-backbone.js';
 
 export interface TestBackbone {
   pkg: BackbonePackage;
   backbone: Backbone;
 }
 
-/**
- * The default edge backbone, built from the pinned nsfwjs package (a few seconds). Fidelity is measured on a
- * handful of fixture photos only: tests need the real backbone, not a fresh fidelity report.
- */
+/** The default edge backbone (built once per machine by test-backbone.ts), loaded into the current tfjs backend. */
 export async function buildTestBackbone(): Promise<TestBackbone> {
-  const photos = clothingMini('eval').filter((_, i) => i % 5 === 0);
-  const pixels = await Promise.all(photos.map(async (p) => (await decodeImage(p.bytes, { size: 224 })).data));
-  const { pkg } = await buildDefaultBackbone({ fidelityImages: pixels });
+  const pkg = await testBackbone();
   return { pkg, backbone: await loadBackbone(pkg) };
 }
 
@@ -61,7 +53,7 @@ export async function trainTestHead(backbone: Backbone): Promise<TrainedTestHead
   );
   const rows = await backbone.extract(pixels);
   const features = new Float32Array(rows.length * backbone.featureDim);
-  rows.forEach((r, i) => features.set(r, i * backbone.featureDim));
+  for (const [i, r] of rows.entries()) features.set(r, i * backbone.featureDim);
   const result = await trainHead(
     {
       features,

@@ -1,0 +1,257 @@
+import { createRoute, z } from '@hono/zod-openapi';
+import { PROJECT_PATTERN } from '../dataset/upload-key.js';
+
+/**
+ * The edge API's schemas and routes. The same objects validate requests (through @hono/zod-openapi's
+ * validators) and generate `/openapi.json`, so the document cannot drift from what is enforced.
+ */
+
+export const MAX_BATCH_IMAGES = 16;
+
+export const ErrorSchema = z
+  .object({
+    error: z.object({
+      code: z.string().openapi({ example: 'no_model' }),
+      message: z.string().openapi({ example: "project 'shoes' has no trained model yet" }),
+    }),
+  })
+  .openapi('Error');
+
+export const ProjectParamsSchema = z.object({
+  project: z
+    .string()
+    .regex(
+      PROJECT_PATTERN,
+      "project names are 1-63 of a-z, 0-9 and '-', starting and ending with a letter or digit",
+    )
+    .openapi({ param: { name: 'project', in: 'path' }, example: 'clothing' }),
+});
+
+export const PredictQuerySchema = z.object({
+  topK: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(1000)
+    .default(3)
+    .openapi({
+      param: { name: 'topK', in: 'query' },
+      description: 'Labels returned per image, best first.',
+      example: 3,
+    }),
+  minScore: z.coerce
+    .number()
+    .min(0)
+    .max(1)
+    .default(0)
+    .openapi({
+      param: { name: 'minScore', in: 'query' },
+      description: 'Leave out labels scoring below this.',
+      example: 0.05,
+    }),
+});
+
+const base64Image = z
+  .string()
+  .min(1, 'image is empty')
+  .base64('image must be standard base64 (A-Z a-z 0-9 + /, padded with =)')
+  .openapi({ description: 'The image file (JPEG, PNG or WebP), base64-encoded.', format: 'byte' });
+
+const filePart = z
+  .custom<File>((v) => v instanceof Blob, { message: 'image must be a file part, not a text field' })
+  .openapi({ type: 'string', format: 'binary', description: 'The image file (JPEG, PNG or WebP).' });
+
+export const PredictJsonSchema = z.object({ image: base64Image }).openapi('PredictJson');
+export const PredictFormSchema = z.object({ image: filePart }).openapi('PredictForm');
+export const BatchJsonSchema = z
+  .object({ images: z.array(base64Image).min(1).max(MAX_BATCH_IMAGES) })
+  .openapi('BatchPredictJson');
+export const BatchFormSchema = z
+  .object({
+    image: z.union([filePart, z.array(filePart).min(1).max(MAX_BATCH_IMAGES)]).openapi({
+      description: `Repeat the field once per image, at most ${MAX_BATCH_IMAGES}.`,
+    }),
+  })
+  .openapi('BatchPredictForm');
+
+const binary = z.string().openapi({ type: 'string', format: 'binary' });
+
+export const PredictionSchema = z.object({
+  label: z.string().openapi({ example: 'shoes' }),
+  score: z
+    .number()
+    .openapi({ description: 'Probability; over all labels the scores sum to 1.', example: 0.93 }),
+});
+
+export const ModelRefSchema = z.object({
+  version: z.string().openapi({ example: 'v20250101T120000123Z-0a1b2c' }),
+  backbone: z.string().openapi({ example: 'mnv2-nsfwjs.block_13_depthwise_relu.224.i8c' }),
+});
+
+export const TimingsSchema = z
+  .object({
+    decode: z.number(),
+    backbone: z.number(),
+    head: z.number(),
+    total: z
+      .number()
+      .openapi({ description: 'From the request reaching the app to the response being built.' }),
+  })
+  .openapi('TimingsMs');
+
+export const PredictResponseSchema = z
+  .object({
+    project: z.string(),
+    model: ModelRefSchema,
+    predictions: z.array(PredictionSchema).openapi({ description: 'Sorted by score, best first.' }),
+    timingsMs: TimingsSchema,
+  })
+  .openapi('PredictResponse');
+
+export const BatchItemSchema = z.union([
+  z.object({ index: z.number().int(), predictions: z.array(PredictionSchema) }),
+  z.object({ index: z.number().int(), error: ErrorSchema.shape.error }),
+]);
+
+export const BatchResponseSchema = z
+  .object({
+    project: z.string(),
+    model: ModelRefSchema,
+    results: z.array(BatchItemSchema).openapi({
+      description:
+        'One per image, in request order; an image that cannot be decoded gets an error, the rest are still classified.',
+    }),
+    timingsMs: TimingsSchema,
+  })
+  .openapi('BatchPredictResponse');
+
+export const ModelInfoSchema = z
+  .object({
+    project: z.string(),
+    version: z.string(),
+    createdAt: z.string(),
+    labels: z.array(z.string()).openapi({ description: 'In the head output order.' }),
+    metrics: z.object({ accuracy: z.number(), macroF1: z.number(), n: z.number().int() }),
+    backbone: z.object({ id: z.string(), inputSize: z.number().int(), featureDim: z.number().int() }),
+    head: z.object({ type: z.string() }),
+    refusedVersion: z
+      .object({ version: z.string(), code: z.string(), message: z.string() })
+      .optional()
+      .openapi({ description: 'A newer version this edge would not switch to, and why.' }),
+  })
+  .openapi('ModelInfo');
+
+export const HealthSchema = z.object({ status: z.literal('ok') });
+export const ReadySchema = z.object({
+  status: z.literal('ready'),
+  backbone: z.string(),
+  store: z.literal('reachable'),
+});
+
+const errors = (...statuses: number[]) =>
+  Object.fromEntries(
+    statuses.map((s) => [
+      s,
+      { description: ERROR_TEXT[s] ?? 'Error', content: { 'application/json': { schema: ErrorSchema } } },
+    ]),
+  );
+
+const ERROR_TEXT: Record<number, string> = {
+  400: 'Missing or malformed path, query or body',
+  401: 'No API key (send `Authorization: Bearer <key>`)',
+  403: 'The API key does not grant access to this project',
+  404: 'Unknown project, or no trained model yet',
+  413: 'Body over the limit (6 MB by default; 1 MB through Lambda@Edge)',
+  415: 'Unsupported Content-Type',
+  422: 'The image cannot be decoded, is not JPEG/PNG/WebP, or has too many pixels',
+  503: 'The model or the store cannot be used right now, or the instance is saturated',
+};
+
+const security = [{ Bearer: [] }];
+
+export const predictRoute = createRoute({
+  method: 'post',
+  path: '/v1/projects/{project}/predict',
+  summary: 'Classify one image',
+  description:
+    'The body is the image itself (`Content-Type: image/jpeg`, `image/png` or `image/webp`), `multipart/form-data` with a file field `image`, or JSON `{"image": "<base64>"}`. Bodies over the limit are refused with 413: 6 MB by default, and 1 MB when the edge runs as Lambda@Edge (CloudFront passes a function at most 1 MB of body). Photos are resized to the backbone input (224 px) anyway, so downscaling to ~512 px before upload loses nothing.',
+  security,
+  request: {
+    params: ProjectParamsSchema,
+    query: PredictQuerySchema,
+    body: {
+      content: {
+        'image/jpeg': { schema: binary },
+        'image/png': { schema: binary },
+        'image/webp': { schema: binary },
+        'multipart/form-data': { schema: PredictFormSchema },
+        'application/json': { schema: PredictJsonSchema },
+      },
+    },
+  },
+  responses: {
+    200: {
+      description: 'Predictions, best first',
+      content: { 'application/json': { schema: PredictResponseSchema } },
+    },
+    ...errors(400, 401, 403, 404, 413, 415, 422, 503),
+  },
+});
+
+export const batchPredictRoute = createRoute({
+  method: 'post',
+  path: '/v1/projects/{project}/predict/batch',
+  summary: `Classify up to ${MAX_BATCH_IMAGES} images in one request`,
+  description:
+    'Multipart with the file field `image` repeated, or JSON `{"images": ["<base64>", ...]}`. The images go through the backbone as one batch. The same body limits as single predictions apply to the whole request.',
+  security,
+  request: {
+    params: ProjectParamsSchema,
+    query: PredictQuerySchema,
+    body: {
+      content: {
+        'multipart/form-data': { schema: BatchFormSchema },
+        'application/json': { schema: BatchJsonSchema },
+      },
+    },
+  },
+  responses: {
+    200: {
+      description: 'One result per image',
+      content: { 'application/json': { schema: BatchResponseSchema } },
+    },
+    ...errors(400, 401, 403, 404, 413, 415, 503),
+  },
+});
+
+export const modelRoute = createRoute({
+  method: 'get',
+  path: '/v1/projects/{project}/model',
+  summary: "The project's current model",
+  security,
+  request: { params: ProjectParamsSchema },
+  responses: {
+    200: {
+      description: 'Labels, metrics, backbone and creation time',
+      content: { 'application/json': { schema: ModelInfoSchema } },
+    },
+    ...errors(400, 401, 403, 404, 503),
+  },
+});
+
+export const healthRoute = createRoute({
+  method: 'get',
+  path: '/healthz',
+  summary: 'The process is alive',
+  responses: { 200: { description: 'Alive', content: { 'application/json': { schema: HealthSchema } } } },
+});
+
+export const readyRoute = createRoute({
+  method: 'get',
+  path: '/readyz',
+  summary: 'The backbone is loaded and the store is reachable',
+  responses: {
+    200: { description: 'Ready to serve', content: { 'application/json': { schema: ReadySchema } } },
+    ...errors(503),
+  },
+});

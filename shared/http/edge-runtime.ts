@@ -1,0 +1,113 @@
+import type { Context } from 'hono';
+import {
+  BackboneNotFoundError,
+  loadBackbone,
+  readBackbone,
+  readDefaultBackboneId,
+} from '../backbone/index.js';
+import { createFsStore, createS3Store, type ObjectStore } from '../store/index.js';
+import { initTf } from '../tf/tf-runtime.js';
+import { createApp, type EdgeApp, type EdgeAppConfig } from './app.js';
+import type { EdgeRuntimeConfig, StoreConfig } from './edge-config.js';
+import { createJsonLogger, describeError, type EdgeLogger } from './edge-logger.js';
+import { type BackboneProvider, createModelCache, type ModelCache } from './model-cache.js';
+
+/**
+ * Loads the backbone named by `backboneId`, or the store's default, into the wasm backend. Weights are checked
+ * against their sha256 while parsing; the load runs one warm-up image so the first request does not pay for
+ * kernel set-up.
+ */
+export function storeBackboneProvider(
+  store: ObjectStore,
+  options: { backboneId?: string; wasmDir?: string } = {},
+): BackboneProvider {
+  return async () => {
+    const [, id] = await Promise.all([
+      initTf(options.wasmDir ? { wasmDir: options.wasmDir } : {}),
+      options.backboneId ?? readDefaultBackboneId(store),
+    ]);
+    if (!id) {
+      throw new BackboneNotFoundError(
+        `${store.description} has no default backbone (backbones/default.json); deploy one before serving predictions`,
+      );
+    }
+    return loadBackbone(await readBackbone(store, id));
+  };
+}
+
+export function createStore(config: StoreConfig): ObjectStore {
+  if (config.kind === 'fs') return createFsStore({ root: config.root });
+  return createS3Store({
+    bucket: config.bucket,
+    ...(config.region ? { region: config.region } : {}),
+    ...(config.endpoint ? { endpoint: config.endpoint, forcePathStyle: true } : {}),
+  });
+}
+
+export interface EdgeRuntimeOverrides {
+  store?: ObjectStore;
+  backbone?: BackboneProvider;
+  logger?: EdgeLogger;
+  clock?: () => number;
+  isBodyTruncated?: (c: Context) => boolean;
+}
+
+export interface EdgeRuntime {
+  app: EdgeApp;
+  store: ObjectStore;
+  models: ModelCache;
+  config: EdgeRuntimeConfig;
+  /** Starts loading the backbone now; resolves when loaded, or after logging why not (requests retry). */
+  warm(): Promise<void>;
+}
+
+/** The wiring every entry shares: store, backbone, model cache and app from one configuration. */
+export function createEdgeRuntime(
+  config: EdgeRuntimeConfig,
+  overrides: EdgeRuntimeOverrides = {},
+): EdgeRuntime {
+  const logger = overrides.logger ?? createJsonLogger({ level: config.logLevel });
+  const store = overrides.store ?? createStore(config.store);
+  const appConfig: Partial<EdgeAppConfig> = {
+    ...config.app,
+    ...(overrides.clock ? { clock: overrides.clock } : {}),
+  };
+  const models = createModelCache({
+    store,
+    backbone:
+      overrides.backbone ??
+      storeBackboneProvider(store, {
+        ...(config.backboneId ? { backboneId: config.backboneId } : {}),
+        ...(config.wasmDir ? { wasmDir: config.wasmDir } : {}),
+      }),
+    ...(appConfig.pointerTtlSeconds !== undefined ? { pointerTtlSeconds: appConfig.pointerTtlSeconds } : {}),
+    ...(appConfig.headCacheSize !== undefined ? { headCacheSize: appConfig.headCacheSize } : {}),
+    ...(appConfig.clock ? { clock: appConfig.clock } : {}),
+    logger,
+  });
+  const app = createApp({
+    store,
+    backbone: () => models.backbone(),
+    models,
+    config: appConfig,
+    logger,
+    ...(overrides.isBodyTruncated ? { isBodyTruncated: overrides.isBodyTruncated } : {}),
+  });
+  logger.info('edge app configured', {
+    store: store.description,
+    backbone: config.backboneId ?? 'store default',
+    requireKeys: appConfig.requireKeys ?? true,
+  });
+  return {
+    app,
+    store,
+    models,
+    config,
+    warm: () =>
+      models.backbone().then(
+        () => undefined,
+        (err: unknown) =>
+          logger.warn('backbone not loaded at start; requests will retry', describeError(err)),
+      ),
+  };
+}

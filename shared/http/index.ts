@@ -1,0 +1,53 @@
+export {
+  createApp,
+  createErrorApp,
+  DEFAULT_EDGE_CONFIG,
+  type EdgeApp,
+  type EdgeAppConfig,
+  type EdgeAppDeps,
+} from './app.js';
+export {
+  type BakedEdgeConfig,
+  type EdgeRuntimeConfig,
+  envEdgeConfig,
+  LAMBDA_EDGE_MAX_BODY_BYTES,
+  lambdaEdgeConfig,
+  localStoreRoot,
+  ORIGIN_HEADER_BUCKET,
+  ORIGIN_HEADER_REGION,
+  type StoreConfig,
+} from './edge-config.js';
+export {
+  createJsonLogger,
+  describeError,
+  type EdgeLogger,
+  type LogLevel,
+  silentLogger,
+} from './edge-logger.js';
+export {
+  createEdgeRuntime,
+  createStore,
+  type EdgeRuntime,
+  type EdgeRuntimeOverrides,
+  storeBackboneProvider,
+} from './edge-runtime.js';
+export {
+  BadRequestError,
+  ForbiddenError,
+  HttpError,
+  NotFoundError,
+  PayloadTooLargeError,
+  ServiceUnavailableError,
+  UnauthorizedError,
+  UnprocessableImageError,
+  UnsupportedMediaTypeError,
+} from './http-errors.js';
+export {
+  type BackboneProvider,
+  createModelCache,
+  HEAD_BIN,
+  HEAD_JSON,
+  type ModelCache,
+  type ModelCacheOptions,
+  type ModelLease,
+} from './model-cache.js';

@@ -1,0 +1,489 @@
+import type { Backbone } from '../backbone/index.js';
+import {
+  type CurrentPointer,
+  InvalidVersionError,
+  layout,
+  type ModelManifest,
+  pollPointer,
+  readVersion,
+} from '../models/index.js';
+import type { ObjectStore } from '../store/index.js';
+import { StoreError, StoreUnavailableError } from '../store/index.js';
+import { type Head, loadHead as loadSerializedHead, type SerializedHead } from '../train/index.js';
+import { describeError, type EdgeLogger, silentLogger } from './edge-logger.js';
+import { HttpError, NotFoundError, ServiceUnavailableError } from './http-errors.js';
+
+/** File names of a head inside a version directory: the tfjs model.json object and its weights. */
+export const HEAD_JSON = 'head.json';
+export const HEAD_BIN = 'head.bin';
+
+/** Loads the backbone this instance serves. Called until it succeeds once; the cache shares one load. */
+export type BackboneProvider = () => Promise<Backbone>;
+
+export interface ModelCacheOptions {
+  store: ObjectStore;
+  backbone: BackboneProvider;
+  /** The pointer of a project is re-checked at most this often. Default 30. */
+  pointerTtlSeconds?: number;
+  /** Heads kept loaded, least recently used dropped first. Default 32. */
+  headCacheSize?: number;
+  /** Projects remembered as having no model (so unknown names do not hit the store every time). Default 1,000. */
+  maxAbsentProjects?: number;
+  /** A project with no model yet whose load failed for a transient reason is retried after this. Default 2,000 ms. */
+  retryMs?: number;
+  /** Milliseconds; injected by tests to step over the TTL. */
+  clock?: () => number;
+  logger?: EdgeLogger;
+  loadHead?: (head: SerializedHead) => Promise<Head>;
+}
+
+/** A model held for the length of one request; `release()` once done (idempotent). */
+export interface ModelLease {
+  project: string;
+  version: string;
+  manifest: ModelManifest;
+  head: Head;
+  backbone: Backbone;
+  release(): void;
+}
+
+/** The last version the cache refused to switch to, with why. */
+export interface RefusedVersion {
+  version: string;
+  code: string;
+  message: string;
+}
+
+export interface ModelCacheStats {
+  backboneLoaded: boolean;
+  /** Projects with a model being served. */
+  projects: number;
+  /** Heads still holding tensors, including replaced ones that requests in flight still use. */
+  liveHeads: number;
+}
+
+export interface ModelCache {
+  /** The shared backbone, loading it on first call. */
+  backbone(): Promise<Backbone>;
+  loadedBackbone(): Backbone | undefined;
+  /** The project's current model for one request; throws an HttpError (404 or 503) when there is none to serve. */
+  acquire(project: string): Promise<ModelLease>;
+  refusedVersion(project: string): RefusedVersion | undefined;
+  stats(): ModelCacheStats;
+  /** Frees every head once no request uses it. The backbone belongs to the provider and is left alone. */
+  dispose(): void;
+}
+
+interface Loaded {
+  version: string;
+  manifestSha256: string;
+  manifest: ModelManifest;
+  head: Head;
+  refs: number;
+  retired: boolean;
+  disposed: boolean;
+}
+
+interface Entry {
+  project: string;
+  current?: Loaded;
+  /** ETag of the pointer last evaluated, served or refused; polling with it transfers nothing when unchanged. */
+  seenEtag?: string;
+  nextCheckAt: number;
+  refreshing?: Promise<void>;
+  /** Why there is nothing to serve, when `current` is undefined. */
+  failure?: HttpError;
+  refused?: RefusedVersion;
+}
+
+/** Refusals that re-reading the same pointer would only repeat. */
+class PermanentRefusal extends Error {
+  constructor(readonly http: HttpError) {
+    super(http.message, { cause: http.cause });
+    this.name = 'PermanentRefusal';
+  }
+}
+
+function uploadHint(project: string): string {
+  return `upload labelled photos to uploads/${project}/<label>/<file> (one folder per label, e.g. with \`npx headstart upload ./photos --project ${project}\`) and a model is trained from them`;
+}
+
+class ProjectModelCache implements ModelCache {
+  private readonly entries = new Map<string, Entry>();
+  private readonly live = new Set<Loaded>();
+  private backboneLoad: Promise<Backbone> | undefined;
+  private backboneValue: Backbone | undefined;
+  private readonly ttlMs: number;
+  private readonly headCacheSize: number;
+  private readonly maxAbsent: number;
+  private readonly retryMs: number;
+  private readonly clock: () => number;
+  private readonly logger: EdgeLogger;
+  private readonly loadHead: (head: SerializedHead) => Promise<Head>;
+
+  constructor(
+    private readonly store: ObjectStore,
+    private readonly provider: BackboneProvider,
+    options: ModelCacheOptions,
+  ) {
+    this.ttlMs = (options.pointerTtlSeconds ?? 30) * 1000;
+    this.headCacheSize = Math.max(1, options.headCacheSize ?? 32);
+    this.maxAbsent = options.maxAbsentProjects ?? 1000;
+    this.retryMs = Math.min(options.retryMs ?? 2000, this.ttlMs);
+    this.clock = options.clock ?? Date.now;
+    this.logger = options.logger ?? silentLogger;
+    this.loadHead = options.loadHead ?? loadSerializedHead;
+  }
+
+  backbone(): Promise<Backbone> {
+    if (this.backboneValue) return Promise.resolve(this.backboneValue);
+    this.backboneLoad ??= this.provider().then(
+      (b) => {
+        this.backboneValue = b;
+        this.logger.info('backbone loaded', { backbone: b.manifest.id });
+        return b;
+      },
+      (err: unknown) => {
+        // Not cached: the next request tries again (the store may be back).
+        this.backboneLoad = undefined;
+        this.logger.error('backbone failed to load', describeError(err));
+        throw new ServiceUnavailableError(
+          'backbone_unavailable',
+          `the backbone cannot be loaded: ${messageOf(err)}`,
+          {
+            cause: err,
+            retryAfterSeconds: 5,
+          },
+        );
+      },
+    );
+    return this.backboneLoad;
+  }
+
+  loadedBackbone(): Backbone | undefined {
+    return this.backboneValue;
+  }
+
+  async acquire(project: string): Promise<ModelLease> {
+    const entry = this.touch(project);
+    let started = false;
+    if (!entry.refreshing && this.clock() >= entry.nextCheckAt) {
+      started = true;
+      entry.refreshing = this.refresh(entry).finally(() => {
+        entry.refreshing = undefined;
+      });
+    }
+    // The request that notices an expired TTL waits for the check, so a new version is served as soon as it is
+    // seen; requests arriving meanwhile keep using the current model rather than queueing behind the store.
+    if (entry.refreshing && (started || !entry.current)) await entry.refreshing;
+    const loaded = entry.current;
+    // Evicted (and freed) by another request between the check finishing and this continuation: load again.
+    if (loaded?.disposed) return this.acquire(project);
+    if (!loaded) {
+      throw (
+        entry.failure ??
+        new ServiceUnavailableError('model_unavailable', `no model of '${project}' is loaded`)
+      );
+    }
+    const backbone = this.backboneValue;
+    if (!backbone) throw new ServiceUnavailableError('backbone_unavailable', 'the backbone is not loaded');
+    loaded.refs++;
+    let released = false;
+    return {
+      project,
+      version: loaded.version,
+      manifest: loaded.manifest,
+      head: loaded.head,
+      backbone,
+      release: () => {
+        if (released) return;
+        released = true;
+        loaded.refs--;
+        if (loaded.retired && loaded.refs === 0) this.free(loaded);
+      },
+    };
+  }
+
+  refusedVersion(project: string): RefusedVersion | undefined {
+    return this.entries.get(project)?.refused;
+  }
+
+  stats(): ModelCacheStats {
+    let projects = 0;
+    for (const e of this.entries.values()) if (e.current) projects++;
+    return { backboneLoaded: this.backboneValue !== undefined, projects, liveHeads: this.live.size };
+  }
+
+  dispose(): void {
+    for (const e of this.entries.values()) {
+      if (e.current) this.retire(e.current);
+      e.current = undefined;
+    }
+    this.entries.clear();
+  }
+
+  /** The project's entry, moved to the most recently used end. */
+  private touch(project: string): Entry {
+    const known = this.entries.get(project);
+    if (known) {
+      // Re-inserting moves it to the most recently used end; counts do not change, so nothing to evict.
+      this.entries.delete(project);
+      this.entries.set(project, known);
+      return known;
+    }
+    const entry: Entry = { project, nextCheckAt: Number.NEGATIVE_INFINITY };
+    this.entries.set(project, entry);
+    this.evict();
+    return entry;
+  }
+
+  private evict(): void {
+    let heads = 0;
+    let absent = 0;
+    for (const e of this.entries.values()) {
+      if (e.current) heads++;
+      else absent++;
+    }
+    // Map order is least recently used first. Entries with a check in flight are skipped: requests are waiting
+    // on them, and the overflow is gone by the next eviction.
+    for (const [project, e] of this.entries) {
+      if (heads <= this.headCacheSize && absent <= this.maxAbsent) break;
+      if (e.refreshing) continue;
+      if (e.current && heads > this.headCacheSize) {
+        this.entries.delete(project);
+        this.retire(e.current);
+        e.current = undefined;
+        heads--;
+        this.logger.debug('head evicted', { project });
+      } else if (!e.current && absent > this.maxAbsent) {
+        this.entries.delete(project);
+        absent--;
+      }
+    }
+  }
+
+  private async refresh(entry: Entry): Promise<void> {
+    const { project } = entry;
+    const started = this.clock();
+    // Started alongside the pointer read so a cold instance overlaps the two; failures surface below.
+    const backbone = this.backbone();
+    backbone.catch(() => {});
+    try {
+      const polled = await pollPointer(this.store, project, entry.seenEtag);
+      if (polled.unchanged) {
+        entry.nextCheckAt = started + this.ttlMs;
+        return;
+      }
+      const read = polled.read;
+      if (!read) {
+        if (entry.current) {
+          this.logger.warn('pointer removed; no longer serving', { project, version: entry.current.version });
+          this.retire(entry.current);
+          entry.current = undefined;
+        }
+        entry.seenEtag = undefined;
+        entry.failure = await this.explainMissing(project);
+        entry.nextCheckAt = started + this.ttlMs;
+        return;
+      }
+      const { pointer, etag } = read;
+      const current = entry.current;
+      if (
+        current &&
+        current.version === pointer.version &&
+        current.manifestSha256 === pointer.manifestSha256
+      ) {
+        entry.seenEtag = etag;
+        entry.nextCheckAt = started + this.ttlMs;
+        return;
+      }
+      let loaded: Loaded;
+      try {
+        loaded = await this.loadVersion(project, pointer, await backbone);
+      } catch (err) {
+        if (!(err instanceof PermanentRefusal)) throw err;
+        entry.seenEtag = etag;
+        entry.refused = { version: pointer.version, code: err.http.code, message: err.http.message };
+        if (!current) entry.failure = err.http;
+        this.logger.error('version refused; keeping the model in service', {
+          project,
+          refused: pointer.version,
+          serving: current?.version ?? null,
+          ...describeError(err.http),
+        });
+        entry.nextCheckAt = started + this.ttlMs;
+        return;
+      }
+      entry.current = loaded;
+      entry.seenEtag = etag;
+      entry.failure = undefined;
+      entry.refused = undefined;
+      entry.nextCheckAt = started + this.ttlMs;
+      if (current) this.retire(current);
+      this.logger.info('model loaded', {
+        project,
+        version: loaded.version,
+        replaced: current?.version ?? null,
+      });
+      this.evict();
+    } catch (err) {
+      const http = err instanceof HttpError ? err : undefined;
+      const unavailable = err instanceof StoreUnavailableError;
+      entry.failure =
+        http ??
+        new ServiceUnavailableError(
+          unavailable ? 'store_unavailable' : 'model_unavailable',
+          unavailable
+            ? `the model store is unreachable and no model of '${project}' is loaded yet; try again shortly`
+            : `the model of '${project}' cannot be loaded: ${messageOf(err)}`,
+          { cause: err, retryAfterSeconds: Math.ceil(this.retryMs / 1000) },
+        );
+      this.logger.warn(
+        entry.current ? 'model check failed; serving the last good model' : 'model check failed',
+        {
+          project,
+          serving: entry.current?.version ?? null,
+          ...describeError(err),
+        },
+      );
+      entry.nextCheckAt = started + (entry.current ? this.ttlMs : this.retryMs);
+    }
+  }
+
+  /** Reads, verifies and loads a version; anything wrong with the version itself is a PermanentRefusal. */
+  private async loadVersion(project: string, pointer: CurrentPointer, backbone: Backbone): Promise<Loaded> {
+    const { version } = pointer;
+    const refuse = (code: string, message: string, cause?: unknown) =>
+      new PermanentRefusal(
+        new ServiceUnavailableError(code, message, cause === undefined ? undefined : { cause }),
+      );
+    let files: Map<string, Uint8Array>;
+    let manifest: ModelManifest;
+    let manifestSha256: string;
+    try {
+      ({ files, manifest, manifestSha256 } = await readVersion(this.store, project, version));
+    } catch (err) {
+      // An unreachable store says nothing about the version; a missing, malformed or mismatching file does.
+      const aboutVersion =
+        err instanceof InvalidVersionError ||
+        (err instanceof StoreError && !(err instanceof StoreUnavailableError));
+      if (!aboutVersion) throw err;
+      throw refuse(
+        'model_invalid',
+        `version ${version} of '${project}' cannot be used: ${messageOf(err)}`,
+        err,
+      );
+    }
+    if (manifestSha256 !== pointer.manifestSha256) {
+      throw refuse(
+        'model_invalid',
+        `version ${version} of '${project}' has a manifest with sha256 ${manifestSha256}, the pointer says ${pointer.manifestSha256}`,
+      );
+    }
+    const want = manifest.backbone;
+    const have = backbone.manifest;
+    if (
+      want.id !== have.id ||
+      want.weightsSha256 !== have.weightsSha256 ||
+      want.featureDim !== backbone.featureDim ||
+      want.inputSize !== backbone.inputSize
+    ) {
+      throw refuse(
+        'backbone_mismatch',
+        `version ${version} of '${project}' was trained on backbone '${want.id}' (weights ${want.weightsSha256.slice(0, 12)}), but this edge serves '${have.id}' (weights ${have.weightsSha256.slice(0, 12)}): retrain the project on '${have.id}' or deploy the edge with '${want.id}'`,
+      );
+    }
+    const json = files.get(HEAD_JSON);
+    const weights = files.get(HEAD_BIN);
+    if (!json || !weights) {
+      throw refuse('model_invalid', `version ${version} of '${project}' has no ${HEAD_JSON} and ${HEAD_BIN}`);
+    }
+    let head: Head;
+    try {
+      const modelJson = JSON.parse(new TextDecoder().decode(json)) as Record<string, unknown>;
+      head = await this.loadHead({
+        modelJson,
+        weightData: weights,
+        labels: manifest.labels,
+        inputDim: manifest.backbone.featureDim,
+      });
+    } catch (err) {
+      throw refuse(
+        'model_invalid',
+        `the head of version ${version} of '${project}' does not load: ${messageOf(err)}`,
+        err,
+      );
+    }
+    try {
+      // One prediction now sets up the head's kernels off the request path, and proves the head can predict.
+      head.predict(new Float32Array(manifest.backbone.featureDim), 1);
+    } catch (err) {
+      head.dispose();
+      throw refuse(
+        'model_invalid',
+        `the head of version ${version} of '${project}' cannot predict: ${messageOf(err)}`,
+        err,
+      );
+    }
+    const loaded: Loaded = {
+      version,
+      manifestSha256,
+      manifest,
+      head,
+      refs: 0,
+      retired: false,
+      disposed: false,
+    };
+    this.live.add(loaded);
+    return loaded;
+  }
+
+  private async explainMissing(project: string): Promise<HttpError> {
+    const [settings, uploads] = await Promise.all([
+      this.store.head(layout.projectSettings(project)),
+      hasAny(this.store, layout.projectUploads(project)),
+    ]);
+    if (settings || uploads) {
+      return new NotFoundError(
+        'no_model',
+        `project '${project}' has no trained model yet: a model is trained once every label has enough photos under uploads/${project}/<label>/ (see \`npx headstart status --project ${project}\`)`,
+      );
+    }
+    return new NotFoundError(
+      'unknown_project',
+      `project '${project}' does not exist yet: ${uploadHint(project)}`,
+    );
+  }
+
+  private retire(loaded: Loaded): void {
+    loaded.retired = true;
+    if (loaded.refs === 0) this.free(loaded);
+  }
+
+  private free(loaded: Loaded): void {
+    if (loaded.disposed) return;
+    loaded.disposed = true;
+    this.live.delete(loaded);
+    loaded.head.dispose();
+  }
+}
+
+async function hasAny(store: ObjectStore, prefix: string): Promise<boolean> {
+  for await (const _ of store.list(prefix)) return true;
+  return false;
+}
+
+function messageOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/**
+ * Per-instance model state for the edge: one backbone shared by every project, and per project the head of the
+ * current version, re-checked at most every `pointerTtlSeconds` with a conditional GET. A version that fails its
+ * sha256 checks, does not load, or was trained on another backbone never replaces the one being served; a store
+ * that cannot be reached leaves the last good model in service. Replaced heads are disposed once the last
+ * request holding them releases its lease.
+ */
+export function createModelCache(options: ModelCacheOptions): ModelCache {
+  return new ProjectModelCache(options.store, options.backbone, options);
+}
