@@ -1,0 +1,27 @@
+export { type Head, type HeadType, loadHead, type SerializedHead } from './head-model.js';
+export { computeMetrics, ECE_BINS, type LabelMetrics, type Metrics } from './metrics.js';
+export {
+  DEFAULT_VALIDATION_FRACTION,
+  hashFraction,
+  type Split,
+  type SplitOptions,
+  splitByHash,
+} from './split.js';
+export {
+  InsufficientExamplesError,
+  InvalidHeadError,
+  InvalidTrainingInputError,
+  type ShortLabel,
+  TooFewLabelsError,
+  TrainingError,
+} from './train-errors.js';
+export {
+  type ClassWeighting,
+  DEFAULT_MIN_PER_LABEL,
+  type SearchCandidate,
+  type TrainConfig,
+  type TrainInput,
+  type TrainOptions,
+  type TrainResult,
+  trainHead,
+} from './train-head.js';

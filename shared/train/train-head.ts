@@ -1,0 +1,392 @@
+import { z } from 'zod';
+import { type FitData, type FitOutcome, fitMlp, fitSoftmax, predictStandardized } from './fit.js';
+import {
+  type HeadParams,
+  type HeadType,
+  type SerializedHead,
+  type Standardization,
+  serializeHead,
+} from './head-model.js';
+import { computeMetrics, type Metrics } from './metrics.js';
+import { DEFAULT_VALIDATION_FRACTION, splitByHash } from './split.js';
+import {
+  InsufficientExamplesError,
+  InvalidTrainingInputError,
+  TooFewLabelsError,
+  TrainingError,
+} from './train-errors.js';
+
+export interface TrainInput {
+  /** n * dim backbone features, row-major. */
+  features: Float32Array;
+  dim: number;
+  /** Index into labelNames per example. */
+  labels: Int32Array | readonly number[];
+  labelNames: readonly string[];
+  /** Content hash (sha256 hex) per example; drives the validation split and the dataset snapshot. */
+  ids: readonly string[];
+}
+
+export type ClassWeighting = 'balanced' | 'none';
+
+export interface TrainOptions {
+  /** Refuse to train when any label has fewer examples. Default 5. */
+  minPerLabel?: number;
+  /** Share of each label held out for model selection. Default 0.2. */
+  validationFraction?: number;
+  /** Use exactly these examples (by id) for validation instead of the hash split. */
+  validationIds?: readonly string[];
+  /** Head types to search. Default both. */
+  headTypes?: readonly HeadType[];
+  /** L2 strengths (on the mean loss) to search for the softmax head. */
+  softmaxL2?: readonly number[];
+  /** L2 strengths to search for the MLP head. */
+  mlpL2?: readonly number[];
+  /** 'balanced' weighs each example by n / (labels * n_label). Default 'balanced'. */
+  classWeight?: ClassWeighting;
+  hiddenUnits?: number;
+  dropout?: number;
+  learningRate?: number;
+  batchSize?: number;
+  /** Epoch cap for the MLP. */
+  maxEpochs?: number;
+  /** Iteration cap for the softmax head's L-BFGS. */
+  maxIterations?: number;
+  /** Epochs (MLP) without validation improvement before stopping; the softmax head gets 4x as many iterations. */
+  patience?: number;
+  /** 'loss' picks the candidate with the lowest validation loss, 'accuracy' the most accurate (loss breaks ties). */
+  selectBy?: 'loss' | 'accuracy';
+  /**
+   * Validation-loss handicap of the MLP: its loss counts `1 + mlpMargin` times when compared. Default 0.1. On
+   * clothing-small the MLP beat the softmax head's validation loss by 5-8% on every cut tried yet scored about 2
+   * points lower on test (3 seeds, 4 cuts): early stopping on the same validation set flatters the more
+   * flexible head, so it has to win clearly.
+   */
+  mlpMargin?: number;
+  /** Retrain the chosen configuration on train + validation. Default true. */
+  refit?: boolean;
+  seed?: number;
+  /** Called after each candidate of the search, e.g. to report progress. */
+  onCandidate?: (candidate: SearchCandidate) => void;
+}
+
+export interface SearchCandidate {
+  headType: HeadType;
+  l2: number;
+  /** Iterations (softmax, L-BFGS) or epochs (mlp) at the best validation loss. */
+  epochs: number;
+  validationLoss: number;
+  validationAccuracy: number;
+  seconds: number;
+}
+
+export interface TrainConfig {
+  headType: HeadType;
+  l2: number;
+  /** L-BFGS iterations (softmax) or epochs (mlp) at the best validation loss; the refit runs this many. */
+  epochs: number;
+  classWeight: ClassWeighting;
+  selectBy: 'loss' | 'accuracy';
+  mlpMargin: number;
+  hiddenUnits?: number;
+  dropout?: number;
+  /** Whether the stored head was retrained on train + validation. */
+  refit: boolean;
+  /** L2 used for the refit: `l2 * nTrain / (nTrain + nValidation)`, which keeps the penalty's weight relative to the summed loss (scikit-learn's fixed C). */
+  refitL2: number;
+  nTrain: number;
+  nValidation: number;
+  seed: number;
+}
+
+export interface TrainResult {
+  head: SerializedHead;
+  /** The chosen candidate scored on validation, before any refit. */
+  metrics: Metrics;
+  config: TrainConfig;
+  search: SearchCandidate[];
+  /** sha256 hex of the sorted `id,label` lines, joined by newlines. */
+  datasetSnapshot: string;
+}
+
+export const DEFAULT_MIN_PER_LABEL = 5;
+
+const optionsSchema = z.object({
+  minPerLabel: z.number().int().min(2).default(DEFAULT_MIN_PER_LABEL),
+  validationFraction: z.number().gt(0).lt(1).default(DEFAULT_VALIDATION_FRACTION),
+  validationIds: z.array(z.string()).optional(),
+  headTypes: z
+    .array(z.enum(['softmax', 'mlp']))
+    .min(1)
+    .default(['softmax', 'mlp']),
+  softmaxL2: z.array(z.number().nonnegative()).min(1).default([1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1]),
+  mlpL2: z.array(z.number().nonnegative()).min(1).default([1e-3, 1e-2]),
+  classWeight: z.enum(['balanced', 'none']).default('balanced'),
+  hiddenUnits: z.number().int().positive().default(256),
+  dropout: z.number().min(0).lt(1).default(0.5),
+  learningRate: z.number().positive().default(1e-3),
+  batchSize: z.number().int().positive().default(256),
+  maxEpochs: z.number().int().positive().default(200),
+  maxIterations: z.number().int().positive().default(500),
+  patience: z.number().int().positive().default(10),
+  selectBy: z.enum(['loss', 'accuracy']).default('loss'),
+  mlpMargin: z.number().min(0).default(0.1),
+  refit: z.boolean().default(true),
+  seed: z.number().int().default(42),
+  onCandidate: z.function().optional(),
+});
+
+type ParsedOptions = z.infer<typeof optionsSchema>;
+
+/**
+ * Trains a classification head on precomputed backbone features: standardizes them, searches head type and L2
+ * strength on a validation split (early stopping on validation loss), scores the winner on validation, then
+ * retrains it on everything. The exported head has the standardization folded into its first layer, so it
+ * takes raw backbone features.
+ */
+export async function trainHead(input: TrainInput, options: TrainOptions = {}): Promise<TrainResult> {
+  const parsedOptions = optionsSchema.safeParse(options);
+  if (!parsedOptions.success) {
+    throw new InvalidTrainingInputError(
+      parsedOptions.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '),
+    );
+  }
+  const opts = parsedOptions.data;
+  const { n, k, y } = validateInput(input);
+  if (k < 2) throw new TooFewLabelsError(k);
+  const counts = new Array<number>(k).fill(0);
+  for (let i = 0; i < n; i++) counts[y[i]!]!++;
+  const short = input.labelNames
+    .map((label, c) => ({ label, count: counts[c]!, needed: opts.minPerLabel - counts[c]! }))
+    .filter((s) => s.needed > 0);
+  if (short.length > 0) throw new InsufficientExamplesError(short, opts.minPerLabel);
+
+  const { train, validation } = chooseSplit(input, y, opts);
+  if (validation.length === 0) throw new InvalidTrainingInputError('the validation split is empty');
+  const trainCounts = new Array<number>(k).fill(0);
+  for (const i of train) trainCounts[y[i]!]!++;
+  const untrained = input.labelNames.filter((_, c) => trainCounts[c] === 0);
+  if (untrained.length > 0) {
+    throw new InvalidTrainingInputError(
+      `no training examples left for ${untrained.join(', ')} after the split`,
+    );
+  }
+
+  const standardization = standardize(input.features, input.dim, train);
+  const weights = classWeights(trainCounts, opts.classWeight);
+  const trainData = gather(input, y, train, standardization, weights);
+  const validationData = gather(input, y, validation, standardization, weights);
+
+  const search: SearchCandidate[] = [];
+  let chosen: { candidate: SearchCandidate; outcome: FitOutcome } | undefined;
+  for (const headType of opts.headTypes) {
+    for (const l2 of headType === 'softmax' ? opts.softmaxL2 : opts.mlpL2) {
+      const started = performance.now();
+      const outcome = fitCandidate(headType, l2, trainData, validationData, opts);
+      const probs = predictStandardized(outcome.params, validationData);
+      const validationAccuracy = computeMetrics(validationData.y, probs, input.labelNames).accuracy;
+      const candidate: SearchCandidate = {
+        headType,
+        l2,
+        epochs: outcome.epochs,
+        validationLoss: outcome.validationLoss,
+        validationAccuracy,
+        seconds: (performance.now() - started) / 1000,
+      };
+      search.push(candidate);
+      opts.onCandidate?.(candidate);
+      if (!chosen || better(candidate, chosen.candidate, opts)) chosen = { candidate, outcome };
+    }
+  }
+  if (!chosen) throw new TrainingError('no_candidate', 'the search produced no candidate');
+  const { candidate } = chosen;
+  const metrics = computeMetrics(
+    validationData.y,
+    predictStandardized(chosen.outcome.params, validationData),
+    input.labelNames,
+  );
+
+  let finalParams: HeadParams = chosen.outcome.params;
+  let finalStandardization = standardization;
+  const refitL2 = (candidate.l2 * train.length) / n;
+  if (opts.refit) {
+    const all = [...train, ...validation].sort((a, b) => a - b);
+    finalStandardization = standardize(input.features, input.dim, all);
+    const allData = gather(input, y, all, finalStandardization, classWeights(counts, opts.classWeight));
+    const epochs = Math.max(1, candidate.epochs);
+    finalParams = fitCandidate(candidate.headType, refitL2, allData, undefined, {
+      ...opts,
+      maxEpochs: epochs,
+      maxIterations: epochs,
+    }).params;
+  }
+
+  const head = await serializeHead(finalParams, finalStandardization, input.labelNames);
+  return {
+    head,
+    metrics,
+    config: {
+      headType: candidate.headType,
+      l2: candidate.l2,
+      epochs: candidate.epochs,
+      classWeight: opts.classWeight,
+      selectBy: opts.selectBy,
+      mlpMargin: opts.mlpMargin,
+      ...(candidate.headType === 'mlp' ? { hiddenUnits: opts.hiddenUnits, dropout: opts.dropout } : {}),
+      refit: opts.refit,
+      refitL2: opts.refit ? refitL2 : candidate.l2,
+      nTrain: train.length,
+      nValidation: validation.length,
+      seed: opts.seed,
+    },
+    search,
+    datasetSnapshot: await datasetSnapshot(input.ids, y, input.labelNames),
+  };
+}
+
+function fitCandidate(
+  headType: HeadType,
+  l2: number,
+  train: FitData,
+  validation: FitData | undefined,
+  opts: ParsedOptions,
+): FitOutcome {
+  if (headType === 'softmax') {
+    return fitSoftmax(train, validation, {
+      l2,
+      maxIterations: opts.maxIterations,
+      // L-BFGS iterations are far cheaper and noisier than epochs, so allow proportionally more of them.
+      patience: opts.patience * 4,
+      gradientTolerance: 1e-5,
+    });
+  }
+  return fitMlp(train, validation, {
+    l2,
+    hidden: opts.hiddenUnits,
+    dropout: opts.dropout,
+    learningRate: opts.learningRate,
+    batchSize: opts.batchSize,
+    maxEpochs: opts.maxEpochs,
+    patience: opts.patience,
+    seed: opts.seed,
+  });
+}
+
+function better(a: SearchCandidate, b: SearchCandidate, opts: ParsedOptions): boolean {
+  if (opts.selectBy === 'accuracy' && a.validationAccuracy !== b.validationAccuracy) {
+    return a.validationAccuracy > b.validationAccuracy;
+  }
+  const handicapped = (c: SearchCandidate) =>
+    c.validationLoss * (c.headType === 'mlp' ? 1 + opts.mlpMargin : 1);
+  return handicapped(a) < handicapped(b);
+}
+
+function validateInput(input: TrainInput): { n: number; k: number; y: Int32Array } {
+  const n = input.ids.length;
+  const k = input.labelNames.length;
+  if (!Number.isInteger(input.dim) || input.dim < 1) throw new InvalidTrainingInputError(`dim ${input.dim}`);
+  if (input.labels.length !== n)
+    throw new InvalidTrainingInputError(`${n} ids but ${input.labels.length} labels`);
+  if (input.features.length !== n * input.dim) {
+    throw new InvalidTrainingInputError(`${input.features.length} feature values for ${n} x ${input.dim}`);
+  }
+  if (new Set(input.labelNames).size !== k) throw new InvalidTrainingInputError('label names repeat');
+  const seen = new Set<string>();
+  for (const id of input.ids) {
+    if (seen.has(id)) throw new InvalidTrainingInputError(`id ${id} appears twice`);
+    seen.add(id);
+  }
+  const y = Int32Array.from(input.labels);
+  for (let i = 0; i < n; i++) {
+    if (y[i]! < 0 || y[i]! >= k || y[i] !== input.labels[i]) {
+      throw new InvalidTrainingInputError(`label ${input.labels[i]} at ${i} is not in 0..${k - 1}`);
+    }
+  }
+  for (let i = 0; i < input.features.length; i++) {
+    if (!Number.isFinite(input.features[i]!)) {
+      throw new InvalidTrainingInputError(
+        `feature ${i % input.dim} of example ${Math.floor(i / input.dim)} is not finite`,
+      );
+    }
+  }
+  return { n, k, y };
+}
+
+function chooseSplit(
+  input: TrainInput,
+  y: Int32Array,
+  opts: ParsedOptions,
+): { train: number[]; validation: number[] } {
+  if (!opts.validationIds) return splitByHash(input.ids, y, { fraction: opts.validationFraction });
+  const wanted = new Set(opts.validationIds);
+  const split = { train: [] as number[], validation: [] as number[] };
+  input.ids.forEach((id, i) => {
+    (wanted.has(id) ? split.validation : split.train).push(i);
+  });
+  return split;
+}
+
+/** Per-feature mean and standard deviation over `rows`; constant features get std 1 (as scikit-learn's scaler). */
+function standardize(features: Float32Array, dim: number, rows: readonly number[]): Standardization {
+  const sum = new Float64Array(dim);
+  const sumSq = new Float64Array(dim);
+  for (const r of rows) {
+    const base = r * dim;
+    for (let j = 0; j < dim; j++) sum[j]! += features[base + j]!;
+  }
+  const mean = new Float64Array(dim);
+  for (let j = 0; j < dim; j++) mean[j] = sum[j]! / rows.length;
+  // Two passes: the one-pass formula loses everything to cancellation when |mean| >> std.
+  for (const r of rows) {
+    const base = r * dim;
+    for (let j = 0; j < dim; j++) {
+      const d = features[base + j]! - mean[j]!;
+      sumSq[j]! += d * d;
+    }
+  }
+  const std = new Float32Array(dim);
+  for (let j = 0; j < dim; j++) {
+    const s = Math.sqrt(sumSq[j]! / rows.length);
+    std[j] = s > 1e-6 * Math.max(1, Math.abs(mean[j]!)) ? s : 1;
+  }
+  return { mean: Float32Array.from(mean), std };
+}
+
+function classWeights(counts: readonly number[], weighting: ClassWeighting): Float32Array {
+  const k = counts.length;
+  const total = counts.reduce((a, b) => a + b, 0);
+  return Float32Array.from(counts, (c) => (weighting === 'balanced' && c > 0 ? total / (k * c) : 1));
+}
+
+function gather(
+  input: TrainInput,
+  y: Int32Array,
+  rows: readonly number[],
+  standardization: Standardization,
+  weights: Float32Array,
+): FitData {
+  const { dim } = input;
+  const { mean, std } = standardization;
+  const x = new Float32Array(rows.length * dim);
+  const ys = new Int32Array(rows.length);
+  const w = new Float32Array(rows.length);
+  rows.forEach((r, i) => {
+    const src = r * dim;
+    const dst = i * dim;
+    for (let j = 0; j < dim; j++) x[dst + j] = (input.features[src + j]! - mean[j]!) / std[j]!;
+    ys[i] = y[r]!;
+    w[i] = weights[y[r]!]!;
+  });
+  return { n: rows.length, dim, k: input.labelNames.length, x, y: ys, w };
+}
+
+async function datasetSnapshot(
+  ids: readonly string[],
+  y: Int32Array,
+  labelNames: readonly string[],
+): Promise<string> {
+  const lines = ids.map((id, i) => `${id},${labelNames[y[i]!]}`).sort();
+  // Web Crypto keeps this module free of node: imports; it exists in Node 20, Lambda and edge runtimes alike.
+  const digest = await crypto.subtle.digest('SHA-256', new TextEncoder().encode(lines.join('\n')));
+  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, '0')).join('');
+}
