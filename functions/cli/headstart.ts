@@ -1,0 +1,254 @@
+// The `headstart` command: drives a local Headstart (`--home`) or a deployed stack (`--bucket`/`--outputs`).
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { createKey, listKeys, revokeKey } from '../../shared/auth/index.js';
+import { listBackbones, readBackboneManifest } from '../../shared/backbone/index.js';
+import { ConfigError } from '../../shared/config.js';
+import { DatasetError } from '../../shared/dataset/dataset-errors.js';
+import { resolveTarget, type Target, targetHelp, targetOptions } from './cli-context.js';
+import { CliError, UsageError } from './cli-errors.js';
+import { evaluateDirectory, formatEval, predictFiles } from './predict-commands.js';
+import { formatStatus, listModels, projectStatus, requestTraining, rollbackTo } from './project-commands.js';
+import { uploadDirectory } from './upload-command.js';
+
+const HELP: Record<string, string> = {
+  '': `headstart: image classifiers from a few hundred labelled photos, on your machine or your AWS account.
+
+Usage: headstart <command> [options]    (run \`headstart <command> --help\` for each)
+
+  start                         run Headstart locally (store, extraction, training, API on http://127.0.0.1:8787)
+  upload <dir> --project P      upload <dir>/<label>/<photo> files
+  train --project P [--wait]    train now (and wait for the result)
+  status --project P [--json]   examples per label, quarantined uploads, training state, current model
+  predict --project P <image...> [--json]
+  eval --project P <dir> [--json]  score the current model on a labelled folder (not added to training)
+  models --project P            list versions;  rollback --project P --to V
+  keys create|list|revoke --project P
+  backbone list
+
+${targetHelp}`,
+  start: `headstart start: run Headstart locally on its embedded default.
+
+Uses the file-system store under $HEADSTART_HOME (default ./.headstart), or S3 with $HEADSTART_BUCKET and
+$S3_ENDPOINT; serves the API on $HOST:$PORT (default 127.0.0.1:8787). Ctrl-C stops it; nothing is lost.`,
+  upload: `headstart upload <dir> --project P: upload a labelled folder.
+
+<dir> holds one sub-folder per label, each with photos (JPEG, PNG, WebP). Files already uploaded with the same
+bytes are skipped; files that are not decodable images or have bad names are refused with a reason.
+Options: --json\n${targetHelp}`,
+  train: `headstart train --project P [--wait] [--force]: request a training now.
+
+--wait blocks until it finishes and prints the result; --force trains even if the dataset did not change and
+promotes the result even if it scores below the current version.\n${targetHelp}`,
+  status: `headstart status --project P [--json]: what Headstart knows about a project.\n${targetHelp}`,
+  predict: `headstart predict --project P <image...> [--top-k N] [--json]: classify images through the API.\n${targetHelp}`,
+  eval: `headstart eval --project P <dir> [--json]: score the current model on <dir>/<label>/<photo> files.
+
+The photos go through the prediction API and are never added to training data.\n${targetHelp}`,
+  models: `headstart models --project P [--json]: list versions, their validation scores and promotion decisions.\n${targetHelp}`,
+  rollback: `headstart rollback --project P --to VERSION: make an earlier version current (one pointer flip).\n${targetHelp}`,
+  keys: `headstart keys create|list|revoke --project P [--name NOTE] [--id KEY_ID]: manage API keys.
+
+Keys are stored only as hashes; \`create\` prints the key once.\n${targetHelp}`,
+  backbone: `headstart backbone list: backbones in the store and which one is the default.\n${targetHelp}`,
+};
+
+function out(json: boolean, value: unknown, text: () => string): void {
+  console.log(json ? JSON.stringify(value, null, 2) : text());
+}
+
+function requireProject(values: Record<string, unknown>): string {
+  const p = values.project;
+  if (typeof p !== 'string' || !p) throw new UsageError('--project is required');
+  return p;
+}
+
+async function run(argv: string[]): Promise<void> {
+  const [command = '', ...rest] = argv;
+  if (command === '--help' || command === '-h' || command === '' || command === 'help') {
+    console.log(HELP['']);
+    return;
+  }
+  if (!(command in HELP))
+    throw new UsageError(`unknown command '${command}'; \`headstart --help\` lists them`);
+  let parsed: ReturnType<typeof parseArgs>;
+  try {
+    parsed = parseArgs({
+      args: rest,
+      allowPositionals: true,
+      options: {
+        ...targetOptions,
+        project: { type: 'string', short: 'p' },
+        wait: { type: 'boolean' },
+        force: { type: 'boolean' },
+        to: { type: 'string' },
+        name: { type: 'string' },
+        id: { type: 'string' },
+        'top-k': { type: 'string' },
+      },
+    });
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  const { values, positionals } = parsed;
+  if (values.help) {
+    console.log(HELP[command]);
+    return;
+  }
+  const json = values.json === true;
+  if (command === 'start') {
+    const { startCommand } = await import('./start-command.js');
+    await startCommand();
+    return;
+  }
+  const target: Target = resolveTarget(values);
+  switch (command) {
+    case 'upload': {
+      const project = requireProject(values);
+      const dir = positionals[0];
+      if (!dir) throw new UsageError('upload needs a directory: headstart upload <dir> --project P');
+      const s = await uploadDirectory(target.store, project, resolve(dir));
+      out(json, s, () =>
+        [
+          `uploaded ${s.uploaded.length}, already there ${s.skipped.length}, refused ${s.refused.length}`,
+          ...s.refused.map((r) => `  refused ${r.file}: ${r.code}: ${r.message}`),
+          target.local
+            ? 'the running `npm start` extracts features and retrains after a quiet period; `headstart train --wait` trains now'
+            : 'the stack extracts features and retrains after a quiet period',
+        ].join('\n'),
+      );
+      return;
+    }
+    case 'train': {
+      const project = requireProject(values);
+      const outcome = await requestTraining(target, project, {
+        wait: values.wait === true,
+        force: values.force === true,
+      });
+      if (!values.wait) {
+        out(json, { requested: true }, () => `training of ${project} requested`);
+        return;
+      }
+      out(json, outcome, () => {
+        const o = outcome ?? {};
+        if (o.status === 'promoted' || o.status === 'candidate') {
+          const m = o.metrics as { accuracy: number; macroF1: number; n: number };
+          return `${o.status} ${String(o.version)}: validation accuracy ${m.accuracy.toFixed(3)}, macro-F1 ${m.macroF1.toFixed(3)} (n=${m.n}); ${String(o.reason)}`;
+        }
+        if (o.status === 'unchanged')
+          return 'dataset unchanged since the current version; `--force` retrains anyway';
+        return `${String(o.status)}${o.message ? `: ${String(o.message)}` : ''}`;
+      });
+      if (outcome?.status === 'refused' || outcome?.status === 'failed') process.exitCode = 1;
+      return;
+    }
+    case 'status': {
+      const s = await projectStatus(target.store, requireProject(values));
+      out(json, s, () => formatStatus(s));
+      return;
+    }
+    case 'predict': {
+      const project = requireProject(values);
+      if (positionals.length === 0) throw new UsageError('predict needs at least one image file');
+      const topK = values['top-k'] ? Number(values['top-k']) : 3;
+      const res = await predictFiles(target, project, positionals, topK);
+      out(json, res, () =>
+        res
+          .map((r) => `${r.file}: ${r.predictions.map((p) => `${p.label} ${p.score.toFixed(3)}`).join(', ')}`)
+          .join('\n'),
+      );
+      return;
+    }
+    case 'eval': {
+      const project = requireProject(values);
+      const dir = positionals[0];
+      if (!dir) throw new UsageError('eval needs a directory: headstart eval --project P <dir>');
+      const r = await evaluateDirectory(target, project, resolve(dir));
+      out(json, r, () => formatEval(r));
+      return;
+    }
+    case 'models': {
+      const rows = await listModels(target.store, requireProject(values));
+      out(json, rows, () =>
+        rows.length === 0
+          ? 'no versions yet'
+          : rows
+              .map(
+                (r) =>
+                  `${r.current ? '*' : ' '} ${r.version}  ${r.createdAt}  accuracy ${r.accuracy.toFixed(3)}  macro-F1 ${r.macroF1.toFixed(3)}  ${r.decision ?? ''}${r.reason ? ` (${r.reason})` : ''}`,
+              )
+              .join('\n'),
+      );
+      return;
+    }
+    case 'rollback': {
+      const project = requireProject(values);
+      if (typeof values.to !== 'string') throw new UsageError('rollback needs --to VERSION');
+      const v = await rollbackTo(target.store, project, values.to);
+      out(json, { project, version: v }, () => `${project} now serves ${v}`);
+      return;
+    }
+    case 'keys': {
+      const action = positionals[0];
+      const project = requireProject(values);
+      if (action === 'create') {
+        const k = await createKey(
+          target.store,
+          project,
+          typeof values.name === 'string' ? { name: values.name } : {},
+        );
+        out(json, k, () => `${k.key}\n(key id ${k.info.keyId}; shown once, store it now)`);
+      } else if (action === 'list') {
+        const keys = await listKeys(target.store, project);
+        out(
+          json,
+          keys,
+          () => keys.map((k) => `${k.keyId}  ${k.createdAt}  ${k.name ?? ''}`).join('\n') || 'no keys',
+        );
+      } else if (action === 'revoke') {
+        if (typeof values.id !== 'string') throw new UsageError('keys revoke needs --id KEY_ID');
+        const existed = await revokeKey(target.store, project, values.id);
+        if (!existed) throw new CliError(`project '${project}' has no key '${values.id}'`);
+        out(json, { revoked: values.id }, () => `revoked ${values.id}`);
+      } else {
+        throw new UsageError('keys needs create, list or revoke');
+      }
+      return;
+    }
+    case 'backbone': {
+      if (positionals[0] !== 'list') throw new UsageError('backbone needs list');
+      const ids = await listBackbones(target.store);
+      const manifests = await Promise.all(ids.map((id) => readBackboneManifest(target.store, id)));
+      out(
+        json,
+        manifests,
+        () =>
+          manifests
+            .map(
+              (m) =>
+                `${m.id}  ${m.format} ${m.quantization} ${m.inputSize}px -> ${m.feature.dim}-d at ${m.feature.layer}  ${m.weightsBytes} bytes`,
+            )
+            .join('\n') || 'no backbones',
+      );
+      return;
+    }
+  }
+}
+
+function errorLine(err: unknown): { line: string; code: number } {
+  if (err instanceof CliError) return { line: err.message, code: err.exitCode };
+  if (err instanceof DatasetError || err instanceof ConfigError) return { line: err.message, code: 2 };
+  const e = err as { code?: string; message?: string };
+  return { line: `${e.code ? `${e.code}: ` : ''}${e.message ?? String(err)}`, code: 1 };
+}
+
+export async function main(argv = process.argv.slice(2)): Promise<number> {
+  try {
+    await run(argv);
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
+  } catch (err) {
+    const { line, code } = errorLine(err);
+    console.error(`headstart: ${line}`);
+    return code;
+  }
+}

@@ -1,0 +1,161 @@
+import { createDatasetIndex } from '../../shared/dataset/dataset-index.js';
+import { listQuarantine } from '../../shared/dataset/quarantine.js';
+import { compareSequencers } from '../../shared/dataset/sequencer.js';
+import { listVersions, readPointer, readVersion, rollback } from '../../shared/models/index.js';
+import { writeRetrainRequest } from '../../shared/pipeline/retrain-requests.js';
+import { readDecision, readTrainingState, type TrainingState } from '../../shared/pipeline/train-project.js';
+import type { ObjectStore } from '../../shared/store/index.js';
+import type { Target } from './cli-context.js';
+import { CliError } from './cli-errors.js';
+
+export interface ProjectStatus {
+  project: string;
+  dataset: { labels: Record<string, number>; examples: number };
+  quarantined: { key: string; code: string; message: string }[];
+  training: { state: 'idle' | 'training' | 'never'; lastOutcome?: Record<string, unknown> };
+  model: {
+    version: string | null;
+    metrics: { accuracy: number; macroF1: number; n: number } | null;
+    labels?: string[];
+    createdAt?: string;
+  };
+}
+
+export async function projectStatus(store: ObjectStore, project: string): Promise<ProjectStatus> {
+  const index = createDatasetIndex(store);
+  const [examples, quarantine, state, pointer] = await Promise.all([
+    index.snapshot(project),
+    listQuarantine(store, project),
+    readTrainingState(store, project),
+    readPointer(store, project),
+  ]);
+  const labels: Record<string, number> = {};
+  for (const e of examples) labels[e.label] = (labels[e.label] ?? 0) + 1;
+  let model: ProjectStatus['model'] = { version: null, metrics: null };
+  if (pointer) {
+    const v = await readVersion(store, project, pointer.pointer.version);
+    model = {
+      version: v.manifest.version,
+      metrics: v.manifest.metrics,
+      labels: v.manifest.labels,
+      createdAt: v.manifest.createdAt,
+    };
+  }
+  return {
+    project,
+    dataset: { labels, examples: examples.length },
+    quarantined: quarantine.map((q) => ({ key: q.key, code: q.code, message: q.message })),
+    training: {
+      state: state?.state ?? 'never',
+      ...(state?.lastOutcome ? { lastOutcome: state.lastOutcome } : {}),
+    },
+    model,
+  };
+}
+
+export function formatStatus(s: ProjectStatus): string {
+  const lines = [`project ${s.project}: ${s.dataset.examples} examples`];
+  for (const [label, n] of Object.entries(s.dataset.labels).sort()) lines.push(`  ${label.padEnd(24)} ${n}`);
+  if (s.quarantined.length) {
+    lines.push(`quarantined: ${s.quarantined.length}`);
+    for (const q of s.quarantined) lines.push(`  ${q.key}  ${q.code}: ${q.message}`);
+  }
+  const last = s.training.lastOutcome;
+  lines.push(
+    `training: ${s.training.state}${last ? ` (last: ${String(last.status)}${last.message ? ` - ${String(last.message)}` : ''})` : ''}`,
+  );
+  lines.push(
+    s.model.version
+      ? `model: ${s.model.version}  accuracy ${s.model.metrics?.accuracy.toFixed(3)}  macro-F1 ${s.model.metrics?.macroF1.toFixed(3)} (validation, n=${s.model.metrics?.n})`
+      : `model: none yet (upload photos to uploads/${s.project}/<label>/, at least 5 per label and 2 labels)`,
+  );
+  return lines.join('\n');
+}
+
+/**
+ * Requests a training now. Locally the running `npm start` picks it up; against a stack the training queue
+ * is nudged. With `wait`, polls the training state until this request has been consumed.
+ */
+export async function requestTraining(
+  target: Target,
+  project: string,
+  options: { wait: boolean; force: boolean; timeoutSeconds?: number; pollMs?: number },
+): Promise<TrainingState['lastOutcome'] | undefined> {
+  const req = await writeRetrainRequest(target.store, project, { immediate: true, force: options.force });
+  await target.trigger?.notify(project);
+  if (!options.wait) return undefined;
+  const deadline = Date.now() + (options.timeoutSeconds ?? 900) * 1000;
+  while (Date.now() < deadline) {
+    const state = await readTrainingState(target.store, project);
+    if (
+      state?.consumedSequence &&
+      compareSequencers(state.consumedSequence, req.sequence) >= 0 &&
+      state.state === 'idle'
+    ) {
+      return state.lastOutcome;
+    }
+    if (
+      state?.state === 'idle' &&
+      state.lastOutcome?.status === 'failed' &&
+      state.updatedAt >= req.requestedAt
+    ) {
+      return state.lastOutcome;
+    }
+    await new Promise((r) => setTimeout(r, options.pollMs ?? 500));
+  }
+  throw new CliError(
+    target.local
+      ? `no training picked up the request within the timeout: is \`npm start\` running on this home?`
+      : 'the training did not finish within the timeout; check `status`',
+  );
+}
+
+export interface ModelRow {
+  version: string;
+  current: boolean;
+  createdAt: string;
+  accuracy: number;
+  macroF1: number;
+  decision?: string;
+  reason?: string;
+}
+
+export async function listModels(store: ObjectStore, project: string): Promise<ModelRow[]> {
+  const [versions, pointer] = await Promise.all([listVersions(store, project), readPointer(store, project)]);
+  const rows: ModelRow[] = [];
+  for (const v of versions) {
+    try {
+      const { manifest } = await readVersion(store, project, v);
+      const d = await readDecision(store, project, v);
+      rows.push({
+        version: v,
+        current: pointer?.pointer.version === v,
+        createdAt: manifest.createdAt,
+        accuracy: manifest.metrics.accuracy,
+        macroF1: manifest.metrics.macroF1,
+        ...(d ? { decision: d.decision, reason: d.reason } : {}),
+      });
+    } catch (err) {
+      rows.push({
+        version: v,
+        current: false,
+        createdAt: '',
+        accuracy: Number.NaN,
+        macroF1: Number.NaN,
+        reason: (err as Error).message,
+      });
+    }
+  }
+  return rows;
+}
+
+export async function rollbackTo(store: ObjectStore, project: string, version: string): Promise<string> {
+  const versions = await listVersions(store, project);
+  if (!versions.includes(version)) {
+    throw new CliError(
+      `project '${project}' has no version '${version}'; \`models --project ${project}\` lists them`,
+    );
+  }
+  const p = await rollback(store, project, version);
+  return p.version;
+}
