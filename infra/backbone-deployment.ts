@@ -1,0 +1,89 @@
+import { Aws } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as s3 from 'aws-cdk-lib/aws-s3';
+import * as s3assets from 'aws-cdk-lib/aws-s3-assets';
+import * as cr from 'aws-cdk-lib/custom-resources';
+import { Construct } from 'constructs';
+import { BACKBONE_JSON, BACKBONE_WEIGHTS } from '../shared/backbone/index.js';
+import type { BackboneAsset } from './backbone-asset.js';
+
+export interface BackboneDeploymentProps {
+  bucket: s3.IBucket;
+  backbone: BackboneAsset;
+}
+
+/** The keys the default backbone lands on; the same layout `saveBackbone` and `setDefaultBackbone` write. */
+export function backboneKeys(id: string) {
+  return {
+    weights: `backbones/${id}/${BACKBONE_WEIGHTS}`,
+    manifest: `backbones/${id}/${BACKBONE_JSON}`,
+    pointer: 'backbones/default.json',
+  };
+}
+
+/**
+ * Puts the default backbone into the bucket at deploy time, so no function downloads weights at run time. The
+ * files travel as CDK file assets and are copied server-side, in `saveBackbone`'s order: weights, then
+ * backbone.json (whose presence makes the backbone exist), then `backbones/default.json`. A custom resource
+ * rather than s3-deployment's BucketDeployment, whose handler may read and write the whole bucket; this one may
+ * read the two asset objects and write the three keys, nothing else. Nothing is deleted on stack deletion.
+ */
+export function deployDefaultBackbone(scope: Construct, props: BackboneDeploymentProps): Construct {
+  const c = new Construct(scope, 'DefaultBackbone');
+  const { bucket, backbone } = props;
+  const keys = backboneKeys(backbone.id);
+
+  const copy = (id: string, asset: s3assets.Asset, key: string, contentType: string) =>
+    new cr.AwsCustomResource(c, id, {
+      resourceType: 'Custom::HeadstartBackboneFile',
+      onUpdate: {
+        service: 'S3',
+        action: 'copyObject',
+        parameters: {
+          Bucket: bucket.bucketName,
+          Key: key,
+          CopySource: `${asset.s3BucketName}/${asset.s3ObjectKey}`,
+          ContentType: contentType,
+          MetadataDirective: 'REPLACE',
+          // Not copying the asset's tags means needing no tagging permissions on either side.
+          TaggingDirective: 'REPLACE',
+        },
+        physicalResourceId: cr.PhysicalResourceId.of(key),
+      },
+      policy: cr.AwsCustomResourcePolicy.fromStatements([
+        new iam.PolicyStatement({
+          actions: ['s3:GetObject'],
+          resources: [`arn:${Aws.PARTITION}:s3:::${asset.s3BucketName}/${asset.s3ObjectKey}`],
+        }),
+        new iam.PolicyStatement({ actions: ['s3:PutObject'], resources: [bucket.arnForObjects(key)] }),
+      ]),
+      installLatestAwsSdk: false,
+    });
+
+  const weightsAsset = new s3assets.Asset(c, 'WeightsAsset', { path: backbone.weightsFile });
+  const manifestAsset = new s3assets.Asset(c, 'ManifestAsset', { path: backbone.jsonFile });
+  const weights = copy('Weights', weightsAsset, keys.weights, 'application/octet-stream');
+  const manifest = copy('Manifest', manifestAsset, keys.manifest, 'application/json');
+  manifest.node.addDependency(weights);
+
+  const pointer = new cr.AwsCustomResource(c, 'DefaultPointer', {
+    resourceType: 'Custom::HeadstartBackboneFile',
+    onUpdate: {
+      service: 'S3',
+      action: 'putObject',
+      parameters: {
+        Bucket: bucket.bucketName,
+        Key: keys.pointer,
+        Body: JSON.stringify({ id: backbone.id }),
+        ContentType: 'application/json',
+      },
+      physicalResourceId: cr.PhysicalResourceId.of(`${keys.pointer}:${backbone.id}`),
+    },
+    policy: cr.AwsCustomResourcePolicy.fromStatements([
+      new iam.PolicyStatement({ actions: ['s3:PutObject'], resources: [bucket.arnForObjects(keys.pointer)] }),
+    ]),
+    installLatestAwsSdk: false,
+  });
+  pointer.node.addDependency(manifest);
+  return c;
+}

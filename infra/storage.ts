@@ -1,0 +1,80 @@
+import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import * as s3 from 'aws-cdk-lib/aws-s3';
+import type { Construct } from 'constructs';
+import { acknowledge } from './nag.js';
+
+export interface Storage {
+  /** Everything Headstart keeps: uploads, features, dataset index, models, backbones, keys. */
+  bucket: s3.Bucket;
+  /** S3 server access logs (`s3/`) and CloudFront standard logs (`cloudfront/`). */
+  logBucket: s3.Bucket;
+}
+
+/** How long things are kept; the numbers the README's teardown and cost sections quote. */
+export const RETENTION = {
+  quarantineDays: 30,
+  noncurrentVersionDays: 30,
+  /** Dataset shards and training state are rewritten on every change: their old versions are noise. */
+  churnNoncurrentDays: 3,
+  accessLogDays: 90,
+} as const;
+
+export function createStorage(scope: Construct): Storage {
+  const logBucket = new s3.Bucket(scope, 'LogBucket', {
+    blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
+    enforceSSL: true,
+    // Log delivery writes SSE-S3 only; CloudFront's standard logs need ACLs, hence BucketOwnerPreferred.
+    encryption: s3.BucketEncryption.S3_MANAGED,
+    objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_PREFERRED,
+    lifecycleRules: [
+      { id: 'expire-logs', expiration: Duration.days(RETENTION.accessLogDays) },
+      { id: 'abort-multipart', abortIncompleteMultipartUploadAfter: Duration.days(1) },
+    ],
+    removalPolicy: RemovalPolicy.RETAIN,
+  });
+  acknowledge(logBucket, {
+    id: 'AwsSolutions-S1',
+    reason:
+      'This is the access-log bucket itself; logging its own accesses into itself would log its log deliveries forever.',
+  });
+
+  const bucket = new s3.Bucket(scope, 'Bucket', {
+    blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
+    enforceSSL: true,
+    encryption: s3.BucketEncryption.S3_MANAGED,
+    objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+    versioned: true,
+    serverAccessLogsBucket: logBucket,
+    serverAccessLogsPrefix: 's3/',
+    lifecycleRules: [
+      {
+        // Set-aside uploads are kept long enough to look at with `headstart status`, then dropped.
+        id: 'expire-quarantine',
+        prefix: 'quarantine/',
+        expiration: Duration.days(RETENTION.quarantineDays),
+        noncurrentVersionExpiration: Duration.days(1),
+      },
+      {
+        id: 'expire-rewritten-dataset-index',
+        prefix: 'datasets/',
+        noncurrentVersionExpiration: Duration.days(RETENTION.churnNoncurrentDays),
+      },
+      {
+        id: 'expire-rewritten-training-state',
+        prefix: 'training/',
+        noncurrentVersionExpiration: Duration.days(RETENTION.churnNoncurrentDays),
+      },
+      {
+        // Overwritten or deleted objects anywhere (replaced photos, flipped model pointers, revoked keys) stay
+        // recoverable for a month.
+        id: 'expire-noncurrent-versions',
+        noncurrentVersionExpiration: Duration.days(RETENTION.noncurrentVersionDays),
+        abortIncompleteMultipartUploadAfter: Duration.days(7),
+      },
+      { id: 'remove-expired-delete-markers', expiredObjectDeleteMarker: true },
+    ],
+    // The user's photos and models outlive the stack: `cdk destroy` leaves the bucket (see README, teardown).
+    removalPolicy: RemovalPolicy.RETAIN,
+  });
+  return { bucket, logBucket };
+}
