@@ -157,7 +157,7 @@ export async function clothingFeatures(
       );
     }
   }
-  multi.dispose();
+  // `multi` shares every layer (and so every weight) with `source`; disposing both would free them twice.
   source.dispose();
   const extractSeconds = (performance.now() - started) / 1000;
 
