@@ -27,6 +27,16 @@ const envSchema = z.object({
   HEADSTART_TRAINING_QUEUE_URL: z.string().optional(),
   /** Where tfjs-backend-wasm's .wasm files are (set by bundles; unset means next to the package). */
   HEADSTART_WASM_DIR: z.string().optional(),
+  /** How often the API re-checks a project's current version (a conditional GET). */
+  HEADSTART_POINTER_TTL_SECONDS: z.coerce.number().positive().default(30),
+  /** Request bodies over this get 413. */
+  HEADSTART_MAX_BODY_BYTES: z.coerce
+    .number()
+    .int()
+    .positive()
+    .default(6 * 1024 * 1024),
+  /** Heads kept loaded per API instance. */
+  HEADSTART_HEAD_CACHE_SIZE: z.coerce.number().int().positive().default(32),
   HEADSTART_REQUIRE_KEYS: z
     .enum(['true', 'false', '1', '0'])
     .optional()

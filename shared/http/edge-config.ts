@@ -84,6 +84,9 @@ export function envEdgeConfig(env: Env, defaults: { requireKeys: boolean }): Edg
     app: {
       requireKeys: env.HEADSTART_REQUIRE_KEYS ?? defaults.requireKeys,
       maxPixels: env.HEADSTART_MAX_PIXELS,
+      pointerTtlSeconds: env.HEADSTART_POINTER_TTL_SECONDS,
+      maxBodyBytes: env.HEADSTART_MAX_BODY_BYTES,
+      headCacheSize: env.HEADSTART_HEAD_CACHE_SIZE,
     },
   };
 }
