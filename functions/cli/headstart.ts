@@ -24,7 +24,7 @@ Usage: headstart <command> [options]    (run \`headstart <command> --help\` for 
   eval --project P <dir> [--json]  score the current model on a labelled folder (not added to training)
   models --project P            list versions;  rollback --project P --to V
   keys create|list|revoke --project P
-  backbone list
+  backbone list|import
 
 ${targetHelp}`,
   start: `headstart start: run Headstart locally on its embedded default.
@@ -50,7 +50,11 @@ The photos go through the prediction API and are never added to training data.\n
   keys: `headstart keys create|list|revoke --project P [--name NOTE] [--id KEY_ID]: manage API keys.
 
 Keys are stored only as hashes; \`create\` prints the key once.\n${targetHelp}`,
-  backbone: `headstart backbone list: backbones in the store and which one is the default.\n${targetHelp}`,
+  backbone: `headstart backbone list | import <model.json> --id ID --cut LAYER [--photos DIR]
+
+list: backbones in the store. import: a tfjs layers model exported to the edge format (cut at LAYER, batch norm
+folded, per-channel int8), refused if its features stray from the source's on real photos (--photos, default
+the bundled samples). --scale/--offset give its input normalization (default 1/255 and 0).\n${targetHelp}`,
 };
 
 function out(json: boolean, value: unknown, text: () => string): void {
@@ -85,6 +89,10 @@ async function run(argv: string[]): Promise<void> {
         name: { type: 'string' },
         id: { type: 'string' },
         'top-k': { type: 'string' },
+        cut: { type: 'string' },
+        photos: { type: 'string' },
+        scale: { type: 'string' },
+        offset: { type: 'string' },
       },
     });
   } catch (err) {
@@ -216,7 +224,31 @@ async function run(argv: string[]): Promise<void> {
       return;
     }
     case 'backbone': {
-      if (positionals[0] !== 'list') throw new UsageError('backbone needs list');
+      if (positionals[0] === 'import') {
+        const modelJson = positionals[1];
+        if (!modelJson || typeof values.id !== 'string' || typeof values.cut !== 'string') {
+          throw new UsageError(
+            'backbone import <model.json> --id ID --cut LAYER [--photos DIR] [--scale S] [--offset O]',
+          );
+        }
+        const { importBackbone } = await import('./backbone-import.js');
+        const { fixturePhotosDir } = await import('./local-api.js');
+        const r = await importBackbone(target.store, {
+          modelJson: resolve(modelJson),
+          id: values.id,
+          cut: values.cut,
+          photosDir: typeof values.photos === 'string' ? resolve(values.photos) : fixturePhotosDir(),
+          scale: values.scale ? Number(values.scale) : 1 / 255,
+          offset: values.offset ? Number(values.offset) : 0,
+        });
+        out(
+          json,
+          r,
+          () => `imported ${r.id}: ${r.bytes} bytes, feature cosine vs source ${r.cosineMean.toFixed(5)}`,
+        );
+        return;
+      }
+      if (positionals[0] !== 'list') throw new UsageError('backbone needs list or import');
       const ids = await listBackbones(target.store);
       const manifests = await Promise.all(ids.map((id) => readBackboneManifest(target.store, id)));
       out(

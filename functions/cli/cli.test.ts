@@ -1,0 +1,132 @@
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import * as tfl from '@tensorflow/tfjs-layers';
+import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { initTf } from '../../shared/tf/tf-runtime.js';
+import { main } from './headstart.js';
+
+let home: string;
+beforeAll(async () => {
+  await initTf();
+  home = mkdtempSync(join(tmpdir(), 'headstart-cli-'));
+});
+afterEach(() => {
+  vi.restoreAllMocks();
+});
+
+async function cli(...args: string[]): Promise<{ code: number; out: string; err: string }> {
+  const out: string[] = [];
+  const err: string[] = [];
+  vi.spyOn(console, 'log').mockImplementation((...a) => void out.push(a.join(' ')));
+  vi.spyOn(console, 'error').mockImplementation((...a) => void err.push(a.join(' ')));
+  process.exitCode = undefined;
+  const code = await main([...args, '--home', home]);
+  process.exitCode = undefined;
+  vi.restoreAllMocks();
+  return { code, out: out.join('\n'), err: err.join('\n') };
+}
+
+describe('headstart CLI', () => {
+  it('prints help for every command and refuses unknown ones in one line with exit code 2', async () => {
+    for (const c of [
+      'upload',
+      'train',
+      'status',
+      'predict',
+      'eval',
+      'models',
+      'rollback',
+      'keys',
+      'backbone',
+      'start',
+    ]) {
+      const r = await cli(c, '--help');
+      expect(r.code).toBe(0);
+      expect(r.out).toContain(`headstart ${c}`);
+    }
+    const bad = await cli('frobnicate');
+    expect(bad.code).toBe(2);
+    expect(bad.err.split('\n')).toHaveLength(1);
+    expect(bad.err).toMatch(/unknown command 'frobnicate'/);
+    expect((await cli('status')).err).toMatch(/--project is required/);
+  });
+
+  it('creates, lists and revokes API keys, storing only their hashes', async () => {
+    const created = JSON.parse(
+      (await cli('keys', 'create', '--project', 'shop', '--name', 'app', '--json')).out,
+    );
+    expect(created.key).toMatch(/^hs_/);
+    const listed = JSON.parse((await cli('keys', 'list', '--project', 'shop', '--json')).out);
+    expect(listed.map((k: { keyId: string }) => k.keyId)).toEqual([created.info.keyId]);
+    expect(JSON.stringify(listed)).not.toContain(created.key);
+    expect((await cli('keys', 'revoke', '--project', 'shop', '--id', created.info.keyId)).code).toBe(0);
+    const again = await cli('keys', 'revoke', '--project', 'shop', '--id', created.info.keyId);
+    expect(again.code).toBe(1);
+    expect(again.err).toMatch(/has no key/);
+  });
+
+  it('reports an empty project and refuses a rollback to a version that does not exist', async () => {
+    const status = JSON.parse((await cli('status', '--project', 'empty', '--json')).out);
+    expect(status).toMatchObject({
+      dataset: { labels: {} },
+      quarantined: [],
+      training: { state: 'never' },
+      model: { version: null },
+    });
+    const r = await cli('rollback', '--project', 'empty', '--to', 'v1');
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/no version 'v1'/);
+  });
+
+  it('refuses files that are not photos or not in a label folder, and uploads the rest', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'headstart-cli-upload-'));
+    mkdirSync(join(dir, 'hats'));
+    writeFileSync(join(dir, 'hats', 'notes.jpg'), 'not a photo');
+    writeFileSync(join(dir, 'loose.jpg'), 'no label');
+    const r = JSON.parse((await cli('upload', dir, '--project', 'shop', '--json')).out);
+    expect(r.uploaded).toEqual([]);
+    expect(r.refused.map((x: { code: string }) => x.code).sort()).toEqual(['no_label', 'unsupported_format']);
+  });
+
+  it('imports a tfjs layers model as a backbone and lists it', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'headstart-cli-model-'));
+    const input = tfl.input({ shape: [32, 32, 3] });
+    const conv = tfl.layers
+      .conv2d({ filters: 8, kernelSize: 3, padding: 'same', useBias: false, name: 'conv' })
+      .apply(input);
+    const bn = tfl.layers.batchNormalization({ name: 'bn' }).apply(conv);
+    const relu = tfl.layers.reLU({ maxValue: 6, name: 'relu' }).apply(bn) as tfl.SymbolicTensor;
+    const model = tfl.model({ inputs: input, outputs: relu });
+    await model.save(
+      tf.io.withSaveHandler(async (a) => {
+        writeFileSync(join(dir, 'weights.bin'), new Uint8Array(a.weightData as ArrayBuffer));
+        writeFileSync(
+          join(dir, 'model.json'),
+          JSON.stringify({
+            modelTopology: a.modelTopology,
+            weightsManifest: [{ paths: ['weights.bin'], weights: a.weightSpecs }],
+          }),
+        );
+        return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
+      }),
+    );
+    const r = await cli(
+      'backbone',
+      'import',
+      join(dir, 'model.json'),
+      '--id',
+      'tiny-test',
+      '--cut',
+      'relu',
+      '--json',
+    );
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.out).cosineMean).toBeGreaterThan(0.99);
+    const listed = JSON.parse((await cli('backbone', 'list', '--json')).out);
+    expect(listed.map((m: { id: string }) => m.id)).toContain('tiny-test');
+    const missing = await cli('backbone', 'import', join(dir, 'nope.json'), '--id', 'x', '--cut', 'relu');
+    expect(missing.code).toBe(1);
+  });
+});
