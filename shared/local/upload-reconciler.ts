@@ -34,8 +34,8 @@ export function createUploadReconciler(options: {
           unsorted.push({ key: o.key, etag: o.etag });
           continue;
         }
-        let m = seen.get(project);
-        if (!m) seen.set(project, (m = new Map()));
+        const m = seen.get(project) ?? new Map<string, string>();
+        seen.set(project, m);
         m.set(o.key, o.etag);
       }
       const projects = new Set(seen.keys());

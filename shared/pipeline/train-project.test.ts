@@ -62,7 +62,12 @@ async function seed(
 
 function clock(start = Date.parse('2026-11-28T10:00:00Z')) {
   let t = start;
-  return { now: () => new Date(t), advance: (s: number) => void (t += s * 1000) };
+  return {
+    now: () => new Date(t),
+    advance: (s: number) => {
+      t += s * 1000;
+    },
+  };
 }
 
 function suite(name: string, makeStore: () => Promise<ObjectStore>) {

@@ -1,0 +1,497 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { z } from 'zod';
+import { createRng } from '../train/fit.js';
+import type { SerializedHead } from '../train/head-model.js';
+import { computeMetrics, type Metrics } from '../train/metrics.js';
+import { DEFAULT_VALIDATION_FRACTION, splitByHash } from '../train/split.js';
+import { type TrainConfig, type TrainOptions, trainHead } from '../train/train-head.js';
+import { FineTuneError, InvalidFineTuneInputError } from './finetune-errors.js';
+import { serializeTop, type TopPackage } from './top-package.js';
+import type { TopSegment } from './top-segment.js';
+import {
+  type ClassifierParams,
+  createTrainableTop,
+  type Standardization,
+  type TrainableTop,
+} from './trainable-top.js';
+
+export interface FineTuneInput {
+  /** n * h*w*c trunk activations (NHWC per example), row-major: what the spatial feature cache holds. */
+  features: Float32Array;
+  labels: Int32Array | readonly number[];
+  labelNames: readonly string[];
+  /** Content hash per example; drives the validation split as in head training. */
+  ids: readonly string[];
+}
+
+export interface WarmStart {
+  /** A head trained on the pooled output of the top's pretrained weights, on the training split only. */
+  head: SerializedHead;
+  config: TrainConfig;
+  metrics: Metrics;
+  /** Weighted validation cross-entropy of `head`. */
+  validationLoss: number;
+}
+
+export interface FineTuneOptions {
+  segment: TopSegment;
+  /** Backbone id of the frozen trunk whose activations `features` are; recorded in the top. */
+  trunkId: string;
+  /** Hold out exactly these ids; otherwise a hash split of `validationFraction`. */
+  validationIds?: readonly string[];
+  validationFraction?: number;
+  /** Skips the head search when the caller already fitted one (on the same split, without refit). */
+  warmStart?: WarmStart;
+  /** Passed to the warm-start head search (validation split and refit are fine-tuning's own). */
+  headOptions?: Omit<TrainOptions, 'validationIds' | 'refit'>;
+  /** Adam step for the pretrained blocks. Default 1e-4, a tenth of the classifier's. */
+  pretrainedLearningRate?: number;
+  /** Adam step for the classifier. Default 1e-3. */
+  classifierLearningRate?: number;
+  batchSize?: number;
+  maxEpochs?: number;
+  /** Epochs without a better validation loss before stopping. */
+  patience?: number;
+  /** L2 on the classifier's kernels (on the mean loss). Default: the warm start's. */
+  l2?: number;
+  /** Dropout on an MLP classifier's hidden layer. Default: the warm start's. */
+  dropout?: number;
+  /** Stop after the epoch that crosses this many seconds (e.g. a function's time limit). */
+  maxSeconds?: number;
+  classWeight?: 'balanced' | 'none';
+  precision?: 'float32' | 'float16';
+  seed?: number;
+  onEpoch?: (record: EpochRecord) => void;
+}
+
+export interface EpochRecord {
+  /** 0 is the warm start, before any step. */
+  epoch: number;
+  trainLoss: number;
+  validationLoss: number;
+  validationAccuracy: number;
+  seconds: number;
+}
+
+export interface FineTuneResult {
+  top: TopPackage;
+  /** The best epoch, scored on validation. */
+  metrics: Metrics;
+  validationLoss: number;
+  bestEpoch: number;
+  warmStart: WarmStart;
+  history: EpochRecord[];
+  /** Whether the loop ended by patience, by the epoch cap or by the time budget. */
+  stoppedBy: 'patience' | 'max_epochs' | 'time_budget';
+  nTrain: number;
+  nValidation: number;
+  seconds: number;
+}
+
+const optionsSchema = z.object({
+  validationFraction: z.number().gt(0).lt(1).default(DEFAULT_VALIDATION_FRACTION),
+  pretrainedLearningRate: z.number().nonnegative().default(1e-4),
+  classifierLearningRate: z.number().positive().default(1e-3),
+  batchSize: z.number().int().positive().default(32),
+  maxEpochs: z.number().int().positive().default(15),
+  patience: z.number().int().positive().default(3),
+  l2: z.number().nonnegative().optional(),
+  dropout: z.number().min(0).lt(1).optional(),
+  maxSeconds: z.number().positive().optional(),
+  classWeight: z.enum(['balanced', 'none']).default('balanced'),
+  precision: z.enum(['float32', 'float16']).default('float32'),
+  seed: z.number().int().default(42),
+});
+
+const EVAL_BATCH = 64;
+
+/**
+ * Fine-tunes the top block(s) above a frozen trunk, from cached trunk activations: the pretrained blocks
+ * (batch norm folded, statistics frozen) plus pooling plus a classifier warm-started from a head-only fit on the
+ * same split, with Adam at a lower step for the pretrained weights, early stopping on validation loss and the
+ * best epoch kept. Epoch 0 (the warm start itself) competes too, so the result is never worse on validation
+ * than the head it started from.
+ */
+export async function fineTune(input: FineTuneInput, options: FineTuneOptions): Promise<FineTuneResult> {
+  const parsed = optionsSchema.safeParse(options);
+  if (!parsed.success) {
+    throw new InvalidFineTuneInputError(
+      parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '),
+    );
+  }
+  const opts = parsed.data;
+  const started = performance.now();
+  const { segment } = options;
+  const [h, w, c] = segment.inputShape;
+  const dim = h * w * c;
+  const n = input.ids.length;
+  const k = input.labelNames.length;
+  if (input.features.length !== n * dim) {
+    throw new InvalidFineTuneInputError(
+      `${input.features.length} values for ${n} examples of ${h}x${w}x${c} trunk activations`,
+    );
+  }
+  if (input.labels.length !== n)
+    throw new InvalidFineTuneInputError(`${n} ids but ${input.labels.length} labels`);
+  const y = Int32Array.from(input.labels);
+  if (y.some((v) => v < 0 || v >= k)) throw new InvalidFineTuneInputError(`a label is not in 0..${k - 1}`);
+
+  const split = options.validationIds
+    ? byIds(input.ids, options.validationIds)
+    : splitByHash(input.ids, y, { fraction: opts.validationFraction });
+  if (split.validation.length === 0 || split.train.length === 0) {
+    throw new InvalidFineTuneInputError('fine-tuning needs both training and validation examples');
+  }
+  const trainCounts = new Array<number>(k).fill(0);
+  for (const i of split.train) trainCounts[y[i]!]!++;
+  const total = split.train.length;
+  const classWeight = Float32Array.from(trainCounts, (cnt) =>
+    opts.classWeight === 'balanced' && cnt > 0 ? total / (k * cnt) : 1,
+  );
+
+  // Pooled output of the pretrained top: the head-only problem on this top, for the warm start.
+  const probe = createTrainableTop({
+    segment,
+    standardization: {
+      mean: new Float32Array(segment.featureDim),
+      std: new Float32Array(segment.featureDim).fill(1),
+    },
+    classifier: {
+      type: 'softmax',
+      dim: segment.featureDim,
+      k,
+      w: new Float32Array(segment.featureDim * k),
+      b: new Float32Array(k),
+    },
+  });
+  let pooled: Float32Array;
+  try {
+    pooled = pooledFeatures(probe, input.features, dim, segment, n);
+  } finally {
+    probe.dispose();
+  }
+  const standardization = standardize(pooled, segment.featureDim, split.train);
+
+  let warm = options.warmStart;
+  if (!warm) {
+    const trained = await trainHead(
+      { features: pooled, dim: segment.featureDim, labels: y, labelNames: input.labelNames, ids: input.ids },
+      {
+        ...options.headOptions,
+        classWeight: opts.classWeight,
+        validationIds: split.validation.map((i) => input.ids[i]!),
+        refit: false,
+      },
+    );
+    const chosen = trained.search.find(
+      (s) => s.headType === trained.config.headType && s.l2 === trained.config.l2,
+    );
+    warm = {
+      head: trained.head,
+      config: trained.config,
+      metrics: trained.metrics,
+      validationLoss: chosen?.validationLoss ?? Number.NaN,
+    };
+  }
+  const classifier = classifierFromHead(warm.head, standardization, segment.featureDim, k);
+  const l2 = opts.l2 ?? warm.config.l2;
+  const dropout = opts.dropout ?? warm.config.dropout ?? 0;
+
+  const top = createTrainableTop({ segment, standardization, classifier, dropout });
+  const optPretrained = tf.train.adam(opts.pretrainedLearningRate);
+  const optClassifier = tf.train.adam(opts.classifierLearningRate);
+  const rng = createRng(opts.seed);
+  const history: EpochRecord[] = [];
+  try {
+    const evaluate = (): { loss: number; metrics: Metrics } => {
+      const probs = predictRows(top, input.features, dim, segment, split.validation, k);
+      const yv = split.validation.map((i) => y[i]!);
+      let loss = 0;
+      let sumW = 0;
+      yv.forEach((label, i) => {
+        const wgt = classWeight[label]!;
+        loss -= wgt * Math.log(Math.max(probs[i * k + label]!, 1e-12));
+        sumW += wgt;
+      });
+      return { loss: loss / sumW, metrics: computeMetrics(yv, probs, input.labelNames) };
+    };
+
+    const initial = evaluate();
+    history.push({
+      epoch: 0,
+      trainLoss: Number.NaN,
+      validationLoss: initial.loss,
+      validationAccuracy: initial.metrics.accuracy,
+      seconds: (performance.now() - started) / 1000,
+    });
+    options.onEpoch?.(history[0]!);
+    let best = { loss: initial.loss, metrics: initial.metrics, epoch: 0, state: top.saveState() };
+    let since = 0;
+    let stoppedBy: FineTuneResult['stoppedBy'] = 'max_epochs';
+    const order = [...split.train];
+    const batch = Math.min(opts.batchSize, order.length);
+    const xb = new Float32Array(batch * dim);
+    const ywb = new Float32Array(batch * k);
+    const pretrainedNames = new Set(top.pretrained.map((v) => v.name));
+    const vars = [...top.pretrained, ...top.classifier];
+    for (let epoch = 1; epoch <= opts.maxEpochs; epoch++) {
+      for (let i = order.length - 1; i > 0; i--) {
+        const j = Math.floor(rng() * (i + 1));
+        [order[i], order[j]] = [order[j]!, order[i]!];
+      }
+      let lossSum = 0;
+      let steps = 0;
+      for (let s = 0; s + batch <= order.length; s += batch) {
+        // Full batches only: a ragged last batch would give its few examples an outsized step.
+        ywb.fill(0);
+        let sumW = 0;
+        for (let r = 0; r < batch; r++) {
+          const src = order[s + r]!;
+          xb.set(input.features.subarray(src * dim, (src + 1) * dim), r * dim);
+          const wgt = classWeight[y[src]!]!;
+          ywb[r * k + y[src]!] = wgt;
+          sumW += wgt;
+        }
+        const seed = Math.floor(rng() * 2 ** 31);
+        const loss = tf.tidy(() => {
+          const x = tf.tensor4d(xb, [batch, h, w, c]);
+          const yw = tf.tensor2d(ywb, [batch, k]);
+          const { value, grads } = tf.variableGrads(() => {
+            const ce = tf.div(tf.neg(tf.sum(tf.mul(yw, tf.logSoftmax(top.logits(x, true, seed))))), sumW);
+            return tf.add(ce, tf.mul(top.classifierKernelNorm(), l2)) as tf.Scalar;
+          }, vars);
+          const gp: { name: string; tensor: tf.Tensor }[] = [];
+          const gc: { name: string; tensor: tf.Tensor }[] = [];
+          for (const [name, tensor] of Object.entries(grads)) {
+            (pretrainedNames.has(name) ? gp : gc).push({ name, tensor });
+          }
+          if (opts.pretrainedLearningRate > 0) optPretrained.applyGradients(gp);
+          optClassifier.applyGradients(gc);
+          return value;
+        });
+        lossSum += loss.dataSync()[0]!;
+        loss.dispose();
+        steps++;
+      }
+      const scored = evaluate();
+      const record: EpochRecord = {
+        epoch,
+        trainLoss: lossSum / Math.max(1, steps),
+        validationLoss: scored.loss,
+        validationAccuracy: scored.metrics.accuracy,
+        seconds: (performance.now() - started) / 1000,
+      };
+      history.push(record);
+      options.onEpoch?.(record);
+      if (!Number.isFinite(scored.loss)) {
+        throw new FineTuneError('diverged', `validation loss became ${scored.loss} at epoch ${epoch}`);
+      }
+      // Below this, an improvement is float noise and should not keep training alive.
+      const significant = scored.loss < best.loss - 1e-4 * Math.max(1, best.loss);
+      if (scored.loss < best.loss)
+        best = { loss: scored.loss, metrics: scored.metrics, epoch, state: top.saveState() };
+      since = significant ? 0 : since + 1;
+      if (since >= opts.patience) {
+        stoppedBy = 'patience';
+        break;
+      }
+      if (opts.maxSeconds !== undefined && record.seconds >= opts.maxSeconds) {
+        stoppedBy = 'time_budget';
+        break;
+      }
+    }
+    top.restoreState(best.state);
+    const seconds = (performance.now() - started) / 1000;
+    const pkg = serializeTop(top.snapshot(), {
+      trunkId: options.trunkId,
+      trunkCut: segment.trunkCut,
+      featureCut: segment.featureCut,
+      inputShape: segment.inputShape,
+      labels: input.labelNames,
+      precision: opts.precision,
+      training: {
+        bestEpoch: best.epoch,
+        epochs: history.length - 1,
+        pretrainedLearningRate: opts.pretrainedLearningRate,
+        classifierLearningRate: opts.classifierLearningRate,
+        batchSize: batch,
+        l2,
+        dropout,
+        classWeight: opts.classWeight,
+        warmStart: { headType: warm.config.headType, l2: warm.config.l2 },
+        validationLoss: best.loss,
+        nTrain: split.train.length,
+        nValidation: split.validation.length,
+        seed: opts.seed,
+      },
+    });
+    return {
+      top: pkg,
+      metrics: best.metrics,
+      validationLoss: best.loss,
+      bestEpoch: best.epoch,
+      warmStart: warm,
+      history,
+      stoppedBy,
+      nTrain: split.train.length,
+      nValidation: split.validation.length,
+      seconds,
+    };
+  } finally {
+    top.dispose();
+    optPretrained.dispose();
+    optClassifier.dispose();
+  }
+}
+
+function byIds(
+  ids: readonly string[],
+  validationIds: readonly string[],
+): { train: number[]; validation: number[] } {
+  const wanted = new Set(validationIds);
+  const out = { train: [] as number[], validation: [] as number[] };
+  ids.forEach((id, i) => {
+    (wanted.has(id) ? out.validation : out.train).push(i);
+  });
+  return out;
+}
+
+function pooledFeatures(
+  top: TrainableTop,
+  features: Float32Array,
+  dim: number,
+  segment: TopSegment,
+  n: number,
+): Float32Array {
+  const [h, w, c] = segment.inputShape;
+  const out = new Float32Array(n * segment.featureDim);
+  for (let s = 0; s < n; s += EVAL_BATCH) {
+    const b = Math.min(EVAL_BATCH, n - s);
+    const p = tf.tidy(() => top.pooled(tf.tensor4d(features.subarray(s * dim, (s + b) * dim), [b, h, w, c])));
+    out.set(p.dataSync(), s * segment.featureDim);
+    p.dispose();
+  }
+  return out;
+}
+
+function predictRows(
+  top: TrainableTop,
+  features: Float32Array,
+  dim: number,
+  segment: TopSegment,
+  rows: readonly number[],
+  k: number,
+): Float32Array {
+  const [h, w, c] = segment.inputShape;
+  const out = new Float32Array(rows.length * k);
+  const buf = new Float32Array(EVAL_BATCH * dim);
+  for (let s = 0; s < rows.length; s += EVAL_BATCH) {
+    const b = Math.min(EVAL_BATCH, rows.length - s);
+    for (let r = 0; r < b; r++)
+      buf.set(features.subarray(rows[s + r]! * dim, (rows[s + r]! + 1) * dim), r * dim);
+    const p = tf.tidy(() =>
+      tf.softmax(top.logits(tf.tensor4d(buf.subarray(0, b * dim), [b, h, w, c]), false)),
+    );
+    out.set(p.dataSync(), s * k);
+    p.dispose();
+  }
+  return out;
+}
+
+/** Per-feature mean and standard deviation over `rows` (constant features get std 1), as head training does. */
+function standardize(features: Float32Array, dim: number, rows: readonly number[]): Standardization {
+  const mean = new Float64Array(dim);
+  for (const r of rows) for (let j = 0; j < dim; j++) mean[j]! += features[r * dim + j]!;
+  for (let j = 0; j < dim; j++) mean[j]! /= rows.length;
+  const sq = new Float64Array(dim);
+  for (const r of rows) {
+    for (let j = 0; j < dim; j++) {
+      const d = features[r * dim + j]! - mean[j]!;
+      sq[j]! += d * d;
+    }
+  }
+  const std = new Float32Array(dim);
+  for (let j = 0; j < dim; j++) {
+    const s = Math.sqrt(sq[j]! / rows.length);
+    std[j] = s > 1e-6 * Math.max(1, Math.abs(mean[j]!)) ? s : 1;
+  }
+  return { mean: Float32Array.from(mean), std };
+}
+
+/**
+ * Reads a serialized head (standardization folded in, so it takes raw features) and re-expresses its first layer
+ * in `standardization`'s coordinates: W = W' * std, b = b' + mean . W'. Exact, whatever standardization the head
+ * was trained with.
+ */
+export function classifierFromHead(
+  head: SerializedHead,
+  standardization: Standardization,
+  dim: number,
+  k: number,
+): ClassifierParams {
+  const manifest = head.modelJson.weightsManifest as { weights: tf.io.WeightsManifestEntry[] }[] | undefined;
+  const specs = manifest?.[0]?.weights;
+  if (!specs) throw new InvalidFineTuneInputError('the warm-start head has no weights manifest');
+  const named = tf.io.decodeWeights(head.weightData.slice().buffer, specs);
+  try {
+    const read = (suffix: string): Float32Array => {
+      const key = Object.keys(named).find((name) => name.endsWith(suffix));
+      if (!key) throw new InvalidFineTuneInputError(`the warm-start head has no '${suffix}'`);
+      return new Float32Array(named[key]!.dataSync());
+    };
+    const hasHidden = Object.keys(named).some((name) => name.endsWith('hidden/kernel'));
+    const first = read(hasHidden ? 'hidden/kernel' : 'probs/kernel');
+    const firstBias = read(hasHidden ? 'hidden/bias' : 'probs/bias');
+    const out = firstBias.length;
+    if (first.length !== dim * out) {
+      throw new InvalidFineTuneInputError(
+        `the warm-start head takes ${first.length / out} features, not ${dim}`,
+      );
+    }
+    const { mean, std } = standardization;
+    const w = new Float32Array(first.length);
+    const b = Float64Array.from(firstBias);
+    for (let j = 0; j < dim; j++) {
+      for (let c = 0; c < out; c++) {
+        const v = first[j * out + c]!;
+        w[j * out + c] = v * std[j]!;
+        b[c]! += mean[j]! * v;
+      }
+    }
+    if (!hasHidden) return { type: 'softmax', dim, k, w, b: Float32Array.from(b) };
+    const w2 = read('probs/kernel');
+    const b2 = read('probs/bias');
+    if (b2.length !== k)
+      throw new InvalidFineTuneInputError(`the warm-start head has ${b2.length} outputs, not ${k}`);
+    return { type: 'mlp', dim, k, hidden: out, w1: w, b1: Float32Array.from(b), w2, b2 };
+  } finally {
+    tf.dispose(Object.values(named));
+  }
+}
+
+export type TrainingMode = 'head' | 'finetune';
+
+/** One mode's score on the shared validation split. */
+export interface ModeScore {
+  /** Class-weighted mean cross-entropy, as trainHead's search and fineTune both report it. */
+  validationLoss: number;
+  validationAccuracy: number;
+}
+
+/**
+ * Picks the mode a new version uses. Fine-tuning starts from a head-only fit and keeps its best epoch, so its
+ * validation loss is never above the warm start's: a lower loss alone would pick it on noise. It must also be at
+ * least as accurate on validation as the head-only head. A forced mode (project setting) wins.
+ */
+export function chooseTrainingMode(
+  headOnly: ModeScore,
+  fineTuned: ModeScore | undefined,
+  forced?: TrainingMode,
+): TrainingMode {
+  if (forced) return forced;
+  if (!fineTuned) return 'head';
+  return fineTuned.validationLoss < headOnly.validationLoss &&
+    fineTuned.validationAccuracy >= headOnly.validationAccuracy
+    ? 'finetune'
+    : 'head';
+}

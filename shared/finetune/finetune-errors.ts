@@ -1,0 +1,36 @@
+/**
+ * Errors raised while fine-tuning or loading a fine-tuned top. Callers branch on `code` (stable, machine-readable)
+ * and show `message` to people.
+ */
+export class FineTuneError extends Error {
+  readonly code: string;
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'FineTuneError';
+    this.code = code;
+  }
+}
+
+/** The graph cannot be split at the requested cut, or holds an op the trainable top cannot differentiate. */
+export class UnsupportedTopError extends FineTuneError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('unsupported_top', message, options);
+    this.name = 'UnsupportedTopError';
+  }
+}
+
+/** A serialized top is malformed, its weights do not hash to its descriptor, or it needs another trunk. */
+export class InvalidTopError extends FineTuneError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('invalid_top', message, options);
+    this.name = 'InvalidTopError';
+  }
+}
+
+/** The examples handed to fineTune do not match the top (shape, labels, splits). */
+export class InvalidFineTuneInputError extends FineTuneError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('invalid_finetune_input', message, options);
+    this.name = 'InvalidFineTuneInputError';
+  }
+}

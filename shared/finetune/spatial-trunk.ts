@@ -1,0 +1,118 @@
+import type { Quantization } from '../backbone/backbone-manifest.js';
+import {
+  DEFAULT_CUT,
+  DEFAULT_INPUT_SIZE,
+  DEFAULT_QUANTIZATION,
+  defaultBackboneId,
+} from '../backbone/default-backbone.js';
+import { type ExportResult, exportBackbone } from '../backbone/export-backbone.js';
+import { loadNsfwjsMobileNetV2, NSFWJS_PREPROCESSING, NSFWJS_VERSION } from '../backbone/nsfwjs-source.js';
+import { decodeFeatures, encodeFeatures, type FeatureDtype } from '../dataset/feature-file.js';
+import { layout } from '../models/model-layout.js';
+import { InvalidFineTuneInputError } from './finetune-errors.js';
+
+/**
+ * Where fine-tuning cuts the default MobileNetV2 by default: the frozen trunk ends at block 12's output
+ * (14x14x96) and the top retrains block 13's expansion and depthwise convolution, up to the head-only feature
+ * layer. Measured in `npm run bench:finetune`; see the README's fine-tuning section for the alternatives tried.
+ */
+export const DEFAULT_TRUNK_CUT = 'block_12_add';
+export const DEFAULT_FEATURE_CUT = DEFAULT_CUT;
+
+/** Feature-cache dtype of spatial activations: float16 costs no measurable accuracy (see the benchmark). */
+export const SPATIAL_FEATURE_DTYPE: FeatureDtype = 'float16';
+
+/**
+ * Id of the default backbone's trunk cut at `cut`, unpooled. It shares the default id's scheme (source, cut,
+ * input size, quantization) with a `.spatial` suffix, so pooled and spatial caches of one project live side by
+ * side under `features/<id>/` and can never be mixed up. Keras layer names carry capitals; ids may not.
+ */
+export function trunkBackboneId(
+  options: { cut?: string; inputSize?: number; quantization?: Quantization } = {},
+): string {
+  const cut = (options.cut ?? DEFAULT_TRUNK_CUT).toLowerCase();
+  return `${defaultBackboneId({ ...options, cut })}.spatial`;
+}
+
+/**
+ * Fidelity floor for an unpooled trunk. Every position of a 14x14 activation carries its own int8 rounding noise,
+ * which global pooling averages away, so the same weights that reach a pooled cosine above 0.99 reach about 0.98
+ * on the raw map (measured at block_12_add on the clothing-mini fixtures: mean 0.983, min 0.971). The trunk is
+ * exactly the first part of the int8 default backbone, so this is the same computation the head-only path runs.
+ */
+export const TRUNK_MIN_COSINE_MEAN = 0.97;
+
+export interface TrunkOptions {
+  cut?: string;
+  inputSize?: number;
+  quantization?: Quantization;
+  /** Decoded photos (RGB uint8 at inputSize) on which the export is checked against the source. */
+  fidelityImages: readonly Uint8Array[];
+  /** Default TRUNK_MIN_COSINE_MEAN. */
+  minCosineMean?: number;
+}
+
+/**
+ * Builds the frozen trunk for fine-tuning: the same nsfwjs MobileNetV2, folded and quantized exactly as the
+ * default backbone, but cut lower and not pooled. Its feature is the flattened NHWC activation at the cut.
+ * Store it like any backbone (saveBackbone); the precompute function extracts it into `features/<trunk id>/`.
+ */
+export async function buildDefaultTrunk(options: TrunkOptions): Promise<ExportResult> {
+  const { model, weightsSha256 } = await loadNsfwjsMobileNetV2();
+  try {
+    const cut = options.cut ?? DEFAULT_TRUNK_CUT;
+    return await exportBackbone(
+      {
+        model,
+        id: `nsfwjs@${NSFWJS_VERSION}/mobilenet_v2`,
+        weightsSha256,
+        note: 'Keras layers model, uint8 per tensor',
+      },
+      {
+        id: trunkBackboneId(options),
+        description: `MobileNetV2 1.0 from nsfwjs@${NSFWJS_VERSION}, cut at ${cut}, unpooled (trunk for fine-tuning)`,
+        cut,
+        pooling: 'none',
+        quantization: options.quantization ?? DEFAULT_QUANTIZATION,
+        inputSize: options.inputSize ?? DEFAULT_INPUT_SIZE,
+        resize: NSFWJS_PREPROCESSING.resize,
+        scale: NSFWJS_PREPROCESSING.scale,
+        offset: NSFWJS_PREPROCESSING.offset,
+        fidelityImages: options.fidelityImages,
+        minCosineMean: options.minCosineMean ?? TRUNK_MIN_COSINE_MEAN,
+      },
+    );
+  } finally {
+    model.dispose();
+  }
+}
+
+/** Store key of one image's trunk activation: the same content-addressed layout as pooled features. */
+export function spatialFeatureKey(trunkId: string, sha256: string, view?: string): string {
+  return layout.feature(trunkId, sha256, view);
+}
+
+/** A feature file holding one trunk activation (flattened [h, w, c]), float16 unless asked otherwise. */
+export function encodeSpatialFeatures(
+  trunkId: string,
+  values: Float32Array,
+  dtype: FeatureDtype = SPATIAL_FEATURE_DTYPE,
+): Uint8Array {
+  return encodeFeatures(trunkId, values, dtype);
+}
+
+/** Reads a trunk activation, refusing another backbone's features or another shape. */
+export function decodeSpatialFeatures(
+  bytes: Uint8Array,
+  trunkId: string,
+  shape: readonly [number, number, number],
+): Float32Array {
+  const file = decodeFeatures(bytes, trunkId);
+  const dim = shape[0] * shape[1] * shape[2];
+  if (file.dim !== dim) {
+    throw new InvalidFineTuneInputError(
+      `feature file of '${trunkId}' holds ${file.dim} values; a ${shape.join('x')} activation has ${dim}`,
+    );
+  }
+  return file.values;
+}
