@@ -2,7 +2,6 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Logger } from '@aws-lambda-powertools/logger';
-import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { type Backbone, loadBackbone } from '../../shared/backbone/index.js';
 import { createDatasetIndex, type DatasetIndex } from '../../shared/dataset/dataset-index.js';
@@ -11,9 +10,10 @@ import { listQuarantine } from '../../shared/dataset/quarantine.js';
 import { layout } from '../../shared/models/model-layout.js';
 import { createUploadExtractor } from '../../shared/pipeline/extract-uploads.js';
 import { createRetrainRequester, readRetrainRequest } from '../../shared/pipeline/retrain-requests.js';
-import { createFsStore, createS3Store, type ObjectStore } from '../../shared/store/index.js';
+import { createFsStore, type ObjectStore } from '../../shared/store/index.js';
 import { initTf } from '../../shared/tf/tf-runtime.js';
 import { clothingMini, fixturesDir } from '../../test/support/fixtures.js';
+import { motoBucket } from '../../test/support/moto.js';
 import {
   lambdaContext,
   nextSequencer,
@@ -196,15 +196,5 @@ if (!endpoint) {
     it('needs moto_server', () => {});
   });
 } else {
-  suite('S3 via moto_server', async () => {
-    const bucket = `hs-pre-${Math.random().toString(36).slice(2, 10)}`;
-    const client = new S3Client({
-      endpoint,
-      region: 'us-east-1',
-      forcePathStyle: true,
-      credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
-    });
-    await client.send(new CreateBucketCommand({ Bucket: bucket }));
-    return createS3Store({ bucket, client });
-  });
+  suite('S3 via moto_server', async () => (await motoBucket(endpoint, 'hs-pre')).store);
 }

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
+import { mapLimit } from '../map-limit.js';
 import { layout } from '../models/model-layout.js';
 import type { ObjectStore } from '../store/index.js';
 import { PreconditionFailedError } from '../store/index.js';
@@ -78,20 +79,6 @@ export function snapshotHash(examples: readonly Example[]): string {
     h.update(`${e.key}\u0000${e.label}\u0000${e.sha256}\n`);
   }
   return h.digest('hex');
-}
-
-async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (t: T) => Promise<R>): Promise<R[]> {
-  const out: R[] = new Array(items.length);
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(limit, items.length) }, async () => {
-      while (next < items.length) {
-        const i = next++;
-        out[i] = await fn(items[i]!);
-      }
-    }),
-  );
-  return out;
 }
 
 class ShardedIndex implements DatasetIndex {

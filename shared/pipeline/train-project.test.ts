@@ -2,12 +2,12 @@ import { createHash } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
+import { motoBucket } from '../../test/support/moto.js';
 import { createDatasetIndex, type DatasetIndex } from '../dataset/dataset-index.js';
 import { encodeFeatures } from '../dataset/feature-file.js';
 import { layout, listVersions, readPointer } from '../models/index.js';
-import { createFsStore, createS3Store, type ObjectStore } from '../store/index.js';
+import { createFsStore, type ObjectStore } from '../store/index.js';
 import { initTf } from '../tf/tf-runtime.js';
 import { writeRetrainRequest } from './retrain-requests.js';
 import {
@@ -265,17 +265,7 @@ suite('file-system store', async () =>
 
 const endpoint = inject('motoEndpoint');
 if (endpoint) {
-  suite('S3 via moto_server', async () => {
-    const bucket = `hs-train-${Math.random().toString(36).slice(2, 10)}`;
-    const client = new S3Client({
-      endpoint,
-      region: 'us-east-1',
-      forcePathStyle: true,
-      credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
-    });
-    await client.send(new CreateBucketCommand({ Bucket: bucket }));
-    return createS3Store({ bucket, client });
-  });
+  suite('S3 via moto_server', async () => (await motoBucket(endpoint, 'hs-train')).store);
 } else {
   console.warn(`[project training] S3 variant skipped: ${inject('motoSkipReason')}`);
 }

@@ -3,6 +3,7 @@ import type { BackboneManifest } from '../backbone/index.js';
 import { type DatasetIndex, type Example, snapshotHash } from '../dataset/dataset-index.js';
 import { decodeFeatures } from '../dataset/feature-file.js';
 import { compareSequencers } from '../dataset/sequencer.js';
+import { mapLimit } from '../map-limit.js';
 import {
   flipPointer,
   layout,
@@ -96,20 +97,6 @@ export interface TrainRequestOptions {
 }
 
 const json = (o: { body: Uint8Array }) => JSON.parse(new TextDecoder().decode(o.body)) as unknown;
-
-async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (t: T) => Promise<R>): Promise<R[]> {
-  const out: R[] = new Array(items.length);
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(limit, items.length) }, async () => {
-      while (next < items.length) {
-        const i = next++;
-        out[i] = await fn(items[i]!);
-      }
-    }),
-  );
-  return out;
-}
 
 export async function readTrainingState(
   store: ObjectStore,

@@ -3,9 +3,9 @@ import { cpSync, mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { clothingMiniDir, fixturesDir } from '../support/fixtures.js';
+import { motoBucket } from '../support/moto.js';
 
 // The README's walk-through, end to end, through the real entry points: `headstart start` as a process, the CLI as
 // processes, predictions over HTTP.
@@ -118,14 +118,7 @@ describe('local stack end to end', () => {
   const endpoint = inject('motoEndpoint');
   if (endpoint) {
     scenario('S3 via moto_server', async () => {
-      const bucket = `hs-e2e-${Math.random().toString(36).slice(2, 10)}`;
-      const client = new S3Client({
-        endpoint,
-        region: 'us-east-1',
-        forcePathStyle: true,
-        credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
-      });
-      await client.send(new CreateBucketCommand({ Bucket: bucket }));
+      const { bucket } = await motoBucket(endpoint, 'hs-e2e');
       return {
         HEADSTART_BUCKET: bucket,
         S3_ENDPOINT: endpoint,
