@@ -20,6 +20,7 @@ import { initTf } from '../shared/tf/tf-runtime.js';
 import { clothingMini } from '../test/support/fixtures.js';
 import { trainTinyCnn } from '../test/support/tiny-cnn.js';
 import {
+  CJS_GLOBALS_BANNER,
   clothingSmallDir,
   emit,
   listSplit,
@@ -206,9 +207,7 @@ async function main(): Promise<void> {
     target: 'node20',
     outfile: bundle,
     external: ['sharp'],
-    banner: {
-      js: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);",
-    },
+    banner: { js: CJS_GLOBALS_BANNER },
     logLevel: 'error',
   });
   const colds: number[] = [];

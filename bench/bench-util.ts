@@ -51,3 +51,13 @@ export function listSplit(root: string, split: string, perLabel = Number.POSITIV
 export function readBytes(path: string): Uint8Array {
   return new Uint8Array(readFileSync(path));
 }
+
+/** Banner for ESM bundles that contain tfjs-backend-wasm: its Emscripten glue expects CommonJS's globals. */
+export const CJS_GLOBALS_BANNER = [
+  "import { createRequire as __cr } from 'node:module';",
+  "import { fileURLToPath as __fu } from 'node:url';",
+  "import { dirname as __dn } from 'node:path';",
+  'const require = __cr(import.meta.url);',
+  'const __filename = __fu(import.meta.url);',
+  'const __dirname = __dn(__filename);',
+].join(' ');

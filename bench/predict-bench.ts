@@ -21,7 +21,15 @@ import { initTf } from '../shared/tf/tf-runtime.js';
 import { trainHead } from '../shared/train/index.js';
 import { clothingMini } from '../test/support/fixtures.js';
 import { installBackbone, publishTestModel } from '../test/support/publish-test-model.js';
-import { clothingSmallDir, emit, listSplit, percentile, readBytes, repoRoot } from './bench-util.js';
+import {
+  CJS_GLOBALS_BANNER,
+  clothingSmallDir,
+  emit,
+  listSplit,
+  percentile,
+  readBytes,
+  repoRoot,
+} from './bench-util.js';
 
 const args = process.argv.slice(2);
 const flag = (name: string, fallback: number) => {
@@ -184,16 +192,7 @@ async function main(): Promise<void> {
     outfile: bundle,
     external: ['sharp'],
     // CommonJS dependencies (tfjs-backend-wasm's loader) expect require and __dirname, which ESM lacks.
-    banner: {
-      js: [
-        "import { createRequire as __cr } from 'node:module';",
-        "import { fileURLToPath as __fu } from 'node:url';",
-        "import { dirname as __dn } from 'node:path';",
-        'const require = __cr(import.meta.url);',
-        'const __filename = __fu(import.meta.url);',
-        'const __dirname = __dn(__filename);',
-      ].join(' '),
-    },
+    banner: { js: CJS_GLOBALS_BANNER },
     logLevel: 'error',
   });
 
