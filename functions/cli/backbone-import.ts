@@ -4,6 +4,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { z } from 'zod';
 import { exportBackbone, saveBackbone, sha256Hex } from '../../shared/backbone/index.js';
+import { exactArrayBuffer } from '../../shared/bytes.js';
 import { decodeImage } from '../../shared/image/index.js';
 import type { ObjectStore } from '../../shared/store/index.js';
 import { initTf } from '../../shared/tf/tf-runtime.js';
@@ -47,7 +48,7 @@ export async function importBackbone(
       weightSpecs: parsed.weightsManifest.flatMap(
         (g) => g.weights,
       ) as unknown as tf.io.WeightsManifestEntry[],
-      weightData: weights.slice().buffer,
+      weightData: exactArrayBuffer(weights),
     }),
   );
   const size = (model.inputs[0]?.shape[1] as number | null) ?? 224;

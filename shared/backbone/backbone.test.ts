@@ -104,6 +104,11 @@ describe('exported backbone', () => {
     const [a] = await again.extract(photos.slice(0, 1));
     const [b] = await original.extract(photos.slice(0, 1));
     expect(a).toEqual(b);
+    // What fs.readFile returns: a Buffer that is a view into a larger shared pool.
+    const pooled = Buffer.concat([Buffer.alloc(100, 7), Buffer.from(weights)]).subarray(100);
+    const fromFile = await loadBackbone(parseBackbone(Buffer.from(json), pooled));
+    expect((await fromFile.extract(photos.slice(0, 1)))[0]).toEqual(a);
+    fromFile.dispose();
     const tampered = weights.slice();
     tampered[100] = (tampered[100]! + 1) % 256;
     expect(() => parseBackbone(json, tampered)).toThrow(/sha256/);

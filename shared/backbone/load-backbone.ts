@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
+import { exactArrayBuffer } from '../bytes.js';
 import { BackboneInputError, InvalidBackboneError } from './backbone-errors.js';
 import type { BackboneManifest } from './backbone-manifest.js';
 import type { BackbonePackage } from './backbone-package.js';
@@ -57,7 +58,7 @@ async function buildForward(pkg: BackbonePackage): Promise<{ forward: Forward; r
         tf.io.fromMemory({
           modelTopology: pkg.tfjs!.modelTopology as tf.io.ModelArtifacts['modelTopology'],
           weightSpecs: pkg.tfjs!.weightSpecs as tf.io.WeightsManifestEntry[],
-          weightData: pkg.weights.slice().buffer,
+          weightData: exactArrayBuffer(pkg.weights),
         }),
       );
       let layer: tfl.layers.Layer;
@@ -77,7 +78,7 @@ async function buildForward(pkg: BackbonePackage): Promise<{ forward: Forward; r
         tf.io.fromMemory({
           modelTopology: pkg.tfjs!.modelTopology as tf.io.ModelArtifacts['modelTopology'],
           weightSpecs: pkg.tfjs!.weightSpecs as tf.io.WeightsManifestEntry[],
-          weightData: pkg.weights.slice().buffer,
+          weightData: exactArrayBuffer(pkg.weights),
         }),
       );
       const node = manifest.feature.layer;

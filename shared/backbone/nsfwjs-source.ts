@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { z } from 'zod';
+import { exactArrayBuffer } from '../bytes.js';
 import type { BackboneManifest } from './backbone-manifest.js';
 import { type BackbonePackage, sha256Hex } from './backbone-package.js';
 
@@ -70,7 +71,7 @@ export async function loadNsfwjsMobileNetV2(): Promise<{ model: tfl.LayersModel;
     tf.io.fromMemory({
       modelTopology: files.modelTopology,
       weightSpecs: files.weightSpecs,
-      weightData: files.weights.slice().buffer,
+      weightData: exactArrayBuffer(files.weights),
     }),
   );
   return { model, weightsSha256: sha256Hex(files.weights) };

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { exactArrayBuffer } from '../bytes.js';
 import { InvalidBackboneError } from './backbone-errors.js';
 import type { Quantization } from './backbone-manifest.js';
 import type { NamedWeights } from './headstart-graph.js';
@@ -146,7 +147,7 @@ export function decodeWeights(specs: readonly WeightSpec[], data: Uint8Array): N
         `weight '${spec.name}' has ${bytes.byteLength} bytes, expected ${expect}`,
       );
     }
-    const copy = bytes.slice();
+    const copy = new Uint8Array(exactArrayBuffer(bytes));
     switch (spec.dtype) {
       case 'float32':
         values.set(new Float32Array(copy.buffer));

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { z } from 'zod';
+import { exactArrayBuffer } from '../bytes.js';
 import { createRng } from '../train/fit.js';
 import type { SerializedHead } from '../train/head-model.js';
 import { computeMetrics, type Metrics } from '../train/metrics.js';
@@ -432,7 +433,7 @@ export function classifierFromHead(
   const manifest = head.modelJson.weightsManifest as { weights: tf.io.WeightsManifestEntry[] }[] | undefined;
   const specs = manifest?.[0]?.weights;
   if (!specs) throw new InvalidFineTuneInputError('the warm-start head has no weights manifest');
-  const named = tf.io.decodeWeights(head.weightData.slice().buffer, specs);
+  const named = tf.io.decodeWeights(exactArrayBuffer(head.weightData), specs);
   try {
     const read = (suffix: string): Float32Array => {
       const key = Object.keys(named).find((name) => name.endsWith(suffix));

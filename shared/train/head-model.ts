@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { z } from 'zod';
+import { exactArrayBuffer } from '../bytes.js';
 import { InvalidHeadError } from './train-errors.js';
 
 export type HeadType = 'softmax' | 'mlp';
@@ -201,7 +202,7 @@ export async function loadHead(head: SerializedHead): Promise<Head> {
       tf.io.fromMemory({
         modelTopology: modelJson.modelTopology,
         weightSpecs: modelJson.weightsManifest[0]!.weights as unknown as tf.io.WeightsManifestEntry[],
-        weightData: weightData.slice().buffer,
+        weightData: exactArrayBuffer(weightData),
       }),
     );
   } catch (err) {
