@@ -35,18 +35,19 @@ const wasmDir = join(repoRoot, 'node_modules', '@tensorflow', 'tfjs-backend-wasm
 async function photos(
   size: number,
   n: number,
-): Promise<{ pixels: Uint8Array[]; source: string; sample: string }> {
+): Promise<{ pixels: Uint8Array[]; labels: string[]; source: string; sample: string }> {
   let files = listSplit(clothingSmallDir, 'test')
     .filter((_, i) => i % 5 === 0)
-    .slice(0, n)
-    .map((f) => f.path);
+    .slice(0, n);
   let source = 'clothing-small/test';
   if (files.length === 0) {
-    files = clothingMini('eval').map((f) => f.path);
+    files = clothingMini('eval').map((f) => ({ label: f.label, path: f.path }));
     source = 'test/fixtures/clothing-mini/eval';
   }
-  const pixels = await Promise.all(files.map(async (f) => (await decodeImage(readBytes(f), { size })).data));
-  return { pixels, source, sample: files[0]! };
+  const pixels = await Promise.all(
+    files.map(async (f) => (await decodeImage(readBytes(f.path), { size })).data),
+  );
+  return { pixels, labels: files.map((f) => f.label), source, sample: files[0]!.path };
 }
 
 async function latency(b: Backbone, img: Uint8Array, runs: number): Promise<number[]> {
@@ -127,11 +128,17 @@ async function main(): Promise<void> {
 
   await initTf();
   const real = await photos(224, 64);
-  const { pkg, cosines, float32Bytes } = await buildDefaultBackbone({ fidelityImages: real.pixels });
+  const { pkg, cosines, float32Bytes } = await buildDefaultBackbone({
+    fidelityImages: real.pixels,
+    ...(real.labels ? { fidelityLabels: real.labels } : {}),
+  });
   const fid = pkg.manifest.fidelity!;
   emit('quant_bytes_ratio', pkg.weights.byteLength / float32Bytes, 'ratio', { backbone: pkg.manifest.id });
   emit('quant_cosine_mean', fid.cosineMean, 'cosine', { images: cosines.length, photos: real.source });
   emit('quant_cosine_min', fid.cosineMin, 'cosine');
+  emit('quant_head_top1_agreement', fid.headTop1Agreement ?? null, 'ratio', {
+    note: 'softmax head trained on source features of the same photos, top-1 on source vs exported features',
+  });
   for (const q of ['float32', 'uint8-per-tensor', 'int8-per-channel', 'float16'] as const) {
     const r =
       q === pkg.manifest.quantization

@@ -70,6 +70,16 @@ describe('exported backbone', () => {
     expect(pkg.weights.byteLength / float32Bytes).toBeLessThan(0.27);
   });
 
+  it("records how often a trained head's top-1 agrees between source and export features", async () => {
+    const evalSet = clothingMini('eval');
+    const all = await Promise.all(evalSet.map(async (f) => (await decodeImage(f.bytes, { size: 224 })).data));
+    const { pkg } = await exportAt('block_13_depthwise_relu', 'int8-per-channel', {
+      fidelityImages: all,
+      fidelityLabels: evalSet.map((f) => f.label),
+    });
+    expect(pkg.manifest.fidelity!.headTop1Agreement).toBeGreaterThanOrEqual(0.95);
+  });
+
   it('refuses to export below the fidelity threshold, naming the measured cosine', async () => {
     await expect(exportAt('flatten_1', 'uint8-per-tensor', { minCosineMean: 0.99 })).rejects.toThrow(
       FidelityError,

@@ -17,6 +17,8 @@ export interface DefaultBackboneOptions {
   quantization?: Quantization;
   /** Decoded photos (RGB uint8 at inputSize) used to measure fidelity against the source. */
   fidelityImages: readonly Uint8Array[];
+  /** Labels of the fidelity photos, to record a trained head's top-1 agreement too. */
+  fidelityLabels?: readonly string[];
   minCosineMean?: number;
 }
 
@@ -64,6 +66,7 @@ export async function buildDefaultBackbone(options: DefaultBackboneOptions): Pro
         scale: NSFWJS_PREPROCESSING.scale,
         offset: NSFWJS_PREPROCESSING.offset,
         fidelityImages: options.fidelityImages,
+        ...(options.fidelityLabels ? { fidelityLabels: options.fidelityLabels } : {}),
         ...(options.minCosineMean !== undefined ? { minCosineMean: options.minCosineMean } : {}),
       },
     );

@@ -1,4 +1,5 @@
 import type * as tfl from '@tensorflow/tfjs-layers';
+import { loadHead, trainHead } from '../train/index.js';
 import { FidelityError, InvalidBackboneError } from './backbone-errors.js';
 import type { BackboneManifest, Quantization } from './backbone-manifest.js';
 import { type BackbonePackage, sha256Hex } from './backbone-package.js';
@@ -27,6 +28,11 @@ export interface ExportOptions {
   offset: number;
   /** Pixels (RGB HWC uint8 at inputSize) of real photos on which the export is compared with its source. */
   fidelityImages: readonly Uint8Array[];
+  /**
+   * Labels of the fidelity photos, when known: a softmax head is trained on the source's features and the share
+   * of photos on which it predicts the same top-1 from the export's features is recorded too.
+   */
+  fidelityLabels?: readonly string[];
   /** Refuse to export when the mean cosine similarity of features falls below this. Default 0.99. */
   minCosineMean?: number;
   createdAt?: Date;
@@ -106,8 +112,12 @@ export async function exportBackbone(source: ExportSource, options: ExportOption
       : await loadBackbone(reference, { warmup: false });
   const cand = await loadBackbone(candidate, { warmup: false });
   let cosines: number[];
+  let headTop1Agreement: number | undefined;
   try {
-    cosines = await compareBackbones(ref, cand, options.fidelityImages);
+    const fa = await ref.extract(options.fidelityImages);
+    const fb = await cand.extract(options.fidelityImages);
+    cosines = fa.map((f, i) => cosine(f, fb[i]!));
+    if (options.fidelityLabels) headTop1Agreement = await headAgreement(fa, fb, options.fidelityLabels);
   } finally {
     ref.dispose();
     cand.dispose();
@@ -115,7 +125,13 @@ export async function exportBackbone(source: ExportSource, options: ExportOption
   const cosineMean = cosines.reduce((a, b) => a + b, 0) / cosines.length;
   const cosineMin = Math.min(...cosines);
   const threshold = options.minCosineMean ?? 0.99;
-  candidate.manifest.fidelity = { images: cosines.length, cosineMean, cosineMin, threshold };
+  candidate.manifest.fidelity = {
+    images: cosines.length,
+    cosineMean,
+    cosineMin,
+    ...(headTop1Agreement !== undefined ? { headTop1Agreement } : {}),
+    threshold,
+  };
   if (!(cosineMean >= threshold)) {
     throw new FidelityError(
       `exported backbone '${options.id}' (${quantization}) has mean feature cosine ${cosineMean.toFixed(4)} ` +
@@ -123,6 +139,48 @@ export async function exportBackbone(source: ExportSource, options: ExportOption
     );
   }
   return { pkg: candidate, cosines, float32Bytes: reference.weights.byteLength };
+}
+
+async function headAgreement(
+  source: Float32Array[],
+  exported: Float32Array[],
+  labels: readonly string[],
+): Promise<number> {
+  const labelNames = [...new Set(labels)].sort();
+  const dim = source[0]!.length;
+  const flat = (rows: Float32Array[]) => {
+    const out = new Float32Array(rows.length * dim);
+    rows.forEach((r, i) => {
+      out.set(r, i * dim);
+    });
+    return out;
+  };
+  const { head } = await trainHead(
+    {
+      features: flat(source),
+      dim,
+      labels: labels.map((l) => labelNames.indexOf(l)),
+      labelNames,
+      ids: source.map((_, i) => sha256Hex(`fidelity-${i}`)),
+    },
+    { headTypes: ['softmax'], minPerLabel: 2 },
+  );
+  const model = await loadHead(head);
+  try {
+    const k = labelNames.length;
+    const a = model.predict(flat(source), source.length);
+    const b = model.predict(flat(exported), exported.length);
+    const top = (p: Float32Array, i: number) => {
+      let best = 0;
+      for (let j = 1; j < k; j++) if (p[i * k + j]! > p[i * k + best]!) best = j;
+      return best;
+    };
+    let same = 0;
+    for (let i = 0; i < source.length; i++) if (top(a, i) === top(b, i)) same++;
+    return same / source.length;
+  } finally {
+    model.dispose();
+  }
 }
 
 export async function compareBackbones(
