@@ -62,7 +62,8 @@ describe('under load', () => {
     // Loose: the GC may not have given back young garbage, but a leak of one decoded image per request would
     // be 2,000 x 27 KB = 55 MB at this size, and a leaked request body 2,000 x the JPEG.
     expect((process.memoryUsage().rss - rss) / 1024 / 1024).toBeLessThan(150);
-  });
+    // Not a speed check: 2,000 predictions take ~30 s alone, several times that beside other test files.
+  }, 300_000);
 
   it('answers a burst of 50 concurrent requests, all 200, with tensors back to where they were', async () => {
     const app = createApp({ store, backbone: async () => backbone, config: { requireKeys: false } });
