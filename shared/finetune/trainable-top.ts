@@ -5,23 +5,10 @@ import type { TopSegment } from './top-segment.js';
 import { type Activation, depthwiseConv, pointwiseConv } from './trainable-ops.js';
 
 /** A classifier in the standardized space of the pooled feature; kernels row-major [in, out]. */
-export type ClassifierParams =
-  | { type: 'softmax'; dim: number; k: number; w: Float32Array; b: Float32Array }
-  | {
-      type: 'mlp';
-      dim: number;
-      k: number;
-      hidden: number;
-      w1: Float32Array;
-      b1: Float32Array;
-      w2: Float32Array;
-      b2: Float32Array;
-    };
+/** The classifier on top of the fine-tuned blocks is a head like head training's, so it shares its types. */
+export type { HeadParams as ClassifierParams, Standardization } from '../train/head-model.js';
 
-export interface Standardization {
-  mean: Float32Array;
-  std: Float32Array;
-}
+import type { HeadParams as ClassifierParams, Standardization } from '../train/head-model.js';
 
 export interface TrainableTopInit {
   segment: TopSegment;
