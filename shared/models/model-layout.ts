@@ -56,10 +56,14 @@ export const modelManifestSchema = z.object({
     featureDim: z.number().int().positive(),
   }),
   head: z.object({
-    format: z.literal('tfjs-layers'),
+    /**
+     * 'tfjs-layers': a head on the backbone's pooled feature (head.json, head.bin). 'headstart-finetuned-top': a
+     * fine-tuned top (top.json, top.bin) on the unpooled activation of a trunk; `backbone` then names the trunk.
+     */
+    format: z.enum(['tfjs-layers', 'headstart-finetuned-top']),
     /** File name within the version directory to its sha256; the edge refuses a head whose bytes differ. */
     files: z.record(z.string(), sha256),
-    /** 'head': takes pooled backbone features. Fine-tuned versions may need a lower cut (see `trunk`). */
+    /** The classifier's kind ('softmax', 'mlp'); a fine-tuned top says so in `format`. */
     type: z.string(),
   }),
   metrics: z.object({
