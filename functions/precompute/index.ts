@@ -1,7 +1,11 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { readEnv } from '../../shared/config.js';
 import { createDatasetIndex } from '../../shared/dataset/dataset-index.js';
-import { backboneFromStore, retrainTriggerFromEnv, storeFromEnv } from '../../shared/pipeline/cloud-deps.js';
+import {
+  extractorsFromStore,
+  retrainTriggerFromEnv,
+  storeFromEnv,
+} from '../../shared/pipeline/cloud-deps.js';
 import { createUploadExtractor, type UploadExtractor } from '../../shared/pipeline/extract-uploads.js';
 import { createRetrainRequester } from '../../shared/pipeline/retrain-requests.js';
 import { createPrecomputeHandler } from './precompute-handler.js';
@@ -14,10 +18,11 @@ let extractor: Promise<UploadExtractor> | undefined;
 export const handler = createPrecomputeHandler({
   // Loaded on first use and kept for the life of the instance.
   extractor: () =>
-    (extractor ??= backboneFromStore(store, env).then((backbone) =>
+    (extractor ??= extractorsFromStore(store, env).then(({ backbone, dual }) =>
       createUploadExtractor({
         store,
         backbone,
+        ...(dual ? { dual } : {}),
         index: createDatasetIndex(store),
         maxUploadBytes: env.HEADSTART_MAX_UPLOAD_BYTES,
         maxPixels: env.HEADSTART_MAX_PIXELS,

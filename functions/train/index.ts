@@ -1,9 +1,14 @@
 import { Logger } from '@aws-lambda-powertools/logger';
-import { readBackboneManifest, readDefaultBackboneId } from '../../shared/backbone/index.js';
-import { ConfigError, readEnv } from '../../shared/config.js';
+import { readBackboneManifest } from '../../shared/backbone/index.js';
+import { readEnv } from '../../shared/config.js';
 import { createDatasetIndex } from '../../shared/dataset/dataset-index.js';
-import { retrainTriggerFromEnv, storeFromEnv } from '../../shared/pipeline/cloud-deps.js';
+import {
+  backboneIdFromStore,
+  retrainTriggerFromEnv,
+  storeFromEnv,
+} from '../../shared/pipeline/cloud-deps.js';
 import { createProjectTrainer } from '../../shared/pipeline/train-project.js';
+import { trunkDepsFromStore } from '../../shared/pipeline/trunk-deps.js';
 import { initTf } from '../../shared/tf/tf-runtime.js';
 import { createTrainHandler } from './train-handler.js';
 
@@ -13,10 +18,8 @@ const store = storeFromEnv(env);
 export const handler = createTrainHandler({
   trainer: async () => {
     await initTf(env.HEADSTART_WASM_DIR ? { wasmDir: env.HEADSTART_WASM_DIR } : {});
-    const id = env.HEADSTART_BACKBONE ?? (await readDefaultBackboneId(store));
-    if (!id)
-      throw new ConfigError(`no backbone configured and ${store.description} has no backbones/default.json`);
-    const m = await readBackboneManifest(store, id);
+    const id = await backboneIdFromStore(store, env);
+    const [m, trunk] = await Promise.all([readBackboneManifest(store, id), trunkDepsFromStore(store, id)]);
     return createProjectTrainer({
       store,
       index: createDatasetIndex(store),
@@ -26,6 +29,7 @@ export const handler = createTrainHandler({
         inputSize: m.inputSize,
         featureDim: m.feature.dim,
       },
+      ...(trunk ? { trunk } : {}),
       quietSeconds: env.HEADSTART_RETRAIN_QUIET_SECONDS,
     });
   },

@@ -18,6 +18,15 @@ export {
   UnsupportedTopError,
 } from './finetune-errors.js';
 export {
+  buildDefaultSegment,
+  parseSegment,
+  readSegment,
+  SEGMENT_JSON,
+  SEGMENT_WEIGHTS,
+  saveTrunk,
+  serializeSegment,
+} from './segment-package.js';
+export {
   buildDefaultTrunk,
   DEFAULT_FEATURE_CUT,
   DEFAULT_TRUNK_CUT,
@@ -28,6 +37,7 @@ export {
   TRUNK_MIN_COSINE_MEAN,
   type TrunkOptions,
   trunkBackboneId,
+  trunkIdFor,
 } from './spatial-trunk.js';
 export {
   type FineTunedTop,

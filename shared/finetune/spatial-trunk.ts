@@ -121,3 +121,11 @@ export function decodeSpatialFeatures(
   }
   return file.values;
 }
+
+/**
+ * The fine-tuning trunk of a backbone, by id: the default backbone has one (at DEFAULT_TRUNK_CUT); imported
+ * backbones have none, so their projects train heads only.
+ */
+export function trunkIdFor(backboneId: string): string | undefined {
+  return backboneId === defaultBackboneId() ? trunkBackboneId() : undefined;
+}

@@ -50,6 +50,13 @@ export interface TrainableTop {
   dispose(): void;
 }
 
+/** A trainable variable holding `t`'s values; `t` itself is released (the variable keeps its own reference). */
+function variableOf(t: tf.Tensor): tf.Variable {
+  const v = tf.variable(t, true);
+  t.dispose();
+  return v;
+}
+
 interface OpPlan {
   node: GraphNode;
   kernel?: tf.Variable;
@@ -106,8 +113,8 @@ class Top implements TrainableTop {
         }
         shape = k.shape;
       }
-      const kernel = tf.variable(tf.tensor(k.values, shape, 'float32'), true);
-      const bias = tf.variable(tf.tensor1d(b.values), true);
+      const kernel = variableOf(tf.tensor(k.values, shape, 'float32'));
+      const bias = variableOf(tf.tensor1d(b.values));
       this.pretrained.push(kernel, bias);
       this.plan.push({ node, kernel, bias });
     }
@@ -115,15 +122,15 @@ class Top implements TrainableTop {
     this.invStd = tf.tensor1d(Float32Array.from(standardization.std, (s) => 1 / s));
     if (classifier.type === 'softmax') {
       this.head = {
-        w1: tf.variable(tf.tensor2d(classifier.w, [classifier.dim, classifier.k]), true),
-        b1: tf.variable(tf.tensor1d(classifier.b), true),
+        w1: variableOf(tf.tensor2d(classifier.w, [classifier.dim, classifier.k])),
+        b1: variableOf(tf.tensor1d(classifier.b)),
       };
     } else {
       this.head = {
-        w1: tf.variable(tf.tensor2d(classifier.w1, [classifier.dim, classifier.hidden]), true),
-        b1: tf.variable(tf.tensor1d(classifier.b1), true),
-        w2: tf.variable(tf.tensor2d(classifier.w2, [classifier.hidden, classifier.k]), true),
-        b2: tf.variable(tf.tensor1d(classifier.b2), true),
+        w1: variableOf(tf.tensor2d(classifier.w1, [classifier.dim, classifier.hidden])),
+        b1: variableOf(tf.tensor1d(classifier.b1)),
+        w2: variableOf(tf.tensor2d(classifier.w2, [classifier.hidden, classifier.k])),
+        b2: variableOf(tf.tensor1d(classifier.b2)),
       };
     }
     this.classifier.push(

@@ -5,6 +5,7 @@ import { layout } from '../models/model-layout.js';
 import { createUploadExtractor, type UploadOutcome } from '../pipeline/extract-uploads.js';
 import { createRetrainRequester } from '../pipeline/retrain-requests.js';
 import { createProjectTrainer, type TrainOutcome } from '../pipeline/train-project.js';
+import { dualExtractorFromStore, trunkDepsFromStore } from '../pipeline/trunk-deps.js';
 import type { ObjectStore } from '../store/index.js';
 import { initTf } from '../tf/tf-runtime.js';
 import { ensureDefaultBackbone } from './ensure-backbone.js';
@@ -55,12 +56,18 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       log(`removed a stale training lease ${o.key}`);
     }
   }
-  const backbone = await loadBackbone(await readBackbone(store, backboneId));
+  const backbonePkg = await readBackbone(store, backboneId);
+  const [backbone, dual, trunk] = await Promise.all([
+    loadBackbone(backbonePkg),
+    dualExtractorFromStore(store, backbonePkg),
+    trunkDepsFromStore(store, backboneId),
+  ]);
   const index = createDatasetIndex(store);
   const retrain = createRetrainRequester(store, { notify: async () => {} });
   const extractor = createUploadExtractor({
     store,
     backbone,
+    ...(dual ? { dual } : {}),
     index,
     requestRetrain: (p) => retrain.request(p),
   });
@@ -82,6 +89,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       inputSize: backbone.inputSize,
       featureDim: backbone.featureDim,
     },
+    ...(trunk ? { trunk } : {}),
     quietSeconds: options.quietSeconds ?? 30,
     owner: `local-${process.pid}`,
   });

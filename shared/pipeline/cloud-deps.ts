@@ -2,10 +2,12 @@ import { SQSClient } from '@aws-sdk/client-sqs';
 import { type Backbone, loadBackbone, readBackbone, readDefaultBackboneId } from '../backbone/index.js';
 import type { Env } from '../config.js';
 import { ConfigError } from '../config.js';
+import type { DualExtractor } from '../finetune/dual-extractor.js';
 import { createS3Store, type ObjectStore } from '../store/index.js';
 import { initTf } from '../tf/tf-runtime.js';
 import type { RetrainTrigger } from './retrain-requests.js';
 import { createSqsTrigger } from './sqs-trigger.js';
+import { dualExtractorFromStore } from './trunk-deps.js';
 
 /** The S3 store a cloud function works on, from its environment. */
 export function storeFromEnv(env: Env): ObjectStore {
@@ -26,12 +28,25 @@ export function retrainTriggerFromEnv(env: Env): RetrainTrigger {
   });
 }
 
-/** Loads the configured (or the store's default) backbone once; later calls share it. */
-export async function backboneFromStore(store: ObjectStore, env: Env): Promise<Backbone> {
-  await initTf(env.HEADSTART_WASM_DIR ? { wasmDir: env.HEADSTART_WASM_DIR } : {});
+/** The configured backbone's id, or the store's default. */
+export async function backboneIdFromStore(store: ObjectStore, env: Env): Promise<string> {
   const id = env.HEADSTART_BACKBONE ?? (await readDefaultBackboneId(store));
   if (!id) {
     throw new ConfigError(`no backbone configured and ${store.description} has no backbones/default.json`);
   }
-  return loadBackbone(await readBackbone(store, id));
+  return id;
+}
+
+/**
+ * Loads the configured (or the store's default) backbone, and with it the fine-tuning trunk's dual extractor
+ * when the store has one for that backbone.
+ */
+export async function extractorsFromStore(
+  store: ObjectStore,
+  env: Env,
+): Promise<{ backbone: Backbone; dual?: DualExtractor }> {
+  await initTf(env.HEADSTART_WASM_DIR ? { wasmDir: env.HEADSTART_WASM_DIR } : {});
+  const pkg = await readBackbone(store, await backboneIdFromStore(store, env));
+  const [backbone, dual] = await Promise.all([loadBackbone(pkg), dualExtractorFromStore(store, pkg)]);
+  return dual ? { backbone, dual } : { backbone };
 }

@@ -8,6 +8,7 @@ import { clearQuarantine, putQuarantine } from '../dataset/quarantine.js';
 import type { UploadEvent } from '../dataset/s3-events.js';
 import { compareSequencers } from '../dataset/sequencer.js';
 import { parseUploadKey, projectOf } from '../dataset/upload-key.js';
+import { type DualExtractor, encodeSpatialFeatures, spatialFeatureKey } from '../finetune/index.js';
 import { decodeImage, ImageError, type ImageView } from '../image/index.js';
 import { layout } from '../models/model-layout.js';
 import type { ObjectStore } from '../store/index.js';
@@ -26,6 +27,12 @@ export const projectSettingsSchema = z.object({
    * what a photo means (text, left/right, a detail at the edge), so each project opts in.
    */
   augmentations: z.array(z.enum(['hflip', 'crop-tl', 'crop-br'])).default([]),
+  /**
+   * 'auto' trains a head and, where the trunk's features are cached, also fine-tunes the top block, keeping
+   * whichever scores better on validation; 'head' or 'finetune' force one. 'head' also skips caching the trunk's
+   * (larger) features for the project's uploads.
+   */
+  trainingMode: z.enum(['auto', 'head', 'finetune']).default('auto'),
 });
 export type ProjectSettings = z.infer<typeof projectSettingsSchema>;
 
@@ -40,7 +47,17 @@ export interface ExtractDeps {
   /** Called once per project with accepted changes; the training side debounces. */
   requestRetrain: (project: string) => Promise<void>;
   batcher?: FeatureBatcher;
+  /**
+   * The default backbone with its fine-tuning trunk, run as one pass: when given, uploads of projects that may
+   * fine-tune also get the trunk's activation cached. Its backbone must be `backbone`.
+   */
+  dual?: DualExtractor;
   now?: () => Date;
+}
+
+interface DualFeatures {
+  pooled: Float32Array;
+  spatial: Float32Array;
 }
 
 export interface UploadExtractor {
@@ -50,11 +67,27 @@ export interface UploadExtractor {
 
 class Extractor implements UploadExtractor {
   private readonly batcher: FeatureBatcher;
+  private readonly dualBatcher: FeatureBatcher<DualFeatures> | undefined;
   private readonly settings = new Map<string, Promise<ProjectSettings>>();
   private readonly maxUploadBytes: number;
 
   constructor(private readonly deps: ExtractDeps) {
     this.batcher = deps.batcher ?? createFeatureBatcher(deps.backbone);
+    const { dual } = deps;
+    if (dual && dual.backboneId !== deps.backbone.manifest.id) {
+      throw new DatasetError(
+        'trunk_mismatch',
+        `the trunk extractor runs backbone '${dual.backboneId}', not '${deps.backbone.manifest.id}'`,
+      );
+    }
+    this.dualBatcher = dual
+      ? createFeatureBatcher<DualFeatures>({
+          extract: async (images) => {
+            const { pooled, spatial } = await dual.extract(images);
+            return pooled.map((p, i) => ({ pooled: p, spatial: spatial[i]! }));
+          },
+        })
+      : undefined;
     this.maxUploadBytes = deps.maxUploadBytes ?? 20 * 1024 * 1024;
   }
 
@@ -178,25 +211,44 @@ class Extractor implements UploadExtractor {
     }
     const sha256 = createHash('sha256').update(obj.body).digest('hex');
 
-    const views: ImageView[] = ['identity', ...(await this.projectSettings(project)).augmentations];
+    const settings = await this.projectSettings(project);
+    const views: ImageView[] = ['identity', ...settings.augmentations];
+    const trunkId = settings.trainingMode !== 'head' ? this.deps.dual?.trunkId : undefined;
     let computed = 0;
+    const putOnce = async (key: string, body: Uint8Array) => {
+      try {
+        await store.put(key, body, { ifNoneMatch: '*' });
+        computed++;
+      } catch (err) {
+        if (!(err instanceof PreconditionFailedError)) throw err;
+      }
+    };
     try {
       for (const view of views) {
         const featureKey = layout.feature(backbone.manifest.id, sha256, view);
+        // Fine-tuning reads only the plain photo's activation; augmented views train heads alone.
+        const spatialKey = view === 'identity' && trunkId ? spatialFeatureKey(trunkId, sha256) : undefined;
         // Content-addressed: the same photo under two names, or uploaded twice, is extracted once.
-        if (await store.head(featureKey)) continue;
+        const [hasPooled, hasSpatial] = await Promise.all([
+          store.head(featureKey),
+          spatialKey ? store.head(spatialKey) : true,
+        ]);
+        if (hasPooled && hasSpatial) continue;
         const decoded = await decodeImage(obj.body, {
           size: backbone.inputSize,
           policy: backbone.manifest.preprocessing.resize,
           view,
           ...(this.deps.maxPixels ? { maxPixels: this.deps.maxPixels } : {}),
         });
-        const features = await this.batcher.extract(decoded.data);
-        try {
-          await store.put(featureKey, encodeFeatures(backbone.manifest.id, features), { ifNoneMatch: '*' });
-          computed++;
-        } catch (err) {
-          if (!(err instanceof PreconditionFailedError)) throw err;
+        if (spatialKey && trunkId && this.dualBatcher) {
+          const { pooled, spatial } = await this.dualBatcher.extract(decoded.data);
+          if (!hasPooled) await putOnce(featureKey, encodeFeatures(backbone.manifest.id, pooled));
+          if (!hasSpatial) await putOnce(spatialKey, encodeSpatialFeatures(trunkId, spatial));
+        } else {
+          await putOnce(
+            featureKey,
+            encodeFeatures(backbone.manifest.id, await this.batcher.extract(decoded.data)),
+          );
         }
       }
     } catch (err) {

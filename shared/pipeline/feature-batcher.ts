@@ -1,31 +1,34 @@
-import type { Backbone } from '../backbone/index.js';
-
 /**
  * Dynamic batching in front of the backbone: images submitted while a batch is running (or within the same
  * turn of the event loop) go through together, up to maxBatch. Records of one SQS batch are processed
  * concurrently, so their images share forward passes without the record handlers knowing about each other.
  */
-export interface FeatureBatcher {
-  extract(pixels: Uint8Array): Promise<Float32Array>;
+export interface FeatureBatcher<T = Float32Array> {
+  extract(pixels: Uint8Array): Promise<T>;
 }
 
-interface Pending {
+/** Anything that turns a batch of images into one result per image: a backbone, or the dual extractor. */
+export interface BatchExtractor<T> {
+  extract(images: readonly Uint8Array[]): Promise<T[]>;
+}
+
+interface Pending<T> {
   pixels: Uint8Array;
-  resolve: (f: Float32Array) => void;
+  resolve: (f: T) => void;
   reject: (e: unknown) => void;
 }
 
-class QueueBatcher implements FeatureBatcher {
-  private queue: Pending[] = [];
+class QueueBatcher<T> implements FeatureBatcher<T> {
+  private queue: Pending<T>[] = [];
   private running = false;
   private scheduled = false;
 
   constructor(
-    private readonly backbone: Backbone,
+    private readonly backbone: BatchExtractor<T>,
     private readonly maxBatch: number,
   ) {}
 
-  extract(pixels: Uint8Array): Promise<Float32Array> {
+  extract(pixels: Uint8Array): Promise<T> {
     return new Promise((resolve, reject) => {
       this.queue.push({ pixels, resolve, reject });
       this.schedule();
@@ -62,9 +65,9 @@ class QueueBatcher implements FeatureBatcher {
   }
 }
 
-export function createFeatureBatcher(
-  backbone: Backbone,
+export function createFeatureBatcher<T = Float32Array>(
+  backbone: BatchExtractor<T>,
   options: { maxBatch?: number } = {},
-): FeatureBatcher {
+): FeatureBatcher<T> {
   return new QueueBatcher(backbone, options.maxBatch ?? 16);
 }

@@ -3,6 +3,17 @@ import type { BackboneManifest } from '../backbone/index.js';
 import { type DatasetIndex, type Example, snapshotHash } from '../dataset/dataset-index.js';
 import { decodeFeatures } from '../dataset/feature-file.js';
 import { compareSequencers } from '../dataset/sequencer.js';
+import {
+  chooseTrainingMode,
+  type FineTuneOptions,
+  type FineTuneResult,
+  fineTune,
+  type TrainingMode,
+} from '../finetune/fine-tune.js';
+import { FineTuneError } from '../finetune/finetune-errors.js';
+import { decodeSpatialFeatures, spatialFeatureKey } from '../finetune/spatial-trunk.js';
+import { TOP_JSON, TOP_WEIGHTS, topFiles } from '../finetune/top-package.js';
+import type { TopSegment } from '../finetune/top-segment.js';
 import { mapLimit } from '../map-limit.js';
 import {
   flipPointer,
@@ -66,6 +77,8 @@ export type TrainOutcome =
       status: 'promoted' | 'candidate';
       project: string;
       version: string;
+      /** Whether the version is a head on pooled features or a fine-tuned top on the trunk's. */
+      mode: TrainingMode;
       reason: string;
       metrics: { accuracy: number; macroF1: number; n: number };
       seconds: number;
@@ -85,8 +98,39 @@ export interface TrainProjectDeps {
   /** A new version is promoted if its validation macro-F1 is at least the current one's minus this. Default 0.01. */
   promotionTolerance?: number;
   trainOptions?: TrainOptions;
+  /**
+   * The fine-tuning trunk of `backbone`, when published: projects whose trainingMode allows it also fine-tune the
+   * top block on the trunk's cached activations, and the better of the two modes on validation becomes the version.
+   */
+  trunk?: TrunkDeps;
+  /** Passed to fineTune. Default: stop after the epoch that crosses 600 s, to fit a function's 15 minutes. */
+  fineTuneOptions?: Partial<Omit<FineTuneOptions, 'segment' | 'trunkId' | 'validationIds'>>;
   /** Test seam: runs between writing a version and flipping the pointer. */
   beforeFlip?: (version: string) => Promise<void>;
+}
+
+export interface TrunkDeps {
+  id: string;
+  weightsSha256: string;
+  inputSize: number;
+  /** The pretrained blocks between the trunk and `backbone`'s feature; read once, on the first fine-tuning. */
+  segment: () => Promise<TopSegment>;
+}
+
+/** Why a version uses the mode it does, with both modes' validation scores: recorded in evaluation.json. */
+export interface ModeDecision {
+  chosen: TrainingMode;
+  setting: 'auto' | 'head' | 'finetune';
+  reason: string;
+  headOnly: { validationLoss: number; validationAccuracy: number; macroF1: number };
+  fineTuned?: {
+    validationLoss: number;
+    validationAccuracy: number;
+    macroF1: number;
+    bestEpoch: number;
+    stoppedBy: string;
+    seconds: number;
+  };
 }
 
 export interface TrainRequestOptions {
@@ -237,7 +281,7 @@ class ProjectTrainer {
     }
     if (
       currentManifest?.datasetSnapshot === snapshot &&
-      currentManifest.backbone.id === backbone.id &&
+      (currentManifest.backbone.id === backbone.id || currentManifest.backbone.id === this.deps.trunk?.id) &&
       !options.forcePromotion &&
       !forceRequest
     ) {
@@ -261,12 +305,15 @@ class ProjectTrainer {
     const trainOptions: TrainOptions = { ...this.deps.trainOptions };
     const minPerLabel = trainOptions.minPerLabel ?? DEFAULT_MIN_PER_LABEL;
     const counts = labelNames.map((_, li) => labels.filter((l) => l === li).length);
-    if (settings.augmentations.length > 0 && counts.every((c) => c >= minPerLabel)) {
-      // Augmented views only ever train: the split is made on the photos themselves, views of validation photos
-      // are left out (they would leak the answer), and the minimum-per-label rule counts photos, not views.
+    let validationIds: string[] | undefined;
+    if (counts.every((c) => c >= minPerLabel)) {
+      // One split for every mode, made on the photos themselves: augmented views of validation photos are left
+      // out (they would leak the answer), and the minimum-per-label rule counts photos, not views.
       const split = splitByHash(ids, labels, {
         ...(trainOptions.validationFraction ? { fraction: trainOptions.validationFraction } : {}),
       });
+      validationIds = split.validation.map((i) => ids[i]!);
+      trainOptions.validationIds = validationIds;
       const trainRows = split.train.map((i) => usable[i]!);
       const extra: { values: Float32Array; label: number; id: string }[] = [];
       for (const view of settings.augmentations) {
@@ -276,15 +323,16 @@ class ProjectTrainer {
           if (v) extra.push({ values: v, label: labelNames.indexOf(e.label), id: `${e.sha256}.${view}` });
         }
       }
-      const all = new Float32Array((usable.length + extra.length) * dim);
-      all.set(matrix);
-      extra.forEach((x, i) => {
-        all.set(x.values, (usable.length + i) * dim);
-      });
-      input.features = all;
-      input.labels = [...labels, ...extra.map((x) => x.label)];
-      input.ids = [...ids, ...extra.map((x) => x.id)];
-      trainOptions.validationIds = split.validation.map((i) => ids[i]!);
+      if (extra.length > 0) {
+        const all = new Float32Array((usable.length + extra.length) * dim);
+        all.set(matrix);
+        extra.forEach((x, i) => {
+          all.set(x.values, (usable.length + i) * dim);
+        });
+        input.features = all;
+        input.labels = [...labels, ...extra.map((x) => x.label)];
+        input.ids = [...ids, ...extra.map((x) => x.id)];
+      }
     }
     let result: TrainResult;
     try {
@@ -295,60 +343,205 @@ class ProjectTrainer {
       throw err;
     }
 
+    const modes = await this.fineTuneIfAllowed(
+      settings.trainingMode,
+      result,
+      { usable, labels, labelNames, ids },
+      validationIds,
+    );
+    const ft = modes.chosen === 'finetune' ? modes.result : undefined;
+    const trunk = this.deps.trunk;
+
     const version = newVersionName(this.now());
-    const metrics = {
-      accuracy: result.metrics.accuracy,
-      macroF1: result.metrics.macroF1,
-      n: result.metrics.n,
-    };
+    const scored = ft ? ft.metrics : result.metrics;
+    const metrics = { accuracy: scored.accuracy, macroF1: scored.macroF1, n: scored.n };
     const evaluation = {
       project,
       version,
-      validation: result.metrics,
+      mode: modes.decision,
+      validation: scored,
       config: result.config,
       search: result.search,
+      ...(modes.result ? { fineTuneHistory: modes.result.history } : {}),
       datasetSnapshot: snapshot,
       examples: usable.length,
       perLabelCounts: Object.fromEntries(
         labelNames.map((l) => [l, usable.filter((e) => e.label === l).length]),
       ),
-      backbone: { id: backbone.id, weightsSha256: backbone.weightsSha256 },
+      backbone:
+        ft && trunk
+          ? { id: trunk.id, weightsSha256: trunk.weightsSha256 }
+          : { id: backbone.id, weightsSha256: backbone.weightsSha256 },
     };
-    await writeVersion(
-      store,
-      {
-        schemaVersion: 1,
-        project,
-        version,
-        createdAt: this.now().toISOString(),
-        labels: result.head.labels,
-        backbone: {
-          id: backbone.id,
-          weightsSha256: backbone.weightsSha256,
-          inputSize: backbone.inputSize,
-          featureDim: dim,
+    const common = {
+      schemaVersion: 1 as const,
+      project,
+      version,
+      createdAt: this.now().toISOString(),
+      metrics,
+      datasetSnapshot: snapshot,
+    };
+    if (ft && trunk) {
+      const [h, w, c] = ft.top.descriptor.trunk.shape;
+      const files = topFiles(ft.top);
+      await writeVersion(
+        store,
+        {
+          ...common,
+          labels: ft.top.descriptor.labels,
+          backbone: {
+            id: trunk.id,
+            weightsSha256: trunk.weightsSha256,
+            inputSize: trunk.inputSize,
+            featureDim: h * w * c,
+          },
+          head: { format: 'headstart-finetuned-top', type: ft.top.descriptor.classifier.type },
+          training: {
+            mode: 'finetune',
+            warmStart: ft.warmStart.config,
+            bestEpoch: ft.bestEpoch,
+            stoppedBy: ft.stoppedBy,
+            nTrain: ft.nTrain,
+            nValidation: ft.nValidation,
+            seconds: ft.seconds,
+          },
         },
-        head: { format: 'tfjs-layers', type: result.config.headType },
-        metrics,
-        datasetSnapshot: snapshot,
-        training: { ...result.config },
-      },
-      {
-        'head.json': JSON.stringify(result.head.modelJson),
-        'head.bin': result.head.weightData,
-        'evaluation.json': JSON.stringify(evaluation, null, 2),
-      },
-    );
+        {
+          [TOP_JSON]: files.json,
+          [TOP_WEIGHTS]: files.weights,
+          'evaluation.json': JSON.stringify(evaluation, null, 2),
+        },
+      );
+    } else {
+      await writeVersion(
+        store,
+        {
+          ...common,
+          labels: result.head.labels,
+          backbone: {
+            id: backbone.id,
+            weightsSha256: backbone.weightsSha256,
+            inputSize: backbone.inputSize,
+            featureDim: dim,
+          },
+          head: { format: 'tfjs-layers', type: result.config.headType },
+          training: { mode: 'head', ...result.config },
+        },
+        {
+          'head.json': JSON.stringify(result.head.modelJson),
+          'head.bin': result.head.weightData,
+          'evaluation.json': JSON.stringify(evaluation, null, 2),
+        },
+      );
+    }
     await this.deps.beforeFlip?.(version);
     const decision = await this.promote(project, version, metrics.macroF1, options.forcePromotion === true);
     return {
       status: decision.decision === 'candidate' ? 'candidate' : 'promoted',
       project,
       version,
+      mode: modes.chosen,
       reason: decision.reason,
       metrics,
       seconds: (performance.now() - started) / 1000,
     };
+  }
+
+  /** Trunk activations of every example, or the number of examples whose activation is not cached. */
+  private async loadSpatial(
+    trunkId: string,
+    shape: [number, number, number],
+    examples: readonly Example[],
+  ): Promise<{ features: Float32Array } | { missing: number }> {
+    const dim = shape[0] * shape[1] * shape[2];
+    const out = new Float32Array(examples.length * dim);
+    let missing = 0;
+    const rows = new Map<string, number[]>();
+    examples.forEach((e, i) => {
+      rows.set(e.sha256, [...(rows.get(e.sha256) ?? []), i]);
+    });
+    await mapLimit([...rows.keys()], 32, async (sha) => {
+      const o = await this.deps.store.get(spatialFeatureKey(trunkId, sha));
+      const at = rows.get(sha)!;
+      if (!o) {
+        missing += at.length;
+        return;
+      }
+      const values = decodeSpatialFeatures(o.body, trunkId, shape);
+      for (const i of at) out.set(values, i * dim);
+    });
+    return missing > 0 ? { missing } : { features: out };
+  }
+
+  /**
+   * Fine-tunes when the project's setting and the cache allow, on the head's validation split, and picks the mode
+   * on validation (or as forced). Anything that stops fine-tuning leaves the head, with the reason recorded.
+   */
+  private async fineTuneIfAllowed(
+    setting: 'auto' | 'head' | 'finetune',
+    head: TrainResult,
+    data: { usable: Example[]; labels: number[]; labelNames: string[]; ids: string[] },
+    validationIds: string[] | undefined,
+  ): Promise<{ chosen: TrainingMode; decision: ModeDecision; result?: FineTuneResult }> {
+    const searched = head.search.find((c) => c.headType === head.config.headType && c.l2 === head.config.l2);
+    const headOnly = {
+      validationLoss: searched?.validationLoss ?? Number.NaN,
+      validationAccuracy: head.metrics.accuracy,
+      macroF1: head.metrics.macroF1,
+    };
+    const headMode = (reason: string) => ({
+      chosen: 'head' as const,
+      decision: { chosen: 'head' as const, setting, reason, headOnly },
+    });
+    const trunk = this.deps.trunk;
+    if (setting === 'head') return headMode('the project trains heads only (trainingMode: head)');
+    if (!trunk) return headMode(`no fine-tuning trunk is published for backbone '${this.deps.backbone.id}'`);
+    if (!validationIds) return headMode('too few photos per label for a validation split');
+    let segment: TopSegment;
+    try {
+      segment = await trunk.segment();
+    } catch (err) {
+      if (!(err instanceof FineTuneError)) throw err;
+      return headMode(`the trunk's pretrained blocks cannot be read: ${err.message}`);
+    }
+    const loaded = await this.loadSpatial(trunk.id, segment.inputShape, data.usable);
+    if ('missing' in loaded) {
+      return headMode(
+        `${loaded.missing} of ${data.usable.length} photos have no cached '${trunk.id}' activation (uploaded while the project trained heads only, or before the trunk was published); re-upload them to fine-tune`,
+      );
+    }
+    let result: FineTuneResult;
+    try {
+      result = await fineTune(
+        { features: loaded.features, labels: data.labels, labelNames: data.labelNames, ids: data.ids },
+        {
+          maxSeconds: 600,
+          ...this.deps.fineTuneOptions,
+          segment,
+          trunkId: trunk.id,
+          validationIds,
+        },
+      );
+    } catch (err) {
+      if (!(err instanceof FineTuneError)) throw err;
+      return headMode(`fine-tuning failed: ${err.message}`);
+    }
+    const fineTuned = {
+      validationLoss: result.validationLoss,
+      validationAccuracy: result.metrics.accuracy,
+      macroF1: result.metrics.macroF1,
+      bestEpoch: result.bestEpoch,
+      stoppedBy: result.stoppedBy,
+      seconds: result.seconds,
+    };
+    const chosen = chooseTrainingMode(headOnly, fineTuned, setting === 'finetune' ? 'finetune' : undefined);
+    const fmt = (m: { validationLoss: number; validationAccuracy: number }) =>
+      `loss ${m.validationLoss.toFixed(4)}, accuracy ${m.validationAccuracy.toFixed(4)}`;
+    const reason =
+      setting === 'finetune'
+        ? 'fine-tuning is forced (trainingMode: finetune)'
+        : `on validation, fine-tuned ${fmt(fineTuned)} against head-only ${fmt(headOnly)}`;
+    return { chosen, decision: { chosen, setting, reason, headOnly, fineTuned }, result };
   }
 
   /** The promotion gate, retried against the new current version if another training flipped first. */
