@@ -17,6 +17,7 @@ import {
   CorruptObjectError,
   InvalidKeyError,
   InvalidOptionsError,
+  NoSuchKeyError,
   PreconditionFailedError,
   StoreError,
   StoreUnavailableError,
@@ -27,6 +28,7 @@ import {
   compareKeys,
   type ParsedPutOptions,
   parsePutOptions,
+  parseTags,
   sameEtag,
   toBytes,
   utf8Length,
@@ -50,8 +52,10 @@ export interface FsStoreOptions {
  *
  * Layout under `root`:
  * - `objects/<key>`: one file per object, named by its key. The file is a small header (magic, length, JSON with
- *   ETag, size, content type and metadata) followed by the body. Keeping header and body in one file means a
- *   single `rename` replaces both, so a reader never pairs a new body with an old ETag, as a sidecar would allow.
+ *   ETag, size, content type, metadata and tags) followed by the body. Keeping header and body in one file means
+ *   a single `rename` replaces both, so a reader never pairs a new body with an old ETag, as a sidecar would
+ *   allow. Replacing an object's tags rewrites its file the same way (under the key's lock, keeping the mtime,
+ *   which is the object's last-modified time).
  * - `tmp/`: bodies being written. Same filesystem as `objects/`, so `rename` is atomic; kept apart so listing
  *   never sees half-written files and crash leftovers are swept in one place.
  * - `locks/`: per-key lock files created with O_EXCL (`wx`). Every mutation of a key (put, conditional or not,
@@ -93,6 +97,8 @@ const headerSchema = z.object({
   size: z.number().int().nonnegative(),
   contentType: z.string(),
   metadata: z.record(z.string()),
+  /** Absent in objects written without tags (and in every object written before tags existed). */
+  tags: z.record(z.string()).optional(),
 });
 type ObjectHeader = z.infer<typeof headerSchema>;
 
@@ -107,6 +113,17 @@ function wrapFsError(err: unknown, what: string): Error {
     return new StoreUnavailableError(`${what}: ${(err as Error).message}`, { cause: err });
   }
   return new StoreError('fs_error', `${what}: ${(err as Error)?.message ?? String(err)}`, { cause: err });
+}
+
+function headerFor(opts: ParsedPutOptions, etag: string, body: Uint8Array): ObjectHeader {
+  return {
+    v: 1,
+    etag,
+    size: body.byteLength,
+    contentType: opts.contentType,
+    metadata: opts.metadata,
+    ...(Object.keys(opts.tags).length > 0 ? { tags: opts.tags } : {}),
+  };
 }
 
 function md5Etag(body: Uint8Array): string {
@@ -408,7 +425,7 @@ class FsObjectStore implements ObjectStore {
     const bytes = toBytes(body);
     await this.init();
     const etag = md5Etag(bytes);
-    const tmp = await this.writeTemp(opts, etag, bytes, key);
+    const tmp = await this.writeTemp(headerFor(opts, etag, bytes), bytes, key);
     try {
       await withLock(this.lockFor(key), async () => {
         if (opts.ifNoneMatch || opts.ifMatch) await this.checkPrecondition(key, opts);
@@ -434,20 +451,40 @@ class FsObjectStore implements ObjectStore {
     }
   }
 
-  private async writeTemp(
-    opts: ParsedPutOptions,
-    etag: string,
-    body: Uint8Array,
-    key: string,
-  ): Promise<string> {
+  async putTags(key: string, tags: Record<string, string>): Promise<void> {
+    const file = this.fileFor(key);
+    const valid = parseTags(tags);
+    await this.init();
+    try {
+      await withLock(this.lockFor(key), async () => {
+        // Under the key's lock nobody replaces the object between this read and the rename below.
+        const current = await this.withObject(key, async (fh, opened) => ({
+          object: await this.readBody(fh, opened, key),
+          header: opened.header,
+          mtime: opened.stat.mtime,
+        }));
+        if (!current) throw new NoSuchKeyError(`tag ${key}: no such object`);
+        const tmp = await this.writeTemp({ ...current.header, tags: valid }, current.object.body, key);
+        try {
+          await fs.utimes(tmp, current.mtime, current.mtime);
+          await this.install(tmp, file, key);
+        } catch (err) {
+          await fs.rm(tmp, { force: true }).catch(() => undefined);
+          throw err;
+        }
+      });
+    } catch (err) {
+      throw wrapFsError(err, `tag ${key}`);
+    }
+  }
+
+  async getTags(key: string): Promise<Record<string, string> | undefined> {
+    return this.withObject(key, async (_fh, { header }) => ({ ...header.tags }));
+  }
+
+  private async writeTemp(header: ObjectHeader, body: Uint8Array, key: string): Promise<string> {
     const tmp = path.join(this.tmpDir, `${randomBytes(12).toString('hex')}.tmp`);
-    const preamble = encodePreamble({
-      v: 1,
-      etag,
-      size: body.byteLength,
-      contentType: opts.contentType,
-      metadata: opts.metadata,
-    });
+    const preamble = encodePreamble(header);
     try {
       const fh = await fs.open(tmp, 'wx');
       try {

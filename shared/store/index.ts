@@ -15,7 +15,9 @@ export {
   CorruptObjectError,
   InvalidKeyError,
   InvalidOptionsError,
+  NoSuchKeyError,
   PreconditionFailedError,
   StoreError,
   StoreUnavailableError,
 } from './store-errors.js';
+export { replaceTags } from './tags.js';

@@ -1,7 +1,12 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { isNotModified, type ObjectInfo, type ObjectStore } from './object-store.js';
-import { InvalidKeyError, InvalidOptionsError, PreconditionFailedError } from './store-errors.js';
+import {
+  InvalidKeyError,
+  InvalidOptionsError,
+  NoSuchKeyError,
+  PreconditionFailedError,
+} from './store-errors.js';
 
 /**
  * The behaviour every ObjectStore must share, registered as vitest tests. Each test works under its own random
@@ -194,6 +199,70 @@ export function describeObjectStoreConformance(name: string, makeStore: () => Pr
       await Promise.all([writer, reader(), reader(), reader()]);
       expect(seen.length).toBeGreaterThan(0);
       expect(seen.filter((s) => !s.startsWith('version'))).toEqual([]);
+    });
+
+    it('stores the tags given to put, and none when a plain put replaces the object', async () => {
+      const key = `${scope()}tagged`;
+      const tags = { 'headstart-stage': 'candidate', 'team name': 'Vision é/1+2=3 @x:y', empty: '' };
+      await store.put(key, 'v1', { tags, ifNoneMatch: '*' });
+      expect(await store.getTags!(key)).toEqual(tags);
+      await store.put(key, 'v2');
+      expect(await store.getTags!(key)).toEqual({});
+      expect(await store.getTags!(`${scope()}missing`)).toBeUndefined();
+    });
+
+    it("replaces an object's tags without touching its body, ETag, metadata or last-modified time", async () => {
+      const key = `${scope()}retag`;
+      const { etag } = await store.put(key, 'bytes', {
+        contentType: 'application/json',
+        metadata: { label: 'cat' },
+        tags: { 'headstart-stage': 'candidate', other: 'x' },
+      });
+      const before = await store.get(key);
+      await new Promise((r) => setTimeout(r, 1100)); // S3 times have second resolution
+      await store.putTags!(key, { 'headstart-stage': 'promoted' });
+      await store.putTags!(key, { 'headstart-stage': 'promoted' }); // idempotent
+      expect(await store.getTags!(key)).toEqual({ 'headstart-stage': 'promoted' });
+      const after = await store.get(key);
+      expect(after).toMatchObject({ etag, contentType: 'application/json', metadata: { label: 'cat' } });
+      expect(new TextDecoder().decode(after!.body)).toBe('bytes');
+      expect(after!.lastModified.getTime()).toBe(before!.lastModified.getTime());
+    });
+
+    it('refuses to tag a missing key with NoSuchKeyError, and does not create it', async () => {
+      const key = `${scope()}never-written`;
+      await expect(store.putTags!(key, { 'headstart-stage': 'promoted' })).rejects.toBeInstanceOf(
+        NoSuchKeyError,
+      );
+      expect(await store.head(key)).toBeUndefined();
+    });
+
+    it('rejects tag sets S3 would refuse, on put and on retagging', async () => {
+      const key = `${scope()}bad-tags`;
+      const eleven = Object.fromEntries(Array.from({ length: 11 }, (_, i) => [`k${i}`, 'v']));
+      const bad: Record<string, string>[] = [
+        eleven,
+        { ['k'.repeat(129)]: 'v' },
+        { k: 'v'.repeat(257) },
+        { 'aws:reserved': 'v' },
+        { k: 'semi;colon' },
+        { '': 'v' },
+      ];
+      for (const tags of bad) {
+        await expect(store.put(key, 'x', { tags }), JSON.stringify(tags)).rejects.toBeInstanceOf(
+          InvalidOptionsError,
+        );
+      }
+      expect(await store.head(key)).toBeUndefined();
+      await store.put(key, 'x', {
+        tags: { ...Object.fromEntries(Object.entries(eleven).slice(2)), ['k'.repeat(128)]: 'v'.repeat(256) },
+      });
+      expect(Object.keys((await store.getTags!(key))!)).toHaveLength(10);
+      for (const tags of [...bad, {}]) {
+        await expect(store.putTags!(key, tags), JSON.stringify(tags)).rejects.toBeInstanceOf(
+          InvalidOptionsError,
+        );
+      }
     });
 
     it('rejects keys no store can hold and metadata S3 would mangle', async () => {

@@ -5,8 +5,10 @@
  * Keys are at most 1,024 UTF-8 bytes with no control characters. Metadata names are lowercase `[a-z0-9.-]`
  * (S3 lowercases names, and moto/werkzeug and common proxies drop header names with underscores); values are
  * printable ASCII without leading or trailing spaces (S3 carries them in HTTP headers, which trim and mangle
- * the rest). The whole metadata map is at most 2 KB, S3's limit. Stores reject anything else with
- * `InvalidOptionsError` instead of silently storing something different from what was asked.
+ * the rest). The whole metadata map is at most 2 KB, S3's limit. Object tags follow S3's limits: at most 10,
+ * keys of 1-128 and values of up to 256 characters, letters, digits, spaces and `+ - = . _ : / @`, no `aws:`
+ * prefix. Stores reject anything else with `InvalidOptionsError` instead of silently storing something different
+ * from what was asked.
  */
 export interface StoredObject {
   key: string;
@@ -39,6 +41,11 @@ export interface PutOptions {
   ifNoneMatch?: '*';
   /** Replace only if the current object's ETag equals this one (quotes optional), else `PreconditionFailedError`. */
   ifMatch?: string;
+  /**
+   * Object tags (S3's, which lifecycle rules can filter on), stored with the object. A put without tags stores an
+   * object without tags, as S3 does, even when it replaces a tagged one.
+   */
+  tags?: Record<string, string>;
 }
 
 export interface ListOptions {
@@ -59,6 +66,15 @@ export interface ObjectStore {
   getIfChanged(key: string, etag: string): Promise<StoredObject | NotModified | undefined>;
   head(key: string): Promise<ObjectInfo | undefined>;
   put(key: string, body: Uint8Array | string, options?: PutOptions): Promise<{ etag: string }>;
+  /**
+   * Replaces the tags of an existing object; body, ETag, metadata and last-modified time stay as they are.
+   * Never creates an object: a missing key fails with `NoSuchKeyError`. Both built-in stores implement it
+   * (S3's PutObjectTagging); optional so that wrappers written before tags existed still type-check, and
+   * `replaceTags` (tags.ts) stands in for a store without it.
+   */
+  putTags?(key: string, tags: Record<string, string>): Promise<void>;
+  /** The object's tags (`{}` when it has none), or undefined when nothing is stored under the key. */
+  getTags?(key: string): Promise<Record<string, string> | undefined>;
   /** Succeeds whether or not the object existed. */
   delete(key: string): Promise<void>;
   /** Objects whose key starts with `prefix`, in UTF-8 byte order of keys like S3; pages internally. */

@@ -4,7 +4,12 @@ import { describe, expect, inject, it, vi } from 'vitest';
 import { isNotModified } from './object-store.js';
 import { describeObjectStoreConformance } from './object-store-conformance.js';
 import { createS3Store } from './s3-store.js';
-import { PreconditionFailedError, StoreError, StoreUnavailableError } from './store-errors.js';
+import {
+  NoSuchKeyError,
+  PreconditionFailedError,
+  StoreError,
+  StoreUnavailableError,
+} from './store-errors.js';
 
 const endpoint = inject('motoEndpoint');
 if (!endpoint) console.warn(`[s3-store tests] skipped: ${inject('motoSkipReason')}`);
@@ -36,6 +41,10 @@ describe.skipIf(!endpoint)('S3 store against moto_server', () => {
     expect(err).toBeInstanceOf(StoreError);
     expect(err).not.toBeInstanceOf(StoreUnavailableError);
     expect((err as StoreError).message).toContain('NoSuchBucket');
+    // A missing bucket is not a missing object, for tagging either.
+    const tagErr = await store.putTags!('k', { a: 'b' }).catch((e: unknown) => e);
+    expect(tagErr).toBeInstanceOf(StoreError);
+    expect(tagErr).not.toBeInstanceOf(NoSuchKeyError);
   });
 });
 

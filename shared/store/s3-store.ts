@@ -1,10 +1,12 @@
 import {
   DeleteObjectCommand,
   GetObjectCommand,
+  GetObjectTaggingCommand,
   HeadObjectCommand,
   ListObjectsV2Command,
   type ListObjectsV2CommandOutput,
   PutObjectCommand,
+  PutObjectTaggingCommand,
   S3Client,
   type S3ClientConfig,
 } from '@aws-sdk/client-s3';
@@ -19,6 +21,7 @@ import type {
 } from './object-store.js';
 import {
   InvalidOptionsError,
+  NoSuchKeyError,
   PreconditionFailedError,
   StoreError,
   StoreUnavailableError,
@@ -27,7 +30,9 @@ import {
   assertValidKey,
   assertValidPrefix,
   DEFAULT_CONTENT_TYPE,
+  encodeTagging,
   parsePutOptions,
+  parseTags,
   toBytes,
 } from './store-input.js';
 
@@ -62,7 +67,10 @@ const optionsSchema = z.object({
  * on GetObject (304). But its PutObject checks the condition and then stores without a lock in a threaded
  * server, so under concurrency it does not promise what AWS does (no race was seen in hundreds of tries); it
  * never answers 409 ConditionalRequestConflict; it drops metadata names containing '_' and trims or mangles
- * values, which is why metadata is validated before it leaves (see object-store.ts).
+ * values, which is why metadata is validated before it leaves (see object-store.ts). Tags: it reads the
+ * `x-amz-tagging` header of PutObject (URL-encoded, checked with spaces, `/`, `+`, `=`, `@`, `:`), implements
+ * PutObjectTagging (404 NoSuchKey for a missing key, as AWS; it refuses an empty tag set) and GetObjectTagging,
+ * and keeps ETag and LastModified across a PutObjectTagging, as AWS does.
  */
 export function createS3Store(options: S3StoreOptions): ObjectStore {
   const parsed = optionsSchema.safeParse(options);
@@ -120,6 +128,11 @@ function statusOf(err: unknown): number | undefined {
 function isMissing(err: unknown): boolean {
   const name = (err as AwsLikeError | undefined)?.name;
   return name === 'NoSuchKey' || name === 'NotFound' || statusOf(err) === 404;
+}
+
+/** A missing object, as opposed to a missing bucket (also a 404), for calls that must not swallow the latter. */
+function isMissingObject(err: unknown): boolean {
+  return isMissing(err) && (err as AwsLikeError | undefined)?.name !== 'NoSuchBucket';
 }
 
 function translate(err: unknown, what: string): Error {
@@ -232,6 +245,7 @@ class S3ObjectStore implements ObjectStore {
           ContentLength: bytes.byteLength,
           ContentType: opts.contentType,
           Metadata: opts.metadata,
+          ...(Object.keys(opts.tags).length > 0 ? { Tagging: encodeTagging(opts.tags) } : {}),
           ...(opts.ifNoneMatch ? { IfNoneMatch: opts.ifNoneMatch } : {}),
           ...(opts.ifMatch ? { IfMatch: quoted(opts.ifMatch) } : {}),
         }),
@@ -248,6 +262,35 @@ class S3ObjectStore implements ObjectStore {
         );
       }
       throw translate(err, `put ${this.description}/${key}`);
+    }
+  }
+
+  async putTags(key: string, tags: Record<string, string>): Promise<void> {
+    assertValidKey(key);
+    const valid = parseTags(tags);
+    const what = `tag ${this.description}/${key}`;
+    try {
+      await this.client.send(
+        new PutObjectTaggingCommand({
+          Bucket: this.bucket,
+          Key: key,
+          Tagging: { TagSet: Object.entries(valid).map(([Key, Value]) => ({ Key, Value })) },
+        }),
+      );
+    } catch (err) {
+      if (isMissingObject(err)) throw new NoSuchKeyError(`${what}: no such object`, { cause: err });
+      throw translate(err, what);
+    }
+  }
+
+  async getTags(key: string): Promise<Record<string, string> | undefined> {
+    assertValidKey(key);
+    try {
+      const res = await this.client.send(new GetObjectTaggingCommand({ Bucket: this.bucket, Key: key }));
+      return Object.fromEntries((res.TagSet ?? []).map((t) => [t.Key ?? '', t.Value ?? '']));
+    } catch (err) {
+      if (isMissingObject(err)) return undefined;
+      throw translate(err, `get tags ${this.description}/${key}`);
     }
   }
 

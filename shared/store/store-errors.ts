@@ -19,6 +19,14 @@ export class PreconditionFailedError extends StoreError {
   }
 }
 
+/** An operation that needs an existing object (replacing its tags) found none under the key. */
+export class NoSuchKeyError extends StoreError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('no_such_key', message, options);
+    this.name = 'NoSuchKeyError';
+  }
+}
+
 /** The key cannot name an object in this store (empty, too long, control characters, path traversal...). */
 export class InvalidKeyError extends StoreError {
   constructor(message: string, options?: { cause?: unknown }) {
@@ -27,7 +35,7 @@ export class InvalidKeyError extends StoreError {
   }
 }
 
-/** Put options the store cannot carry faithfully (metadata names or values, content type, conflicting conditions). */
+/** Put options the store cannot carry faithfully (metadata or tags, content type, conflicting conditions). */
 export class InvalidOptionsError extends StoreError {
   constructor(message: string, options?: { cause?: unknown }) {
     super('invalid_options', message, options);

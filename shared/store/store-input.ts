@@ -45,6 +45,28 @@ const metadataValue = z
     'metadata values are printable ASCII, not space-padded',
   );
 
+/** S3's object tag limits: at most 10 tags, keys of 1-128 and values of 0-256 Unicode characters. */
+export const MAX_TAGS = 10;
+const MAX_TAG_KEY_CHARS = 128;
+const MAX_TAG_VALUE_CHARS = 256;
+// The characters AWS documents for tags across services; anything else S3 refuses (or a proxy might mangle).
+const TAG_CHARS = /^[\p{L}\p{Z}\p{N}_.:/=+\-@]*$/u;
+const chars = (s: string) => [...s].length;
+
+const tagKey = z
+  .string()
+  .min(1, 'tag keys are not empty')
+  .refine((k) => chars(k) <= MAX_TAG_KEY_CHARS, `tag keys are at most ${MAX_TAG_KEY_CHARS} characters`)
+  .refine((k) => TAG_CHARS.test(k), 'tag keys are letters, digits, spaces and + - = . _ : / @')
+  .refine((k) => !k.toLowerCase().startsWith('aws:'), "the 'aws:' tag prefix is reserved");
+const tagValue = z
+  .string()
+  .refine((v) => chars(v) <= MAX_TAG_VALUE_CHARS, `tag values are at most ${MAX_TAG_VALUE_CHARS} characters`)
+  .refine((v) => TAG_CHARS.test(v), 'tag values are letters, digits, spaces and + - = . _ : / @');
+const tagsSchema = z
+  .record(tagKey, tagValue)
+  .refine((t) => Object.keys(t).length <= MAX_TAGS, `at most ${MAX_TAGS} tags per object`);
+
 const putOptionsSchema = z
   .object({
     contentType: z
@@ -55,6 +77,7 @@ const putOptionsSchema = z
     metadata: z.record(metadataName, metadataValue).optional(),
     ifNoneMatch: z.literal('*').optional(),
     ifMatch: z.string().min(1).optional(),
+    tags: tagsSchema.optional(),
   })
   .strict()
   .refine((o) => !(o.ifNoneMatch && o.ifMatch), 'ifNoneMatch and ifMatch cannot both be given')
@@ -68,25 +91,42 @@ const putOptionsSchema = z
 export interface ParsedPutOptions {
   contentType: string;
   metadata: Record<string, string>;
+  /** Empty when the caller gave none. */
+  tags: Record<string, string>;
   ifNoneMatch?: '*';
   ifMatch?: string;
 }
 
 export function parsePutOptions(options: PutOptions | undefined): ParsedPutOptions {
   const parsed = putOptionsSchema.safeParse(options ?? {});
-  if (!parsed.success) {
-    const detail = parsed.error.issues
-      .map((i) => `${i.path.join('.') || 'options'}: ${i.message}`)
-      .join('; ');
-    throw new InvalidOptionsError(`invalid put options: ${detail}`, { cause: parsed.error });
-  }
-  const { contentType, metadata, ifNoneMatch, ifMatch } = parsed.data;
+  if (!parsed.success) throw invalid('invalid put options', parsed.error);
+  const { contentType, metadata, ifNoneMatch, ifMatch, tags } = parsed.data;
   return {
     contentType: contentType ?? DEFAULT_CONTENT_TYPE,
     metadata: { ...metadata },
+    tags: { ...tags },
     ...(ifNoneMatch ? { ifNoneMatch } : {}),
     ...(ifMatch ? { ifMatch } : {}),
   };
+}
+
+/** A tag set that replaces an object's tags: at least one tag (clearing is not offered; moto refuses an empty set). */
+export function parseTags(tags: unknown): Record<string, string> {
+  const parsed = tagsSchema.refine((t) => Object.keys(t).length > 0, 'at least one tag').safeParse(tags);
+  if (!parsed.success) throw invalid('invalid tags', parsed.error);
+  return { ...parsed.data };
+}
+
+/** S3's `x-amz-tagging` form: URL query encoding, with `%20` rather than `+` for spaces so no server can misread it. */
+export function encodeTagging(tags: Record<string, string>): string {
+  return Object.entries(tags)
+    .map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(v)}`)
+    .join('&');
+}
+
+function invalid(what: string, error: z.ZodError): InvalidOptionsError {
+  const detail = error.issues.map((i) => `${i.path.join('.') || 'options'}: ${i.message}`).join('; ');
+  return new InvalidOptionsError(`${what}: ${detail}`, { cause: error });
 }
 
 export function toBytes(body: Uint8Array | string): Uint8Array {
