@@ -9,10 +9,34 @@ import {
   serializeBackbone,
 } from '../shared/backbone/index.js';
 import { NSFWJS_VERSION } from '../shared/backbone/nsfwjs-source.js';
+import {
+  buildDefaultSegment,
+  buildDefaultTrunk,
+  parseSegment,
+  SEGMENT_JSON,
+  SEGMENT_WEIGHTS,
+  serializeSegment,
+  trunkBackboneId,
+} from '../shared/finetune/index.js';
 import { decodeImage } from '../shared/image/index.js';
 import { initTf } from '../shared/tf/tf-runtime.js';
 import { REPO_ROOT } from './bundling.js';
 import { InfraError } from './infra-errors.js';
+
+/** One file the deployment copies into the bucket. */
+export interface AssetFile {
+  key: string;
+  path: string;
+  contentType: string;
+}
+
+/** The fine-tuning trunk of the default backbone, with the pretrained blocks fine-tuning starts from. */
+export interface TrunkAsset {
+  id: string;
+  dir: string;
+  weightsBytes: number;
+  cached: boolean;
+}
 
 /** The deployable default backbone: two files for `backbones/<id>/`, plus the id for `backbones/default.json`. */
 export interface BackboneAsset {
@@ -24,6 +48,13 @@ export interface BackboneAsset {
   weightsBytes: number;
   /** True when the files came from the cache rather than a fresh build. */
   cached: boolean;
+  trunk: TrunkAsset;
+  /**
+   * Every file to put in the bucket, in a safe order: each package's weights before the manifest that makes it
+   * exist, the trunk (and its segment) before the default backbone, whose uploads would otherwise reach a
+   * precompute function that cannot yet cache trunk activations.
+   */
+  files: AssetFile[];
 }
 
 export interface BackboneAssetOptions {
@@ -46,7 +77,9 @@ function fixturePhotos(): Uint8Array[] {
   return out;
 }
 
-function readCached(dir: string, id: string): BackboneAsset | undefined {
+type PackageAsset = Omit<BackboneAsset, 'trunk' | 'files'>;
+
+function readCached(dir: string, id: string): PackageAsset | undefined {
   const jsonFile = join(dir, BACKBONE_JSON);
   const weightsFile = join(dir, BACKBONE_WEIGHTS);
   if (!existsSync(jsonFile) || !existsSync(weightsFile)) return undefined;
@@ -60,42 +93,112 @@ function readCached(dir: string, id: string): BackboneAsset | undefined {
   }
 }
 
-/**
- * Builds the default backbone at synth time (deterministic: the same nsfwjs version and options give the same
- * bytes), so nothing downloads weights at run time. Cached by id; a second synth reuses the files.
- */
-export async function buildBackboneAsset(options: BackboneAssetOptions): Promise<BackboneAsset> {
-  const id = defaultBackboneId();
-  const dir = join(options.cacheRoot, `${NSFWJS_VERSION}-${id}`);
-  const hit = readCached(dir, id);
-  if (hit) return hit;
-
-  await initTf();
-  const photos = (options.fidelityPhotos ?? fixturePhotos)();
-  const decoded = await Promise.all(photos.map(async (p) => (await decodeImage(p, { size: 224 })).data));
-  let out: { json: string | Uint8Array; weights: Uint8Array };
-  try {
-    const { pkg } = await buildDefaultBackbone({ fidelityImages: decoded });
-    if (pkg.manifest.id !== id) {
-      throw new InfraError('backbone_id_mismatch', `built backbone '${pkg.manifest.id}', expected '${id}'`);
-    }
-    out = serializeBackbone(pkg);
-  } catch (cause) {
-    if (cause instanceof InfraError) throw cause;
-    throw new InfraError('backbone_build_failed', `building the default backbone failed: ${String(cause)}`, {
-      cause,
-    });
-  }
-  // Written beside and renamed into place, so a concurrent synth never reads half a file.
+/** Writes files beside `dir` and renames the directory into place, so a concurrent synth never reads half a file. */
+function writeDir(dir: string, files: Record<string, string | Uint8Array>): void {
   const staging = `${dir}.${process.pid}.tmp`;
   rmSync(staging, { recursive: true, force: true });
   mkdirSync(staging, { recursive: true });
-  writeFileSync(join(staging, BACKBONE_WEIGHTS), out.weights);
-  writeFileSync(join(staging, BACKBONE_JSON), out.json);
+  for (const [name, body] of Object.entries(files)) writeFileSync(join(staging, name), body);
   rmSync(dir, { recursive: true, force: true });
   renameSync(staging, dir);
-  const built = readCached(dir, id);
-  if (!built)
-    throw new InfraError('backbone_build_failed', `the backbone written to ${dir} does not read back`);
-  return { ...built, cached: false };
+}
+
+async function failing<T>(what: string, build: () => Promise<T>): Promise<T> {
+  try {
+    return await build();
+  } catch (cause) {
+    if (cause instanceof InfraError) throw cause;
+    throw new InfraError('backbone_build_failed', `building ${what} failed: ${String(cause)}`, { cause });
+  }
+}
+
+function readCachedTrunk(dir: string, id: string): TrunkAsset | undefined {
+  const pkg = readCached(dir, id);
+  if (!pkg) return undefined;
+  try {
+    parseSegment(
+      readFileSync(join(dir, SEGMENT_JSON)),
+      new Uint8Array(readFileSync(join(dir, SEGMENT_WEIGHTS))),
+      id,
+    );
+    return { id, dir, weightsBytes: pkg.weightsBytes, cached: true };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Builds the default backbone and its fine-tuning trunk at synth time (deterministic: the same nsfwjs version and
+ * options give the same bytes), so nothing downloads weights at run time. Cached by id; a second synth reuses the
+ * files.
+ */
+export async function buildBackboneAsset(options: BackboneAssetOptions): Promise<BackboneAsset> {
+  const id = defaultBackboneId();
+  const trunkId = trunkBackboneId();
+  const dir = join(options.cacheRoot, `${NSFWJS_VERSION}-${id}`);
+  const trunkDir = join(options.cacheRoot, `${NSFWJS_VERSION}-${trunkId}`);
+  let base = readCached(dir, id);
+  let trunk = readCachedTrunk(trunkDir, trunkId);
+  if (!base || !trunk) {
+    await initTf();
+    const photos = (options.fidelityPhotos ?? fixturePhotos)();
+    const decoded = await Promise.all(photos.map(async (p) => (await decodeImage(p, { size: 224 })).data));
+    if (!base) {
+      const out = await failing('the default backbone', async () => {
+        const { pkg } = await buildDefaultBackbone({ fidelityImages: decoded });
+        if (pkg.manifest.id !== id) {
+          throw new InfraError(
+            'backbone_id_mismatch',
+            `built backbone '${pkg.manifest.id}', expected '${id}'`,
+          );
+        }
+        return serializeBackbone(pkg);
+      });
+      writeDir(dir, { [BACKBONE_WEIGHTS]: out.weights, [BACKBONE_JSON]: out.json });
+      const built = readCached(dir, id);
+      if (!built) {
+        throw new InfraError('backbone_build_failed', `the backbone written to ${dir} does not read back`);
+      }
+      base = { ...built, cached: false };
+    }
+    if (!trunk) {
+      const files = await failing('the fine-tuning trunk', async () => {
+        const [{ pkg }, segment] = await Promise.all([
+          buildDefaultTrunk({ fidelityImages: decoded }),
+          buildDefaultSegment(),
+        ]);
+        const out = serializeBackbone(pkg);
+        const seg = serializeSegment(segment, trunkId);
+        return {
+          [BACKBONE_WEIGHTS]: out.weights,
+          [BACKBONE_JSON]: out.json,
+          [SEGMENT_WEIGHTS]: seg.weights,
+          [SEGMENT_JSON]: seg.json,
+        };
+      });
+      writeDir(trunkDir, files);
+      const built = readCachedTrunk(trunkDir, trunkId);
+      if (!built) {
+        throw new InfraError('backbone_build_failed', `the trunk written to ${trunkDir} does not read back`);
+      }
+      trunk = { ...built, cached: false };
+    }
+  }
+  const file = (pkgId: string, from: string, name: string): AssetFile => ({
+    key: `backbones/${pkgId}/${name}`,
+    path: join(from, name),
+    contentType: name.endsWith('.json') ? 'application/json' : 'application/octet-stream',
+  });
+  return {
+    ...base,
+    trunk,
+    files: [
+      file(trunkId, trunkDir, SEGMENT_WEIGHTS),
+      file(trunkId, trunkDir, SEGMENT_JSON),
+      file(trunkId, trunkDir, BACKBONE_WEIGHTS),
+      file(trunkId, trunkDir, BACKBONE_JSON),
+      file(id, dir, BACKBONE_WEIGHTS),
+      file(id, dir, BACKBONE_JSON),
+    ],
+  };
 }

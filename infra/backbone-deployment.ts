@@ -6,6 +6,7 @@ import * as cr from 'aws-cdk-lib/custom-resources';
 import { Construct } from 'constructs';
 import { BACKBONE_JSON, BACKBONE_WEIGHTS } from '../shared/backbone/index.js';
 import type { BackboneAsset } from './backbone-asset.js';
+import { InfraError } from './infra-errors.js';
 
 export interface BackboneDeploymentProps {
   bucket: s3.IBucket;
@@ -21,12 +22,22 @@ export function backboneKeys(id: string) {
   };
 }
 
+/** 'mnv2-nsfwjs.block_12_add.224.i8c.spatial-segment.bin' to a construct id. */
+function pascal(text: string): string {
+  return text
+    .split(/[^A-Za-z0-9]+/)
+    .filter(Boolean)
+    .map((w) => w[0]!.toUpperCase() + w.slice(1))
+    .join('');
+}
+
 /**
- * Puts the default backbone into the bucket at deploy time, so no function downloads weights at run time. The
- * files travel as CDK file assets and are copied server-side, in `saveBackbone`'s order: weights, then
- * backbone.json (whose presence makes the backbone exist), then `backbones/default.json`. A custom resource
- * rather than s3-deployment's BucketDeployment, whose handler may read and write the whole bucket; this one may
- * read the two asset objects and write the three keys, nothing else. Nothing is deleted on stack deletion.
+ * Puts the default backbone and its fine-tuning trunk into the bucket at deploy time, so no function downloads
+ * weights at run time. The files travel as CDK file assets and are copied server-side in the asset's order (each
+ * package's weights before the backbone.json whose presence makes it exist), then `backbones/default.json`. A
+ * custom resource rather than s3-deployment's BucketDeployment, whose handler may read and write the whole
+ * bucket; each copy may read its one asset object and write its one key, nothing else. Nothing is deleted on
+ * stack deletion.
  */
 export function deployDefaultBackbone(scope: Construct, props: BackboneDeploymentProps): Construct {
   const c = new Construct(scope, 'DefaultBackbone');
@@ -60,11 +71,17 @@ export function deployDefaultBackbone(scope: Construct, props: BackboneDeploymen
       installLatestAwsSdk: false,
     });
 
-  const weightsAsset = new s3assets.Asset(c, 'WeightsAsset', { path: backbone.weightsFile });
-  const manifestAsset = new s3assets.Asset(c, 'ManifestAsset', { path: backbone.jsonFile });
-  const weights = copy('Weights', weightsAsset, keys.weights, 'application/octet-stream');
-  const manifest = copy('Manifest', manifestAsset, keys.manifest, 'application/json');
-  manifest.node.addDependency(weights);
+  // Copied one after another in the asset's order (weights before the manifest that makes a package exist).
+  let previous: Construct | undefined;
+  for (const file of backbone.files) {
+    const name = pascal(file.key.split('/').slice(1).join('-'));
+    const asset = new s3assets.Asset(c, `${name}Asset`, { path: file.path });
+    const copied = copy(name, asset, file.key, file.contentType);
+    if (previous) copied.node.addDependency(previous);
+    previous = copied;
+  }
+  if (!previous) throw new InfraError('backbone_asset_empty', 'the backbone asset lists no files');
+  const manifest = previous;
 
   const pointer = new cr.AwsCustomResource(c, 'DefaultPointer', {
     resourceType: 'Custom::HeadstartBackboneFile',

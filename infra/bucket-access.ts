@@ -25,6 +25,9 @@ export const FUNCTION_ACCESS = {
     read: [
       'backbones/default.json',
       'backbones/*/backbone.json',
+      // A fine-tuning trunk's pretrained blocks, which fine-tuning starts from.
+      'backbones/*/segment.json',
+      'backbones/*/segment.bin',
       'projects/*/settings.json',
       'datasets/*',
       'features/*',

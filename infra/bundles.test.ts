@@ -96,10 +96,8 @@ describe.skipIf(!endpoint)('the built bundles against moto_server', () => {
     await s3.send(new CreateBucketCommand({ Bucket: bucket }));
     store = createS3Store({ bucket, endpoint, region: REGION, forcePathStyle: true, credentials });
     // What the deployment's custom resources put in the bucket, from the same asset files.
-    const keys = backboneKeys(backbone.id);
-    await store.put(keys.weights, new Uint8Array(readFileSync(backbone.weightsFile)));
-    await store.put(keys.manifest, new Uint8Array(readFileSync(backbone.jsonFile)));
-    await store.put(keys.pointer, JSON.stringify({ id: backbone.id }));
+    for (const file of backbone.files) await store.put(file.key, new Uint8Array(readFileSync(file.path)));
+    await store.put(backboneKeys(backbone.id).pointer, JSON.stringify({ id: backbone.id }));
     for (const p of photos) {
       const name = p.path.split('/').pop()!;
       await s3.send(
@@ -151,6 +149,9 @@ describe.skipIf(!endpoint)('the built bundles against moto_server', () => {
     const first = await store.get(features[0]!);
     const decoded = decodeFeatures(first!.body);
     expect(decoded.backboneId).toBe(backbone.id);
+    // The deployed trunk is found and its activations cached beside the pooled features, for fine-tuning.
+    const spatial = await store.get(`features/${backbone.trunk.id}/${features[0]!.split('/').pop()}`);
+    expect(decodeFeatures(spatial!.body).dim).toBe(14 * 14 * 96);
 
     const received = await sqs.send(
       new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 1 }),
@@ -170,8 +171,20 @@ describe.skipIf(!endpoint)('the built bundles against moto_server', () => {
     const current = await readPointer(store, PROJECT);
     expect(current?.pointer.project).toBe(PROJECT);
     const manifest = await store.get(layout.versionFile(PROJECT, current!.pointer.version, 'manifest.json'));
-    const parsed = JSON.parse(new TextDecoder().decode(manifest!.body)) as { labels: string[] };
+    const parsed = JSON.parse(new TextDecoder().decode(manifest!.body)) as {
+      labels: string[];
+      training: { mode: string };
+    };
     expect([...parsed.labels].sort()).toEqual([...new Set(photos.map((p) => p.label))].sort());
+    const evaluation = await store.get(
+      layout.versionFile(PROJECT, current!.pointer.version, 'evaluation.json'),
+    );
+    const { mode } = JSON.parse(new TextDecoder().decode(evaluation!.body)) as {
+      mode: { chosen: string; fineTuned?: unknown };
+    };
+    // The bundle fine-tuned from the deployed segment as well as training a head, and chose between them.
+    expect(mode.fineTuned).toBeDefined();
+    expect(parsed.training.mode).toBe(mode.chosen);
   });
 
   it('the Lambda@Edge bundle answers a CloudFront origin-request with a base64 JPEG body', async () => {

@@ -344,6 +344,11 @@ describe('the Lambda@Edge variant in eu-west-1', () => {
     expect(keys.some((k) => k.includes(`backbones/${id}/weights.bin`))).toBe(true);
     expect(keys.some((k) => k.includes(`backbones/${id}/backbone.json`))).toBe(true);
     expect(keys.some((k) => k.includes('backbones/default.json') && k.includes(id))).toBe(true);
+    // The fine-tuning trunk and the pretrained blocks fine-tuning starts from travel with it.
+    const trunk = hs.backbone.trunk.id;
+    for (const f of ['weights.bin', 'backbone.json', 'segment.json', 'segment.bin']) {
+      expect(keys.some((k) => k.includes(`backbones/${trunk}/${f}`))).toBe(true);
+    }
     for (const mapping of Object.values(resourcesOf(main, 'AWS::Lambda::EventSourceMapping'))) {
       for (const file of Object.keys(files)) expect(mapping.DependsOn).toContain(file);
     }
