@@ -10,7 +10,12 @@ import { initTf } from '../tf/tf-runtime.js';
 import { createApp, type EdgeApp, type EdgeAppConfig } from './app.js';
 import type { EdgeRuntimeConfig, StoreConfig } from './edge-config.js';
 import { createJsonLogger, describeError, type EdgeLogger } from './edge-logger.js';
-import { type BackboneProvider, createModelCache, type ModelCache } from './model-cache.js';
+import {
+  type BackboneByIdProvider,
+  type BackboneProvider,
+  createModelCache,
+  type ModelCache,
+} from './model-cache.js';
 
 /**
  * Loads the backbone named by `backboneId`, or the store's default, into the wasm backend. Weights are checked
@@ -35,6 +40,23 @@ export function storeBackboneProvider(
   };
 }
 
+/**
+ * Loads any stored backbone by id into the wasm backend, checked and warmed up like the default one: how the
+ * edge serves a fine-tuned version on its trunk (`backbones/<trunk id>/`), on first use.
+ */
+export function storeBackboneLoader(
+  store: ObjectStore,
+  options: { wasmDir?: string } = {},
+): BackboneByIdProvider {
+  return async (id) => {
+    const [, pkg] = await Promise.all([
+      initTf(options.wasmDir ? { wasmDir: options.wasmDir } : {}),
+      readBackbone(store, id),
+    ]);
+    return loadBackbone(pkg);
+  };
+}
+
 export function createStore(config: StoreConfig): ObjectStore {
   if (config.kind === 'fs') return createFsStore({ root: config.root });
   return createS3Store({
@@ -47,6 +69,7 @@ export function createStore(config: StoreConfig): ObjectStore {
 export interface EdgeRuntimeOverrides {
   store?: ObjectStore;
   backbone?: BackboneProvider;
+  backboneById?: BackboneByIdProvider;
   logger?: EdgeLogger;
   clock?: () => number;
   isBodyTruncated?: (c: Context) => boolean;
@@ -80,6 +103,8 @@ export function createEdgeRuntime(
         ...(config.backboneId ? { backboneId: config.backboneId } : {}),
         ...(config.wasmDir ? { wasmDir: config.wasmDir } : {}),
       }),
+    backboneById:
+      overrides.backboneById ?? storeBackboneLoader(store, config.wasmDir ? { wasmDir: config.wasmDir } : {}),
     ...(appConfig.pointerTtlSeconds !== undefined ? { pointerTtlSeconds: appConfig.pointerTtlSeconds } : {}),
     ...(appConfig.headCacheSize !== undefined ? { headCacheSize: appConfig.headCacheSize } : {}),
     ...(appConfig.clock ? { clock: appConfig.clock } : {}),

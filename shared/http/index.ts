@@ -29,6 +29,7 @@ export {
   createStore,
   type EdgeRuntime,
   type EdgeRuntimeOverrides,
+  storeBackboneLoader,
   storeBackboneProvider,
 } from './edge-runtime.js';
 export {
@@ -43,6 +44,7 @@ export {
   UnsupportedMediaTypeError,
 } from './http-errors.js';
 export {
+  type BackboneByIdProvider,
   type BackboneProvider,
   createModelCache,
   HEAD_BIN,

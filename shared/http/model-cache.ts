@@ -1,5 +1,13 @@
 import type { Backbone } from '../backbone/index.js';
 import {
+  type FineTunedTop,
+  loadTop,
+  parseTop,
+  TOP_FORMAT,
+  TOP_JSON,
+  TOP_WEIGHTS,
+} from '../finetune/index.js';
+import {
   type CurrentPointer,
   InvalidVersionError,
   layout,
@@ -20,9 +28,20 @@ export const HEAD_BIN = 'head.bin';
 /** Loads the backbone this instance serves. Called until it succeeds once; the cache shares one load. */
 export type BackboneProvider = () => Promise<Backbone>;
 
+/**
+ * Loads a stored backbone by id: the trunk a fine-tuned version names, when it is not the default backbone.
+ * Called until it succeeds once per id; the cache shares one load per id.
+ */
+export type BackboneByIdProvider = (id: string) => Promise<Backbone>;
+
 export interface ModelCacheOptions {
   store: ObjectStore;
   backbone: BackboneProvider;
+  /**
+   * Loads the other backbones versions may name (fine-tuned versions run on their trunk). Without it, a version
+   * on any backbone but the default is refused as 'backbone_mismatch'.
+   */
+  backboneById?: BackboneByIdProvider;
   /** The pointer of a project is re-checked at most this often. Default 30. */
   pointerTtlSeconds?: number;
   /** Heads kept loaded, least recently used dropped first. Default 32. */
@@ -42,7 +61,9 @@ export interface ModelLease {
   project: string;
   version: string;
   manifest: ModelManifest;
+  /** The head, or the fine-tuned top, of the version: `backbone.extract` then `head.predict`. */
   head: Head;
+  /** The backbone the version was trained on: the default one, or the trunk of a fine-tuned version. */
   backbone: Backbone;
   release(): void;
 }
@@ -56,6 +77,8 @@ export interface RefusedVersion {
 
 export interface ModelCacheStats {
   backboneLoaded: boolean;
+  /** Ids of the backbones loaded besides the default one (trunks of fine-tuned versions). */
+  extraBackbones: string[];
   /** Projects with a model being served. */
   projects: number;
   /** Heads still holding tensors, including replaced ones that requests in flight still use. */
@@ -70,7 +93,10 @@ export interface ModelCache {
   acquire(project: string): Promise<ModelLease>;
   refusedVersion(project: string): RefusedVersion | undefined;
   stats(): ModelCacheStats;
-  /** Frees every head once no request uses it. The backbone belongs to the provider and is left alone. */
+  /**
+   * Frees every head once no request uses it. Backbones belong to their providers (`backbone`, `backboneById`)
+   * and are left alone.
+   */
   dispose(): void;
 }
 
@@ -79,6 +105,7 @@ interface Loaded {
   manifestSha256: string;
   manifest: ModelManifest;
   head: Head;
+  backbone: Backbone;
   refs: number;
   retired: boolean;
   disposed: boolean;
@@ -104,6 +131,8 @@ class PermanentRefusal extends Error {
   }
 }
 
+type Refuse = (code: string, message: string, cause?: unknown) => PermanentRefusal;
+
 function uploadHint(project: string): string {
   return `upload labelled photos to uploads/${project}/<label>/<file> (one folder per label, e.g. with \`npx headstart upload ./photos --project ${project}\`) and a model is trained from them`;
 }
@@ -113,6 +142,15 @@ class ProjectModelCache implements ModelCache {
   private readonly live = new Set<Loaded>();
   private backboneLoad: Promise<Backbone> | undefined;
   private backboneValue: Backbone | undefined;
+  /**
+   * Backbones other than the default, by id: one shared load each, dropped on failure so the next version that
+   * needs it tries again. They stay loaded once loaded, even when no version uses them any more: a store holds
+   * few backbone ids (the default and its fine-tuning trunk), so this is bounded, and reloading one costs far
+   * more than keeping it.
+   */
+  private readonly extraLoads = new Map<string, Promise<Backbone>>();
+  private readonly extraValues = new Map<string, Backbone>();
+  private readonly loadById: BackboneByIdProvider | undefined;
   private readonly ttlMs: number;
   private readonly headCacheSize: number;
   private readonly maxAbsent: number;
@@ -133,6 +171,7 @@ class ProjectModelCache implements ModelCache {
     this.clock = options.clock ?? Date.now;
     this.logger = options.logger ?? silentLogger;
     this.loadHead = options.loadHead ?? loadSerializedHead;
+    this.loadById = options.backboneById;
   }
 
   backbone(): Promise<Backbone> {
@@ -185,8 +224,6 @@ class ProjectModelCache implements ModelCache {
         new ServiceUnavailableError('model_unavailable', `no model of '${project}' is loaded`)
       );
     }
-    const backbone = this.backboneValue;
-    if (!backbone) throw new ServiceUnavailableError('backbone_unavailable', 'the backbone is not loaded');
     loaded.refs++;
     let released = false;
     return {
@@ -194,7 +231,7 @@ class ProjectModelCache implements ModelCache {
       version: loaded.version,
       manifest: loaded.manifest,
       head: loaded.head,
-      backbone,
+      backbone: loaded.backbone,
       release: () => {
         if (released) return;
         released = true;
@@ -211,7 +248,12 @@ class ProjectModelCache implements ModelCache {
   stats(): ModelCacheStats {
     let projects = 0;
     for (const e of this.entries.values()) if (e.current) projects++;
-    return { backboneLoaded: this.backboneValue !== undefined, projects, liveHeads: this.live.size };
+    return {
+      backboneLoaded: this.backboneValue !== undefined,
+      extraBackbones: [...this.extraValues.keys()],
+      projects,
+      liveHeads: this.live.size,
+    };
   }
 
   dispose(): void {
@@ -220,6 +262,30 @@ class ProjectModelCache implements ModelCache {
       e.current = undefined;
     }
     this.entries.clear();
+  }
+
+  /** A backbone other than the default, by id, loading it on first call; a failed load is retried next time. */
+  private extraBackbone(id: string, loadById: BackboneByIdProvider): Promise<Backbone> {
+    const known = this.extraValues.get(id);
+    if (known) return Promise.resolve(known);
+    let load = this.extraLoads.get(id);
+    if (!load) {
+      load = loadById(id).then(
+        (b) => {
+          this.extraValues.set(id, b);
+          this.extraLoads.delete(id);
+          this.logger.info('backbone loaded', { backbone: b.manifest.id, default: false });
+          return b;
+        },
+        (err: unknown) => {
+          this.extraLoads.delete(id);
+          this.logger.error('backbone failed to load', { backbone: id, ...describeError(err) });
+          throw err;
+        },
+      );
+      this.extraLoads.set(id, load);
+    }
+    return load;
   }
 
   /** The project's entry, moved to the most recently used end. */
@@ -299,7 +365,7 @@ class ProjectModelCache implements ModelCache {
       }
       let loaded: Loaded;
       try {
-        loaded = await this.loadVersion(project, pointer, await backbone);
+        loaded = await this.loadVersion(project, pointer, backbone);
       } catch (err) {
         if (!(err instanceof PermanentRefusal)) throw err;
         entry.seenEtag = etag;
@@ -351,9 +417,13 @@ class ProjectModelCache implements ModelCache {
   }
 
   /** Reads, verifies and loads a version; anything wrong with the version itself is a PermanentRefusal. */
-  private async loadVersion(project: string, pointer: CurrentPointer, backbone: Backbone): Promise<Loaded> {
+  private async loadVersion(
+    project: string,
+    pointer: CurrentPointer,
+    defaultBackbone: Promise<Backbone>,
+  ): Promise<Loaded> {
     const { version } = pointer;
-    const refuse = (code: string, message: string, cause?: unknown) =>
+    const refuse: Refuse = (code, message, cause) =>
       new PermanentRefusal(
         new ServiceUnavailableError(code, message, cause === undefined ? undefined : { cause }),
       );
@@ -380,37 +450,18 @@ class ProjectModelCache implements ModelCache {
         `version ${version} of '${project}' has a manifest with sha256 ${manifestSha256}, the pointer says ${pointer.manifestSha256}`,
       );
     }
-    const want = manifest.backbone;
-    const have = backbone.manifest;
-    if (
-      want.id !== have.id ||
-      want.weightsSha256 !== have.weightsSha256 ||
-      want.featureDim !== backbone.featureDim ||
-      want.inputSize !== backbone.inputSize
-    ) {
-      throw refuse(
-        'backbone_mismatch',
-        `version ${version} of '${project}' was trained on backbone '${want.id}' (weights ${want.weightsSha256.slice(0, 12)}), but this edge serves '${have.id}' (weights ${have.weightsSha256.slice(0, 12)}): retrain the project on '${have.id}' or deploy the edge with '${want.id}'`,
-      );
-    }
-    const json = files.get(HEAD_JSON);
-    const weights = files.get(HEAD_BIN);
-    if (!json || !weights) {
-      throw refuse('model_invalid', `version ${version} of '${project}' has no ${HEAD_JSON} and ${HEAD_BIN}`);
-    }
+    const predictor =
+      manifest.head.format === TOP_FORMAT
+        ? this.parseFineTunedTop(project, manifest, files, refuse)
+        : this.parseLayersHead(project, manifest, files, refuse);
+    const backbone = await this.backboneFor(project, manifest, await defaultBackbone, refuse);
     let head: Head;
     try {
-      const modelJson = JSON.parse(new TextDecoder().decode(json)) as Record<string, unknown>;
-      head = await this.loadHead({
-        modelJson,
-        weightData: weights,
-        labels: manifest.labels,
-        inputDim: manifest.backbone.featureDim,
-      });
+      head = await predictor();
     } catch (err) {
       throw refuse(
         'model_invalid',
-        `the head of version ${version} of '${project}' does not load: ${messageOf(err)}`,
+        `the ${describeFormat(manifest)} of version ${version} of '${project}' does not load: ${messageOf(err)}`,
         err,
       );
     }
@@ -421,7 +472,7 @@ class ProjectModelCache implements ModelCache {
       head.dispose();
       throw refuse(
         'model_invalid',
-        `the head of version ${version} of '${project}' cannot predict: ${messageOf(err)}`,
+        `the ${describeFormat(manifest)} of version ${version} of '${project}' cannot predict: ${messageOf(err)}`,
         err,
       );
     }
@@ -430,12 +481,132 @@ class ProjectModelCache implements ModelCache {
       manifestSha256,
       manifest,
       head,
+      backbone,
       refs: 0,
       retired: false,
       disposed: false,
     };
     this.live.add(loaded);
     return loaded;
+  }
+
+  /**
+   * The backbone `manifest` was trained on: the default one when the ids agree, otherwise (a fine-tuned
+   * version's trunk) loaded by id. Its weights, input size and feature width must be the manifest's.
+   */
+  private async backboneFor(
+    project: string,
+    manifest: ModelManifest,
+    defaultBackbone: Backbone,
+    refuse: Refuse,
+  ): Promise<Backbone> {
+    const { version } = manifest;
+    const want = manifest.backbone;
+    const def = defaultBackbone.manifest;
+    let backbone = defaultBackbone;
+    if (want.id !== def.id) {
+      if (!this.loadById) {
+        throw refuse(
+          'backbone_mismatch',
+          `version ${version} of '${project}' was trained on backbone '${want.id}' (weights ${want.weightsSha256.slice(0, 12)}), but this edge serves '${def.id}' (weights ${def.weightsSha256.slice(0, 12)}): retrain the project on '${def.id}' or deploy the edge with '${want.id}'`,
+        );
+      }
+      try {
+        backbone = await this.extraBackbone(want.id, this.loadById);
+      } catch (err) {
+        // Not a refusal: the store may be back, or the backbone published, by the next check.
+        throw new ServiceUnavailableError(
+          'backbone_unavailable',
+          `version ${version} of '${project}' runs on backbone '${want.id}', which cannot be loaded: ${messageOf(err)}`,
+          { cause: err, retryAfterSeconds: Math.ceil(this.retryMs / 1000) },
+        );
+      }
+    }
+    const have = backbone.manifest;
+    if (
+      want.id !== have.id ||
+      want.weightsSha256 !== have.weightsSha256 ||
+      want.featureDim !== backbone.featureDim ||
+      want.inputSize !== backbone.inputSize
+    ) {
+      throw refuse(
+        'backbone_mismatch',
+        `version ${version} of '${project}' was trained on backbone '${want.id}' (weights ${want.weightsSha256.slice(0, 12)}, input ${want.inputSize}, feature ${want.featureDim}), but the backbone '${have.id}' this edge loads has weights ${have.weightsSha256.slice(0, 12)}, input ${backbone.inputSize}, feature ${backbone.featureDim}: retrain the project on the backbone now stored under '${have.id}'`,
+      );
+    }
+    return backbone;
+  }
+
+  /** Checks a 'tfjs-layers' head's files; the returned thunk loads it. */
+  private parseLayersHead(
+    project: string,
+    manifest: ModelManifest,
+    files: Map<string, Uint8Array>,
+    refuse: Refuse,
+  ): () => Promise<Head> {
+    const json = files.get(HEAD_JSON);
+    const weights = files.get(HEAD_BIN);
+    if (!json || !weights) {
+      throw refuse(
+        'model_invalid',
+        `version ${manifest.version} of '${project}' has no ${HEAD_JSON} and ${HEAD_BIN}`,
+      );
+    }
+    return () => {
+      const modelJson = JSON.parse(new TextDecoder().decode(json)) as Record<string, unknown>;
+      return this.loadHead({
+        modelJson,
+        weightData: weights,
+        labels: manifest.labels,
+        inputDim: manifest.backbone.featureDim,
+      });
+    };
+  }
+
+  /**
+   * Parses and checks a fine-tuned top against the manifest before any backbone is loaded for it; the returned
+   * thunk loads its weights.
+   */
+  private parseFineTunedTop(
+    project: string,
+    manifest: ModelManifest,
+    files: Map<string, Uint8Array>,
+    refuse: Refuse,
+  ): () => Promise<Head> {
+    const where = `version ${manifest.version} of '${project}'`;
+    const json = files.get(TOP_JSON);
+    const weights = files.get(TOP_WEIGHTS);
+    if (!json || !weights) {
+      throw refuse('model_invalid', `${where} is a fine-tuned top but has no ${TOP_JSON} and ${TOP_WEIGHTS}`);
+    }
+    let pkg: ReturnType<typeof parseTop>;
+    try {
+      pkg = parseTop(json, weights);
+    } catch (err) {
+      throw refuse('model_invalid', `the fine-tuned top of ${where} is invalid: ${messageOf(err)}`, err);
+    }
+    const { trunk, labels } = pkg.descriptor;
+    const [h, w, c] = trunk.shape;
+    const inputDim = h * w * c;
+    if (trunk.id !== manifest.backbone.id) {
+      throw refuse(
+        'model_invalid',
+        `the fine-tuned top of ${where} runs on trunk '${trunk.id}', but the manifest names backbone '${manifest.backbone.id}'`,
+      );
+    }
+    if (inputDim !== manifest.backbone.featureDim) {
+      throw refuse(
+        'model_invalid',
+        `the fine-tuned top of ${where} takes ${h}x${w}x${c} = ${inputDim} trunk values, but the manifest's backbone gives ${manifest.backbone.featureDim}`,
+      );
+    }
+    if (labels.length !== manifest.labels.length || labels.some((l, i) => l !== manifest.labels[i])) {
+      throw refuse(
+        'model_invalid',
+        `the fine-tuned top of ${where} predicts [${labels.join(', ')}], but the manifest lists [${manifest.labels.join(', ')}]`,
+      );
+    }
+    return async () => topAsHead(loadTop(pkg));
   }
 
   private async explainMissing(project: string): Promise<HttpError> {
@@ -473,16 +644,31 @@ async function hasAny(store: ObjectStore, prefix: string): Promise<boolean> {
   return false;
 }
 
+function describeFormat(manifest: ModelManifest): string {
+  return manifest.head.format === TOP_FORMAT ? 'fine-tuned top' : 'head';
+}
+
+/** A fine-tuned top has a head's contract (trunk activations in, probabilities out); its other members stay. */
+function topAsHead(top: FineTunedTop): Head {
+  return {
+    labels: top.labels,
+    inputDim: top.inputDim,
+    predict: (features, n) => top.predict(features, n),
+    dispose: () => top.dispose(),
+  };
+}
+
 function messageOf(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
 /**
- * Per-instance model state for the edge: one backbone shared by every project, and per project the head of the
- * current version, re-checked at most every `pointerTtlSeconds` with a conditional GET. A version that fails its
- * sha256 checks, does not load, or was trained on another backbone never replaces the one being served; a store
- * that cannot be reached leaves the last good model in service. Replaced heads are disposed once the last
- * request holding them releases its lease.
+ * Per-instance model state for the edge: the default backbone shared by every project, the trunks of fine-tuned
+ * versions loaded by id on first use (`backboneById`), and per project the head or fine-tuned top of the current
+ * version, re-checked at most every `pointerTtlSeconds` with a conditional GET. A version that fails its sha256
+ * checks, does not load, or was trained on a backbone this edge cannot serve never replaces the one being
+ * served; a store that cannot be reached leaves the last good model in service. Replaced heads are disposed once
+ * the last request holding them releases its lease.
  */
 export function createModelCache(options: ModelCacheOptions): ModelCache {
   return new ProjectModelCache(options.store, options.backbone, options);
