@@ -19,3 +19,9 @@ export {
   rollback,
   writeVersion,
 } from './model-store.js';
+export {
+  VERSION_STAGE,
+  VERSION_STAGE_TAG,
+  type VersionStage,
+  versionStageTags,
+} from './version-stage.js';

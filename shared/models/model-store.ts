@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { ObjectStore, StoredObject } from '../store/index.js';
-import { isNotModified, PreconditionFailedError } from '../store/index.js';
+import { isNotModified, PreconditionFailedError, replaceTags } from '../store/index.js';
 import { InvalidVersionError, NoModelError, PointerConflictError } from './model-errors.js';
 import {
   type CurrentPointer,
@@ -9,6 +9,7 @@ import {
   type ModelManifest,
   modelManifestSchema,
 } from './model-layout.js';
+import { VERSION_STAGE, versionStageTags } from './version-stage.js';
 
 const MANIFEST = 'manifest.json';
 const sha256 = (b: Uint8Array | string) => createHash('sha256').update(b).digest('hex');
@@ -23,13 +24,16 @@ export interface LoadedVersion {
 
 /**
  * Writes an immutable version: every file first (create-only, so a version is never overwritten), the manifest
- * last. Nothing points at it yet; `flipPointer` makes it current.
+ * last. Nothing points at it yet; `flipPointer` makes it current. Every file, manifest included, is tagged
+ * `headstart-stage=candidate` (version-stage.ts), which the bucket's lifecycle rule expires unless the version is
+ * promoted; so are the files of a write that fails half-way, which is how those get cleaned up.
  */
 export async function writeVersion(
   store: ObjectStore,
   manifest: Omit<ModelManifest, 'head'> & { head: Omit<ModelManifest['head'], 'files'> },
   files: Record<string, Uint8Array | string>,
 ): Promise<{ manifest: ModelManifest; manifestSha256: string }> {
+  const candidate = versionStageTags(VERSION_STAGE.candidate);
   const hashes: Record<string, string> = {};
   for (const [name, body] of Object.entries(files)) {
     if (name === MANIFEST || name.includes('/'))
@@ -40,13 +44,14 @@ export async function writeVersion(
   const { project, version } = full;
   await Promise.all(
     Object.entries(files).map(([name, body]) =>
-      store.put(layout.versionFile(project, version, name), body, { ifNoneMatch: '*' }),
+      store.put(layout.versionFile(project, version, name), body, { ifNoneMatch: '*', tags: candidate }),
     ),
   );
   const json = JSON.stringify(full, null, 2);
   await store.put(layout.versionFile(project, version, MANIFEST), json, {
     ifNoneMatch: '*',
     contentType: 'application/json',
+    tags: candidate,
   });
   return { manifest: full, manifestSha256: sha256(json) };
 }
@@ -122,6 +127,10 @@ export async function requireCurrentVersion(store: ObjectStore, project: string)
  * Makes `version` current with a conditional write on the pointer's ETag (or create-if-absent for the first
  * version), so two trainings finishing together cannot both think they won, and the pointer only ever names a
  * version whose files were all written and verified.
+ *
+ * Whatever the reason, the version's files are first retagged `headstart-stage=promoted` so the lifecycle rule
+ * for candidates never expires a version a pointer names. Retagging comes before the pointer write: a crash or a
+ * lost race in between leaves a version that is kept but not current, never a current one that expires.
  */
 export async function flipPointer(
   store: ObjectStore,
@@ -132,6 +141,7 @@ export async function flipPointer(
   now = new Date(),
 ): Promise<{ pointer: CurrentPointer; etag: string }> {
   const loaded = await readVersion(store, project, version);
+  await markPromoted(store, project, version, loaded.manifest);
   const pointer: CurrentPointer = {
     project,
     version,
@@ -156,6 +166,21 @@ export async function flipPointer(
     }
     throw err;
   }
+}
+
+/** Retags every file of a verified version, manifest included, as promoted; idempotent. */
+async function markPromoted(
+  store: ObjectStore,
+  project: string,
+  version: string,
+  manifest: ModelManifest,
+): Promise<void> {
+  const promoted = versionStageTags(VERSION_STAGE.promoted);
+  await Promise.all(
+    [MANIFEST, ...Object.keys(manifest.head.files)].map((name) =>
+      replaceTags(store, layout.versionFile(project, version, name), promoted),
+    ),
+  );
 }
 
 /** Every version of a project that has a manifest, oldest first (version names sort by creation time). */
