@@ -3,7 +3,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { serve } from '@hono/node-server';
 import type { Backbone } from '../../shared/backbone/index.js';
-import { createApp, createJsonLogger } from '../../shared/http/index.js';
+import { createApp, createJsonLogger, storeBackboneLoader } from '../../shared/http/index.js';
 import type { ObjectStore } from '../../shared/store/index.js';
 
 /** The committed CC0 sample photos: fidelity checks for the default backbone when it is first built. */
@@ -19,7 +19,10 @@ export function fixturePhotosDir(): string {
   );
 }
 
-/** The prediction API over the local stack's store, sharing its already-loaded backbone. */
+/**
+ * The prediction API over the local stack's store, sharing its already-loaded backbone; the trunk of a
+ * fine-tuned version is read from the store and loaded on first use.
+ */
 export async function startApiServer(options: {
   store: ObjectStore;
   backbone: Backbone;
@@ -31,6 +34,7 @@ export async function startApiServer(options: {
   const app = createApp({
     store: options.store,
     backbone: async () => options.backbone,
+    backboneById: storeBackboneLoader(options.store),
     // Polling a local store costs nothing, so a new version is served within a second of its promotion.
     config: { requireKeys: options.requireKeys, pointerTtlSeconds: 1 },
     logger: createJsonLogger({ level: 'warn' }),

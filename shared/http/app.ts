@@ -25,7 +25,13 @@ import {
   UnprocessableImageError,
   UnsupportedMediaTypeError,
 } from './http-errors.js';
-import { type BackboneProvider, createModelCache, type ModelCache, type ModelLease } from './model-cache.js';
+import {
+  type BackboneByIdProvider,
+  type BackboneProvider,
+  createModelCache,
+  type ModelCache,
+  type ModelLease,
+} from './model-cache.js';
 import { createPredictGate } from './predict-gate.js';
 import { readBodyWithin, truncatedBody } from './read-body.js';
 
@@ -67,6 +73,8 @@ export interface EdgeAppDeps {
   store: ObjectStore;
   /** Loads the backbone this instance serves (once; see storeBackboneProvider). */
   backbone: BackboneProvider;
+  /** Loads other backbones by id: the trunks fine-tuned versions run on (see storeBackboneLoader). */
+  backboneById?: BackboneByIdProvider;
   config?: Partial<EdgeAppConfig>;
   logger?: EdgeLogger;
   /** A model cache to use instead of a new one, e.g. to inspect it in tests. */
@@ -175,6 +183,7 @@ export function createApp(deps: EdgeAppDeps): EdgeApp {
     createModelCache({
       store,
       backbone: deps.backbone,
+      ...(deps.backboneById ? { backboneById: deps.backboneById } : {}),
       pointerTtlSeconds: config.pointerTtlSeconds,
       headCacheSize: config.headCacheSize,
       clock: config.clock,
