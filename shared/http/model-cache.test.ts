@@ -7,11 +7,21 @@ import {
   manualClock,
   testApp,
 } from '../../test/support/edge-test-support.js';
+import {
+  type FineTunedTestTop,
+  fineTunedTestTop,
+  publishFineTunedModel,
+} from '../../test/support/publish-finetuned-model.js';
 import { overwriteVersionFile, publishTestModel } from '../../test/support/publish-test-model.js';
-import type { Backbone } from '../backbone/index.js';
+import { type Backbone, BackboneNotFoundError, readDefaultBackboneId } from '../backbone/index.js';
+import { loadTop, parseTop, TOP_JSON, TOP_WEIGHTS, topFiles, trunkBackboneId } from '../finetune/index.js';
+import { decodeImage } from '../image/index.js';
 import { flipPointer, layout, readPointer } from '../models/index.js';
 import type { ObjectStore } from '../store/index.js';
 import { tf } from '../tf/tf-runtime.js';
+import type { EdgeApp } from './app.js';
+import { silentLogger } from './edge-logger.js';
+import { createEdgeRuntime } from './edge-runtime.js';
 import { HEAD_BIN, HEAD_JSON } from './model-cache.js';
 
 const P = 'clothing';
@@ -271,5 +281,216 @@ describe('memory', () => {
     await flipPointer(store, P, 'v1', 'rollback', undefined);
     clock.advance(31_000);
     expect((await predictVersion(app)).version).toBe('v1');
+  });
+});
+
+describe('fine-tuned versions', () => {
+  const T = 'tuned';
+  let ft: FineTunedTestTop;
+  /** Serves the shared trunk by id, counting loads; `fail` makes the next loads fail as a missing one would. */
+  const trunkLoader = () => {
+    const state = {
+      loads: 0,
+      fail: false,
+      load: async (id: string): Promise<Backbone> => {
+        state.loads++;
+        if (state.fail || id !== ft.trunk.manifest.id) {
+          throw new BackboneNotFoundError(`backbone '${id}' is not in the test store`);
+        }
+        return ft.trunk;
+      },
+    };
+    return state;
+  };
+  const predictTuned = async (app: EdgeApp, project = T) => {
+    const res = await app.request(`/v1/projects/${project}/predict?topK=10`, jpeg());
+    const body = (await res.json()) as {
+      model?: { version: string; backbone: string };
+      predictions?: { label: string; score: number }[];
+      error?: { code: string; message: string };
+    };
+    return { status: res.status, version: body.model?.version, backbone: body.model?.backbone, ...body };
+  };
+  const modelInfo = async (app: EdgeApp, project = T) =>
+    (await (await app.request(`/v1/projects/${project}/model`)).json()) as {
+      version: string;
+      refusedVersion?: { version: string; code: string; message: string };
+    };
+
+  beforeAll(async () => {
+    ft = await fineTunedTestTop();
+  });
+
+  it('are served on their trunk, loaded from the store on first use, as trunk.extract then top.predict', async () => {
+    const store = await fx.newStore();
+    const { manifest } = await publishFineTunedModel(store, T, ft, { version: 'f1' });
+    expect(manifest.backbone.id).toBe(trunkBackboneId());
+    expect(await readDefaultBackboneId(store)).toBe(fx.pkg.manifest.id);
+    // The runtime's own wiring: the default backbone as given, the trunk read from the store by id.
+    const { app, models } = createEdgeRuntime(
+      { store: { kind: 'fs', root: 'unused' }, logLevel: 'error', app: { requireKeys: false } },
+      { store, backbone: async () => fx.backbone, logger: silentLogger },
+    );
+    const body = await predictTuned(app);
+    expect(body).toMatchObject({ status: 200, version: 'f1', backbone: trunkBackboneId() });
+    expect(models.stats().extraBackbones).toEqual([trunkBackboneId()]);
+    const predictions = body.predictions!;
+    expect(predictions.map((p) => p.label).sort()).toEqual([...manifest.labels].sort());
+    expect(predictions.reduce((sum, p) => sum + p.score, 0)).toBeCloseTo(1, 5);
+
+    const { json, weights } = topFiles(ft.result.top);
+    const top = loadTop(parseTop(json, weights));
+    const { inputSize, manifest: trunkManifest } = ft.trunk;
+    const pixels = await decodeImage(aPhoto(), {
+      size: inputSize,
+      policy: trunkManifest.preprocessing.resize,
+    });
+    const [features] = await ft.trunk.extract([pixels.data]);
+    const direct = top.predict(features!, 1);
+    top.dispose();
+    for (const p of predictions) {
+      expect(p.score).toBeCloseTo(direct[top.labels.indexOf(p.label)]!, 5);
+    }
+  });
+
+  it('and versions on the default backbone are served side by side by one cache, the trunk loaded once', async () => {
+    const store = await fx.newStore();
+    await publishTestModel(store, P, fx.trained, { version: 'v1' });
+    await publishFineTunedModel(store, T, ft, { version: 'f1' });
+    await publishFineTunedModel(store, 'tuned-too', ft, { version: 'g1' });
+    const loader = trunkLoader();
+    const { app, models } = testApp(fx, store, {}, fx.backbone, loader.load);
+    const first = await Promise.all([
+      predictTuned(app, T),
+      predictTuned(app, 'tuned-too'),
+      predictTuned(app, P),
+    ]);
+    expect(first.map((r) => [r.status, r.version, r.backbone])).toEqual([
+      [200, 'f1', trunkBackboneId()],
+      [200, 'g1', trunkBackboneId()],
+      [200, 'v1', fx.pkg.manifest.id],
+    ]);
+    for (let i = 0; i < 3; i++) {
+      expect((await predictTuned(app, P)).version).toBe('v1');
+      expect((await predictTuned(app, T)).version).toBe('f1');
+    }
+    expect(loader.loads).toBe(1);
+    expect(models.stats()).toMatchObject({ projects: 3, liveHeads: 3, extraBackbones: [trunkBackboneId()] });
+  });
+
+  it('whose top runs on another trunk than the manifest names are refused; the previous version stays', async () => {
+    const store = await fx.newStore();
+    await publishFineTunedModel(store, T, ft, { version: 'f1' });
+    const clock = manualClock();
+    const loader = trunkLoader();
+    const { app } = testApp(fx, store, { clock: clock.now }, fx.backbone, loader.load);
+    expect((await predictTuned(app)).version).toBe('f1');
+    const otherTrunk = 'mnv2-nsfwjs.block_11_add.224.i8c.spatial';
+    const descriptor = {
+      ...ft.result.top.descriptor,
+      trunk: { ...ft.result.top.descriptor.trunk, id: otherTrunk },
+    };
+    await publishFineTunedModel(store, T, ft, {
+      version: 'f2',
+      files: { [TOP_JSON]: JSON.stringify(descriptor) },
+    });
+    clock.advance(31_000);
+    expect(await predictTuned(app)).toMatchObject({ status: 200, version: 'f1' });
+    const { version, refusedVersion } = await modelInfo(app);
+    expect(version).toBe('f1');
+    expect(refusedVersion).toMatchObject({ version: 'f2', code: 'model_invalid' });
+    expect(refusedVersion!.message).toContain(otherTrunk);
+    expect(refusedVersion!.message).toContain(trunkBackboneId());
+  });
+
+  it('whose top.bin fails its sha256, against the manifest or the top, are refused', async () => {
+    const store = await fx.newStore();
+    await publishFineTunedModel(store, T, ft, { version: 'f1' });
+    const clock = manualClock();
+    const { app } = testApp(fx, store, { clock: clock.now }, fx.backbone, trunkLoader().load);
+    expect((await predictTuned(app)).version).toBe('f1');
+
+    await publishFineTunedModel(store, T, ft, { version: 'f2' });
+    await overwriteVersionFile(store, T, 'f2', TOP_WEIGHTS, new Uint8Array(64));
+    clock.advance(31_000);
+    expect((await predictTuned(app)).version).toBe('f1');
+    let info = await modelInfo(app);
+    expect(info.refusedVersion).toMatchObject({ version: 'f2', code: 'model_invalid' });
+    expect(info.refusedVersion!.message).toMatch(/top\.bin has sha256/);
+
+    // Hashed into the manifest as written, but not the weights top.json was serialized with.
+    const flipped = ft.result.top.weights.slice();
+    flipped[0] = (flipped[0]! + 1) % 256;
+    await publishFineTunedModel(store, T, ft, { version: 'f3', files: { [TOP_WEIGHTS]: flipped } });
+    clock.advance(31_000);
+    expect((await predictTuned(app)).version).toBe('f1');
+    info = await modelInfo(app);
+    expect(info.refusedVersion).toMatchObject({ version: 'f3', code: 'model_invalid' });
+    expect(info.refusedVersion!.message).toMatch(/fine-tuned top .* invalid: top\.bin has sha256/);
+  });
+
+  it('on a trunk whose weights differ from the manifest are refused as backbone_mismatch', async () => {
+    const store = await fx.newStore();
+    await publishFineTunedModel(store, T, ft, {
+      version: 'f1',
+      manifest: (m) => {
+        m.backbone = { ...m.backbone, weightsSha256: 'f'.repeat(64) };
+      },
+    });
+    const { app } = testApp(fx, store, {}, fx.backbone, trunkLoader().load);
+    const res = await predictTuned(app);
+    expect(res.status).toBe(503);
+    expect(res.error?.code).toBe('backbone_mismatch');
+    expect(res.error?.message).toContain(trunkBackboneId());
+  });
+
+  it('are refused as backbone_mismatch by an edge that loads no backbone but the default', async () => {
+    const store = await fx.newStore();
+    await publishFineTunedModel(store, T, ft, { version: 'f1' });
+    const { app } = testApp(fx, store);
+    const res = await predictTuned(app);
+    expect(res.status).toBe(503);
+    expect(res.error?.code).toBe('backbone_mismatch');
+    expect(res.error?.message).toContain(trunkBackboneId());
+  });
+
+  it('wait with a 503 backbone_unavailable while their trunk cannot be loaded, and are served once it can', async () => {
+    const store = await fx.newStore();
+    await publishFineTunedModel(store, T, ft, { version: 'f1' });
+    const clock = manualClock();
+    const loader = trunkLoader();
+    loader.fail = true;
+    const { app } = testApp(fx, store, { clock: clock.now }, fx.backbone, loader.load);
+    const res = await predictTuned(app);
+    expect(res.status).toBe(503);
+    expect(res.error?.code).toBe('backbone_unavailable');
+    expect(res.error?.message).toContain(trunkBackboneId());
+    loader.fail = false;
+    clock.advance(2_000); // the cache's default retry for a project with nothing loaded
+    expect(await predictTuned(app)).toMatchObject({ status: 200, version: 'f1' });
+    expect(loader.loads).toBe(2);
+  });
+
+  it('do not grow tf.memory().numTensors as leases are released and versions replaced', async () => {
+    const store = await fx.newStore();
+    await publishFineTunedModel(store, T, ft, { version: 'f1' });
+    await publishTestModel(store, P, fx.trained, { version: 'v1' });
+    const clock = manualClock();
+    const { app, models } = testApp(fx, store, { clock: clock.now }, fx.backbone, trunkLoader().load);
+    const before = tf.memory().numTensors;
+    expect((await predictTuned(app)).version).toBe('f1');
+    expect((await predictTuned(app, P)).version).toBe('v1');
+    const serving = tf.memory().numTensors;
+    for (const version of ['f2', 'f3']) {
+      await publishFineTunedModel(store, T, ft, { version });
+      clock.advance(31_000);
+      expect((await predictTuned(app)).version).toBe(version);
+      for (let i = 0; i < 5; i++) expect((await predictTuned(app)).status).toBe(200);
+      expect((await predictTuned(app, P)).status).toBe(200);
+    }
+    expect(models.stats().liveHeads).toBe(2);
+    expect(tf.memory().numTensors).toBe(serving);
+    models.dispose();
+    expect(tf.memory().numTensors).toBe(before);
   });
 });

@@ -5,7 +5,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Backbone, BackbonePackage } from '../../shared/backbone/index.js';
 import { createApp, type EdgeApp, type EdgeAppConfig } from '../../shared/http/app.js';
-import { createModelCache, type ModelCache } from '../../shared/http/model-cache.js';
+import {
+  type BackboneByIdProvider,
+  createModelCache,
+  type ModelCache,
+} from '../../shared/http/model-cache.js';
 import { createFsStore, type ObjectStore, StoreUnavailableError } from '../../shared/store/index.js';
 import { initTf } from '../../shared/tf/tf-runtime.js';
 import { clothingMini } from './fixtures.js';
@@ -121,17 +125,22 @@ export interface TestApp {
   models: ModelCache;
 }
 
-/** An app over `store` serving the fixture's backbone, keys off unless asked for. */
+/**
+ * An app over `store` serving the fixture's backbone, keys off unless asked for; other backbones (fine-tuned
+ * versions' trunks) only through `backboneById`, when given.
+ */
 export function testApp(
   fixture: EdgeFixture,
   store: ObjectStore,
   config: Partial<EdgeAppConfig> = {},
   backbone: Backbone = fixture.backbone,
+  backboneById?: BackboneByIdProvider,
 ): TestApp {
   const full = { requireKeys: false, ...config };
   const models = createModelCache({
     store,
     backbone: async () => backbone,
+    ...(backboneById ? { backboneById } : {}),
     ...(full.pointerTtlSeconds !== undefined ? { pointerTtlSeconds: full.pointerTtlSeconds } : {}),
     ...(full.headCacheSize !== undefined ? { headCacheSize: full.headCacheSize } : {}),
     ...(full.clock ? { clock: full.clock } : {}),

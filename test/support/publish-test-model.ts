@@ -42,8 +42,19 @@ export interface TrainedTestHead {
   backbone: BackbonePackage['manifest'];
 }
 
-/** Trains a head on the clothing-mini training photos with the given backbone (softmax only, to stay fast). */
-export async function trainTestHead(backbone: Backbone): Promise<TrainedTestHead> {
+/** The clothing-mini training photos as features of `backbone`, in the form head training and fine-tuning take. */
+export interface TrainingFeatures {
+  /** n * dim values, row-major. */
+  features: Float32Array;
+  dim: number;
+  labels: number[];
+  labelNames: string[];
+  /** sha256 of each photo. */
+  ids: string[];
+}
+
+/** Decodes the clothing-mini training photos as `backbone` expects (size, resize policy) and extracts them. */
+export async function extractTrainingFeatures(backbone: Backbone): Promise<TrainingFeatures> {
   const train = clothingMini('train');
   const labelNames = [...new Set(train.map((t) => t.label))];
   const size = backbone.inputSize;
@@ -52,27 +63,36 @@ export async function trainTestHead(backbone: Backbone): Promise<TrainedTestHead
     train.map(async (t) => (await decodeImage(t.bytes, { size, policy })).data),
   );
   const rows = await backbone.extract(pixels);
-  const features = new Float32Array(rows.length * backbone.featureDim);
-  for (const [i, r] of rows.entries()) features.set(r, i * backbone.featureDim);
-  const result = await trainHead(
-    {
-      features,
-      dim: backbone.featureDim,
-      labels: train.map((t) => labelNames.indexOf(t.label)),
-      labelNames,
-      ids: train.map((t) => createHash('sha256').update(t.bytes).digest('hex')),
-    },
-    { headTypes: ['softmax'], softmaxL2: [1e-3, 1e-2] },
-  );
+  const dim = backbone.featureDim;
+  const features = new Float32Array(rows.length * dim);
+  for (const [i, r] of rows.entries()) features.set(r, i * dim);
+  return {
+    features,
+    dim,
+    labels: train.map((t) => labelNames.indexOf(t.label)),
+    labelNames,
+    ids: train.map((t) => createHash('sha256').update(t.bytes).digest('hex')),
+  };
+}
+
+/** Trains a head on the clothing-mini training photos with the given backbone (softmax only, to stay fast). */
+export async function trainTestHead(backbone: Backbone): Promise<TrainedTestHead> {
+  const result = await trainHead(await extractTrainingFeatures(backbone), {
+    headTypes: ['softmax'],
+    softmaxL2: [1e-3, 1e-2],
+  });
   return { result, backbone: backbone.manifest };
 }
 
-export interface PublishOptions {
+/** A manifest as written: `writeVersion` fills in `head.files` from the files' bytes. */
+export type UnwrittenManifest = Omit<ModelManifest, 'head'> & { head: Omit<ModelManifest['head'], 'files'> };
+
+export interface PublishOptions<File extends string = typeof HEAD_JSON | typeof HEAD_BIN> {
   version: string;
-  /** Replace the stored head files (bytes hashed into the manifest as given). */
-  files?: Partial<Record<typeof HEAD_JSON | typeof HEAD_BIN, Uint8Array | string>>;
+  /** Replace stored files (bytes hashed into the manifest as given). */
+  files?: Partial<Record<File, Uint8Array | string>>;
   /** Adjust the manifest before it is written, e.g. to claim another backbone. */
-  manifest?: (m: Omit<ModelManifest, 'head'> & { head: Omit<ModelManifest['head'], 'files'> }) => void;
+  manifest?: (m: UnwrittenManifest) => void;
   /** Write the version but leave the pointer alone. */
   flip?: boolean;
   now?: Date;
@@ -80,6 +100,31 @@ export interface PublishOptions {
 
 export function headFiles(head: SerializedHead): Record<string, Uint8Array | string> {
   return { [HEAD_JSON]: JSON.stringify(head.modelJson), [HEAD_BIN]: head.weightData };
+}
+
+/** Writes a version of `project` with `files`, after the options' overrides, and (by default) makes it current. */
+export async function publishVersion(
+  store: ObjectStore,
+  manifest: UnwrittenManifest,
+  files: Record<string, Uint8Array | string>,
+  options: PublishOptions<string>,
+): Promise<{ version: string; manifest: ModelManifest }> {
+  options.manifest?.(manifest);
+  const all: Record<string, Uint8Array | string> = { ...files };
+  for (const [name, body] of Object.entries(options.files ?? {})) if (body !== undefined) all[name] = body;
+  const written = await writeVersion(store, manifest, all);
+  if (options.flip ?? true) {
+    const current = await readPointer(store, manifest.project);
+    await flipPointer(
+      store,
+      manifest.project,
+      manifest.version,
+      'promoted',
+      current?.etag,
+      options.now ?? new Date(),
+    );
+  }
+  return { version: manifest.version, manifest: written.manifest };
 }
 
 /** Writes a version of `project` with the trained head and (by default) makes it current. */
@@ -91,7 +136,7 @@ export async function publishTestModel(
 ): Promise<{ version: string; manifest: ModelManifest }> {
   const now = options.now ?? new Date();
   const { result, backbone } = trained;
-  const manifest = {
+  const manifest: UnwrittenManifest = {
     schemaVersion: 1 as const,
     project,
     version: options.version,
@@ -108,14 +153,7 @@ export async function publishTestModel(
     datasetSnapshot: result.datasetSnapshot,
     training: { config: result.config },
   };
-  options.manifest?.(manifest);
-  const files = { ...headFiles(result.head), ...options.files };
-  const written = await writeVersion(store, manifest, files);
-  if (options.flip ?? true) {
-    const current = await readPointer(store, project);
-    await flipPointer(store, project, options.version, 'promoted', current?.etag, now);
-  }
-  return { version: options.version, manifest: written.manifest };
+  return publishVersion(store, manifest, headFiles(result.head), { ...options, now });
 }
 
 /** Overwrites one file of a stored version in place, as a bad copy or a tampering would. */
