@@ -141,7 +141,8 @@ async function run(argv: string[]): Promise<void> {
         const o = outcome ?? {};
         if (o.status === 'promoted' || o.status === 'candidate') {
           const m = o.metrics as { accuracy: number; macroF1: number; n: number };
-          return `${o.status} ${String(o.version)}: validation accuracy ${m.accuracy.toFixed(3)}, macro-F1 ${m.macroF1.toFixed(3)} (n=${m.n}); ${String(o.reason)}`;
+          const mode = o.mode === 'finetune' ? 'fine-tuned top' : 'head';
+          return `${o.status} ${String(o.version)} (${mode}): validation accuracy ${m.accuracy.toFixed(3)}, macro-F1 ${m.macroF1.toFixed(3)} (n=${m.n}); ${String(o.reason)}`;
         }
         if (o.status === 'unchanged')
           return 'dataset unchanged since the current version; `--force` retrains anyway';
@@ -183,7 +184,7 @@ async function run(argv: string[]): Promise<void> {
           : rows
               .map(
                 (r) =>
-                  `${r.current ? '*' : ' '} ${r.version}  ${r.createdAt}  accuracy ${r.accuracy.toFixed(3)}  macro-F1 ${r.macroF1.toFixed(3)}  ${r.decision ?? ''}${r.reason ? ` (${r.reason})` : ''}`,
+                  `${r.current ? '*' : ' '} ${r.version}  ${r.createdAt}  accuracy ${r.accuracy.toFixed(3)}  macro-F1 ${r.macroF1.toFixed(3)}  ${r.mode ?? ''}  ${r.decision ?? ''}${r.reason ? ` (${r.reason})` : ''}`,
               )
               .join('\n'),
       );

@@ -116,6 +116,8 @@ export interface ModelRow {
   createdAt: string;
   accuracy: number;
   macroF1: number;
+  /** 'head' (a head on pooled features) or 'finetune' (a fine-tuned top on the trunk's activations). */
+  mode?: 'head' | 'finetune';
   decision?: string;
   reason?: string;
 }
@@ -133,6 +135,7 @@ export async function listModels(store: ObjectStore, project: string): Promise<M
         createdAt: manifest.createdAt,
         accuracy: manifest.metrics.accuracy,
         macroF1: manifest.metrics.macroF1,
+        mode: manifest.head.format === 'headstart-finetuned-top' ? 'finetune' : 'head',
         ...(d ? { decision: d.decision, reason: d.reason } : {}),
       });
     } catch (err) {

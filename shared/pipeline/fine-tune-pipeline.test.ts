@@ -195,6 +195,32 @@ describe('fine-tuning in the pipeline', () => {
     }
   }, 180_000);
 
+  it('trains a head, saying why, when a project has more photos than fine-tuning takes', async () => {
+    const { store, dual } = await publishedStore();
+    await upload(store, dual, 'large', all(), { trainingMode: 'finetune' });
+    await writeRetrainRequest(store, 'large', { immediate: true });
+    const trunk = await trunkDepsFromStore(store, backbone.manifest.id);
+    const outcome = await createProjectTrainer({
+      store,
+      index: createDatasetIndex(store),
+      backbone: {
+        id: backbone.manifest.id,
+        weightsSha256: backbone.manifest.weightsSha256,
+        inputSize: backbone.inputSize,
+        featureDim: backbone.featureDim,
+      },
+      ...(trunk ? { trunk } : {}),
+      trainOptions: fast,
+      fineTuneMaxExamples: 60,
+    }).run('large', { ignoreQuietWindow: true });
+    expect(outcome).toMatchObject({ status: 'promoted', mode: 'head' });
+    if (outcome.status !== 'promoted') return;
+    const { mode } = await evaluation(store, 'large', outcome.version);
+    expect(mode.reason).toBe(
+      "68 photos are more than fine-tuning takes (60: memory and the function's time limit)",
+    );
+  }, 180_000);
+
   it('trains a head, saying why, when some photos have no cached trunk activation', async () => {
     const { store, dual } = await publishedStore();
     await upload(store, dual, 'mixed', all().slice(0, 40), { trainingMode: 'head' });

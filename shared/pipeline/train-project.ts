@@ -105,6 +105,11 @@ export interface TrainProjectDeps {
   trunk?: TrunkDeps;
   /** Passed to fineTune. Default: stop after the epoch that crosses 600 s, to fit a function's 15 minutes. */
   fineTuneOptions?: Partial<Omit<FineTuneOptions, 'segment' | 'trunkId' | 'validationIds'>>;
+  /**
+   * Larger projects train heads only: their activations (75 KB per photo in memory) and epochs would not fit the
+   * training function's 3 GB and 15 minutes. Default 5,000 photos.
+   */
+  fineTuneMaxExamples?: number;
   /** Test seam: runs between writing a version and flipping the pointer. */
   beforeFlip?: (version: string) => Promise<void>;
 }
@@ -497,6 +502,12 @@ class ProjectTrainer {
     if (setting === 'head') return headMode('the project trains heads only (trainingMode: head)');
     if (!trunk) return headMode(`no fine-tuning trunk is published for backbone '${this.deps.backbone.id}'`);
     if (!validationIds) return headMode('too few photos per label for a validation split');
+    const maxExamples = this.deps.fineTuneMaxExamples ?? 5000;
+    if (data.usable.length > maxExamples) {
+      return headMode(
+        `${data.usable.length} photos are more than fine-tuning takes (${maxExamples}: memory and the function's time limit)`,
+      );
+    }
     let segment: TopSegment;
     try {
       segment = await trunk.segment();
