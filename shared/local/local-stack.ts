@@ -4,7 +4,7 @@ import type { UploadEvent } from '../dataset/s3-events.js';
 import { layout } from '../models/model-layout.js';
 import { createUploadExtractor, type UploadOutcome } from '../pipeline/extract-uploads.js';
 import { createRetrainRequester } from '../pipeline/retrain-requests.js';
-import { createProjectTrainer, type TrainOutcome } from '../pipeline/train-project.js';
+import { createProjectTrainer, type TrainOutcome, trainingBackbone } from '../pipeline/train-project.js';
 import { dualExtractorFromStore, trunkDepsFromStore } from '../pipeline/trunk-deps.js';
 import type { ObjectStore } from '../store/index.js';
 import { initTf } from '../tf/tf-runtime.js';
@@ -83,12 +83,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
   const trainer = createProjectTrainer({
     store,
     index,
-    backbone: {
-      id: backbone.manifest.id,
-      weightsSha256: backbone.manifest.weightsSha256,
-      inputSize: backbone.inputSize,
-      featureDim: backbone.featureDim,
-    },
+    backbone: trainingBackbone(backbone),
     ...(trunk ? { trunk } : {}),
     quietSeconds: options.quietSeconds ?? 30,
     owner: `local-${process.pid}`,

@@ -29,7 +29,12 @@ import { createFsStore, type ObjectStore } from '../store/index.js';
 import { initTf } from '../tf/tf-runtime.js';
 import { createUploadExtractor } from './extract-uploads.js';
 import { writeRetrainRequest } from './retrain-requests.js';
-import { createProjectTrainer, type ModeDecision } from './train-project.js';
+import {
+  createProjectTrainer,
+  type ModeDecision,
+  type TrainProjectDeps,
+  trainingBackbone,
+} from './train-project.js';
 import { dualExtractorFromStore, trunkDepsFromStore } from './trunk-deps.js';
 
 let backbone: Backbone;
@@ -88,21 +93,17 @@ async function upload(
   return { index, outcomes };
 }
 
-async function trainer(store: ObjectStore) {
+async function trainer(store: ObjectStore, extra: Partial<TrainProjectDeps> = {}) {
   const trunk = await trunkDepsFromStore(store, backbone.manifest.id);
   if (!trunk) throw new Error('no trunk deps');
   return createProjectTrainer({
     store,
     index: createDatasetIndex(store),
-    backbone: {
-      id: backbone.manifest.id,
-      weightsSha256: backbone.manifest.weightsSha256,
-      inputSize: backbone.inputSize,
-      featureDim: backbone.featureDim,
-    },
+    backbone: trainingBackbone(backbone),
     trunk,
     trainOptions: fast,
     fineTuneOptions: { maxEpochs: 2, patience: 1 },
+    ...extra,
   });
 }
 
@@ -199,20 +200,9 @@ describe('fine-tuning in the pipeline', () => {
     const { store, dual } = await publishedStore();
     await upload(store, dual, 'large', all(), { trainingMode: 'finetune' });
     await writeRetrainRequest(store, 'large', { immediate: true });
-    const trunk = await trunkDepsFromStore(store, backbone.manifest.id);
-    const outcome = await createProjectTrainer({
-      store,
-      index: createDatasetIndex(store),
-      backbone: {
-        id: backbone.manifest.id,
-        weightsSha256: backbone.manifest.weightsSha256,
-        inputSize: backbone.inputSize,
-        featureDim: backbone.featureDim,
-      },
-      ...(trunk ? { trunk } : {}),
-      trainOptions: fast,
-      fineTuneMaxExamples: 60,
-    }).run('large', { ignoreQuietWindow: true });
+    const outcome = await (await trainer(store, { fineTuneMaxExamples: 60 })).run('large', {
+      ignoreQuietWindow: true,
+    });
     expect(outcome).toMatchObject({ status: 'promoted', mode: 'head' });
     if (outcome.status !== 'promoted') return;
     const { mode } = await evaluation(store, 'large', outcome.version);

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { BackboneManifest } from '../backbone/index.js';
+import type { Backbone, BackboneManifest } from '../backbone/index.js';
 import { type DatasetIndex, type Example, snapshotHash } from '../dataset/dataset-index.js';
 import { decodeFeatures } from '../dataset/feature-file.js';
 import { compareSequencers } from '../dataset/sequencer.js';
@@ -112,6 +112,18 @@ export interface TrainProjectDeps {
   fineTuneMaxExamples?: number;
   /** Test seam: runs between writing a version and flipping the pointer. */
   beforeFlip?: (version: string) => Promise<void>;
+}
+
+/** What a trainer needs to know of a loaded backbone. */
+export function trainingBackbone(
+  b: Pick<Backbone, 'manifest' | 'inputSize' | 'featureDim'>,
+): TrainProjectDeps['backbone'] {
+  return {
+    id: b.manifest.id,
+    weightsSha256: b.manifest.weightsSha256,
+    inputSize: b.inputSize,
+    featureDim: b.featureDim,
+  };
 }
 
 export interface TrunkDeps {
