@@ -11,6 +11,11 @@ import { acknowledgeWildcardResources } from './nag.js';
 export interface BucketAccess {
   read: readonly string[];
   write?: readonly string[];
+  /**
+   * Keys whose object tags may be set (s3:PutObjectTagging): replacing them, and writing objects with a
+   * `Tagging` header, which S3 also authorizes as PutObjectTagging. A subset of `write`.
+   */
+  tag?: readonly string[];
   delete?: readonly string[];
 }
 
@@ -35,6 +40,8 @@ export const FUNCTION_ACCESS = {
       'models/*',
     ],
     write: ['models/*', 'training/*'],
+    // Model versions are written tagged candidate and retagged promoted (the bucket's lifecycle rule reads it).
+    tag: ['models/*'],
     // The per-project training lease is released by deleting it.
     delete: ['training/*'],
   },
@@ -54,8 +61,8 @@ export interface BucketGrantOptions {
 }
 
 /**
- * A policy granting exactly `access` on `bucket`: GetObject, PutObject and DeleteObject per key pattern, never
- * the whole bucket. Also ListBucket on the bucket itself: without it S3 answers 403 instead of 404 for a key that
+ * A policy granting exactly `access` on `bucket`: GetObject, PutObject, PutObjectTagging and DeleteObject per key
+ * pattern, never the whole bucket. Also ListBucket on the bucket itself: without it S3 answers 403 instead of 404 for a key that
  * does not exist, and every function reads keys that may be absent (settings, pointers, leases, key records).
  */
 export function grantBucketAccess(scope: Construct, id: string, options: BucketGrantOptions): iam.Policy {
@@ -68,13 +75,18 @@ export function grantBucketAccess(scope: Construct, id: string, options: BucketG
   if (access.write?.length) {
     statements.push(new iam.PolicyStatement({ actions: ['s3:PutObject'], resources: objects(access.write) }));
   }
+  if (access.tag?.length) {
+    statements.push(
+      new iam.PolicyStatement({ actions: ['s3:PutObjectTagging'], resources: objects(access.tag) }),
+    );
+  }
   if (access.delete?.length) {
     statements.push(
       new iam.PolicyStatement({ actions: ['s3:DeleteObject'], resources: objects(access.delete) }),
     );
   }
   const policy = new iam.Policy(scope, id, { statements, roles: [options.role] });
-  const patterns = [...access.read, ...(access.write ?? []), ...(access.delete ?? [])];
+  const patterns = [...access.read, ...(access.write ?? []), ...(access.tag ?? []), ...(access.delete ?? [])];
   acknowledgeWildcardResources(policy, statements, (flat) => {
     const pattern = patterns.find((p) => flat.endsWith(`/${p}`));
     if (!pattern) return undefined;

@@ -14,7 +14,16 @@ describe('readInfraConfig', () => {
       region: 'us-east-1',
       edge: 'lambda-edge',
       retrainQuietSeconds: 30,
+      candidateRetentionDays: 30,
     });
+  });
+
+  it('keeps unpromoted model versions for -c headstart:candidateRetentionDays days', () => {
+    const config = readInfraConfig(contextOf({ [CONTEXT_KEYS.candidateRetentionDays]: '7' }), {});
+    expect(config.candidateRetentionDays).toBe(7);
+    expect(() => readInfraConfig(contextOf({ [CONTEXT_KEYS.candidateRetentionDays]: '0' }), {})).toThrow(
+      /headstart:candidateRetentionDays/,
+    );
   });
 
   it('takes the region and account the CDK CLI puts in the environment, context first', () => {

@@ -13,6 +13,8 @@ export interface InfraConfig {
   account?: string;
   edge: EdgeVariant;
   retrainQuietSeconds: number;
+  /** Days after which a model version that was never made current (a candidate) expires from the bucket. */
+  candidateRetentionDays: number;
   /** Subscribed to the dead-letter alarms when given. */
   alarmEmail?: string;
 }
@@ -23,6 +25,7 @@ export const CONTEXT_KEYS = {
   region: 'headstart:region',
   stackName: 'headstart:stackName',
   retrainQuietSeconds: 'headstart:retrainQuietSeconds',
+  candidateRetentionDays: 'headstart:candidateRetentionDays',
   alarmEmail: 'headstart:alarmEmail',
 } as const;
 
@@ -41,6 +44,7 @@ const schema = z.object({
     .optional(),
   edge: z.enum(['lambda-edge', 'function-url']).default('lambda-edge'),
   retrainQuietSeconds: z.coerce.number().int().min(0).max(900).default(30),
+  candidateRetentionDays: z.coerce.number().int().min(1).max(3650).default(30),
   alarmEmail: z.string().email().optional(),
 });
 
@@ -60,6 +64,7 @@ export function readInfraConfig(
     account: str(env.CDK_DEFAULT_ACCOUNT),
     edge: str(context(CONTEXT_KEYS.edge)),
     retrainQuietSeconds: str(context(CONTEXT_KEYS.retrainQuietSeconds)),
+    candidateRetentionDays: str(context(CONTEXT_KEYS.candidateRetentionDays)),
     alarmEmail: str(context(CONTEXT_KEYS.alarmEmail)),
   };
   const parsed = schema.safeParse(raw);
@@ -83,6 +88,7 @@ export function readInfraConfig(
     ...(c.account ? { account: c.account } : {}),
     edge: c.edge,
     retrainQuietSeconds: c.retrainQuietSeconds,
+    candidateRetentionDays: c.candidateRetentionDays,
     ...(c.alarmEmail ? { alarmEmail: c.alarmEmail } : {}),
   };
 }

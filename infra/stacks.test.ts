@@ -16,6 +16,17 @@ import { createHeadstartApp, type HeadstartApp } from './headstart-app.js';
 import type { InfraConfig } from './infra-config.js';
 import { PIPELINE_LIMITS } from './pipeline.js';
 
+/** The lifecycle rule that expires model versions the promotion gate held back, as CloudFormation gets it. */
+const candidateRule = (days: number) =>
+  Match.objectLike({
+    Id: 'expire-candidate-model-versions',
+    Prefix: 'models/',
+    TagFilters: [{ Key: 'headstart-stage', Value: 'candidate' }],
+    ExpirationInDays: days,
+    NoncurrentVersionExpiration: { NoncurrentDays: 1 },
+    Status: 'Enabled',
+  });
+
 const CACHING_DISABLED = '4135ea2d-6df8-44a3-9df3-4b5a84be39ad';
 const cdkContext = JSON.parse(readFileSync(join(REPO_ROOT, 'cdk.json'), 'utf8')).context as Record<
   string,
@@ -26,6 +37,7 @@ const base: InfraConfig = {
   region: 'eu-west-1',
   edge: 'lambda-edge',
   retrainQuietSeconds: 30,
+  candidateRetentionDays: 30,
 };
 
 let work: string;
@@ -282,6 +294,7 @@ describe('the Lambda@Edge variant in eu-west-1', () => {
           .sort();
       expect(granted('s3:GetObject')).toEqual([...access.read].sort());
       expect(granted('s3:PutObject')).toEqual([...('write' in access ? access.write : [])].sort());
+      expect(granted('s3:PutObjectTagging')).toEqual([...('tag' in access ? access.tag : [])].sort());
       expect(granted('s3:DeleteObject')).toEqual([...('delete' in access ? access.delete : [])].sort());
       expect(granted('s3:ListBucket')).toEqual([JSON.stringify({ 'Fn::GetAtt': [bucketId, 'Arn'] })]);
       for (const s of s3Statements) expect(actions(s).every((a) => !a.includes('*'))).toBe(true);
@@ -335,6 +348,40 @@ describe('the Lambda@Edge variant in eu-west-1', () => {
         ]),
       },
     });
+  });
+
+  it('expires model versions tagged candidate after 30 days, and nothing else under models/', () => {
+    main.hasResourceProperties('AWS::S3::Bucket', {
+      LifecycleConfiguration: { Rules: Match.arrayWith([candidateRule(30)]) },
+    });
+    const bucket = resourcesOf(main, 'AWS::S3::Bucket')[bucketId]!;
+    const rules = (bucket.Properties!.LifecycleConfiguration as { Rules: Record<string, unknown>[] }).Rules;
+    // Promoted versions (rollback targets) and untagged objects under models/ never expire while current.
+    const expiring = rules.filter((r) => r.ExpirationInDays !== undefined || r.ExpirationDate !== undefined);
+    for (const r of expiring) {
+      const prefix = (r.Prefix as string | undefined) ?? '';
+      if (prefix === '' || prefix.startsWith('models')) expect(r.TagFilters).toBeDefined();
+    }
+  });
+
+  it('lets only the training function tag objects, and only under models/', () => {
+    const tagging = Object.values(resourcesOf(main, 'AWS::IAM::Policy')).flatMap((p) =>
+      (p.Properties!.PolicyDocument as { Statement: Statement[] }).Statement.filter((s) =>
+        actions(s).some((a) => a.includes('Tagging') || a === 's3:*'),
+      ).map((s) => ({ roles: p.Properties!.Roles, actions: actions(s), resources: resources(s) })),
+    );
+    expect(tagging).toEqual([
+      {
+        roles: [{ Ref: logicalIdOf(hs.main, hs.pipeline.train.role as never) }],
+        actions: ['s3:PutObjectTagging'],
+        resources: [{ 'Fn::Join': ['', [{ 'Fn::GetAtt': [bucketId, 'Arn'] }, '/models/*']] }],
+      },
+    ]);
+    expect(
+      statementsOf(edge, () => true)
+        .flatMap(actions)
+        .filter((a) => a.includes('Tagging')),
+    ).toEqual([]);
   });
 
   it('deploys the default backbone into the bucket before any queue is read', () => {
@@ -406,7 +453,10 @@ describe('the Function URL variant (-c headstart:edge=function-url)', () => {
   let main: Template;
 
   beforeAll(async () => {
-    ({ hs, assembly } = await synthesize({ ...base, edge: 'function-url' }, 'function-url'));
+    ({ hs, assembly } = await synthesize(
+      { ...base, edge: 'function-url', candidateRetentionDays: 7 },
+      'function-url',
+    ));
     main = Template.fromStack(hs.main);
   }, 120_000);
 
@@ -421,6 +471,12 @@ describe('the Function URL variant (-c headstart:edge=function-url)', () => {
       Environment: { Variables: Match.objectLike({ HEADSTART_BUCKET: { Ref: bucketId } }) },
     });
     main.hasOutput(STACK_OUTPUTS.edgeVariant, { Value: 'function-url' });
+  });
+
+  it('expires candidate model versions after headstart:candidateRetentionDays days', () => {
+    main.hasResourceProperties('AWS::S3::Bucket', {
+      LifecycleConfiguration: { Rules: Match.arrayWith([candidateRule(7)]) },
+    });
   });
 
   it('passes cfn-lint', (ctx) => {

@@ -1,6 +1,7 @@
 import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import type { Construct } from 'constructs';
+import { VERSION_STAGE, VERSION_STAGE_TAG } from '../shared/models/version-stage.js';
 import { acknowledge } from './nag.js';
 
 export interface Storage {
@@ -13,13 +14,21 @@ export interface Storage {
 /** How long things are kept; the numbers the README's teardown and cost sections quote. */
 export const RETENTION = {
   quarantineDays: 30,
+  /** Default of `headstart:candidateRetentionDays`: model versions never made current. */
+  candidateVersionDays: 30,
   noncurrentVersionDays: 30,
   /** Dataset shards and training state are rewritten on every change: their old versions are noise. */
   churnNoncurrentDays: 3,
   accessLogDays: 90,
 } as const;
 
-export function createStorage(scope: Construct): Storage {
+export interface StorageProps {
+  /** Days after which the files of a model version that was never made current expire. */
+  candidateRetentionDays?: number;
+}
+
+export function createStorage(scope: Construct, props: StorageProps = {}): Storage {
+  const candidateDays = props.candidateRetentionDays ?? RETENTION.candidateVersionDays;
   const logBucket = new s3.Bucket(scope, 'LogBucket', {
     blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
     enforceSSL: true,
@@ -52,6 +61,15 @@ export function createStorage(scope: Construct): Storage {
         id: 'expire-quarantine',
         prefix: 'quarantine/',
         expiration: Duration.days(RETENTION.quarantineDays),
+        noncurrentVersionExpiration: Duration.days(1),
+      },
+      {
+        // A version the promotion gate held back is tagged candidate by writeVersion (shared/models); promoting
+        // it (including a rollback to it) retags it promoted first, so versions any pointer named are kept.
+        id: 'expire-candidate-model-versions',
+        prefix: 'models/',
+        tagFilters: { [VERSION_STAGE_TAG]: VERSION_STAGE.candidate },
+        expiration: Duration.days(candidateDays),
         noncurrentVersionExpiration: Duration.days(1),
       },
       {
