@@ -133,7 +133,13 @@ export const ModelInfoSchema = z
     labels: z.array(z.string()).openapi({ description: 'In the head output order.' }),
     metrics: z.object({ accuracy: z.number(), macroF1: z.number(), n: z.number().int() }),
     backbone: z.object({ id: z.string(), inputSize: z.number().int(), featureDim: z.number().int() }),
-    head: z.object({ type: z.string() }),
+    head: z.object({
+      type: z.string(),
+      format: z.enum(['tfjs-layers', 'headstart-finetuned-top']).openapi({
+        description:
+          "'tfjs-layers': a head on the backbone's pooled feature. 'headstart-finetuned-top': a fine-tuned top block and classifier on the trunk named by `backbone`.",
+      }),
+    }),
     refusedVersion: z
       .object({ version: z.string(), code: z.string(), message: z.string() })
       .optional()

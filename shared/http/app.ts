@@ -438,7 +438,7 @@ export function createApp(deps: EdgeAppDeps): EdgeApp {
           inputSize: manifest.backbone.inputSize,
           featureDim: manifest.backbone.featureDim,
         },
-        head: { type: manifest.head.type },
+        head: { type: manifest.head.type, format: manifest.head.format },
         ...(refused ? { refusedVersion: refused } : {}),
       },
       200,

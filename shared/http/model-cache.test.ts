@@ -351,6 +351,12 @@ describe('fine-tuned versions', () => {
     for (const p of predictions) {
       expect(p.score).toBeCloseTo(direct[top.labels.indexOf(p.label)]!, 5);
     }
+    const info = (await (await app.request(`/v1/projects/${T}/model`)).json()) as {
+      head: { format: string };
+      backbone: { id: string };
+    };
+    expect(info.head.format).toBe('headstart-finetuned-top');
+    expect(info.backbone.id).toBe(trunkBackboneId());
   });
 
   it('and versions on the default backbone are served side by side by one cache, the trunk loaded once', async () => {
