@@ -2,6 +2,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeEach, describe, expect, it } from 'vitest';
+import { instrument } from '../../test/support/edge-test-support.js';
 import { layout } from '../models/index.js';
 import { createFsStore, type ObjectStore } from '../store/index.js';
 import {
@@ -122,55 +123,33 @@ describe('listKeys and revokeKey', () => {
 
 describe('createKeyVerifier', () => {
   it('reuses verdicts for the TTL, then reads the store again', async () => {
-    let gets = 0;
-    const counting: ObjectStore = {
-      description: store.description,
-      get: (key) => {
-        gets++;
-        return store.get(key);
-      },
-      getIfChanged: (k, e) => store.getIfChanged(k, e),
-      head: (k) => store.head(k),
-      put: (k, b, o) => store.put(k, b, o),
-      delete: (k) => store.delete(k),
-      list: (p, o) => store.list(p, o),
-    };
+    const counted = instrument(store);
+    const counting = counted.store;
     let now = 0;
     const verifier = createKeyVerifier(counting, { ttlMs: 1000, clock: () => now });
     const { key, info } = await createKey(store, 'shoes');
     for (let i = 0; i < 5; i++) expect((await verifier.check('shoes', key)).valid).toBe(true);
-    expect(gets).toBe(1);
+    expect(counted.calls.get).toBe(1);
     expect(await verifier.check('shoes', 'not-a-key')).toEqual({ valid: false, reason: 'malformed' });
-    expect(gets).toBe(1);
+    expect(counted.calls.get).toBe(1);
     await revokeKey(store, 'shoes', info.keyId);
     now = 999;
     expect((await verifier.check('shoes', key)).valid).toBe(true);
     now = 1000;
     expect(await verifier.check('shoes', key)).toEqual({ valid: false, reason: 'unknown' });
-    expect(gets).toBe(2);
+    expect(counted.calls.get).toBe(2);
   });
 
   it('keeps at most maxEntries verdicts', async () => {
-    let gets = 0;
-    const counting: ObjectStore = {
-      description: store.description,
-      get: (key) => {
-        gets++;
-        return store.get(key);
-      },
-      getIfChanged: (k, e) => store.getIfChanged(k, e),
-      head: (k) => store.head(k),
-      put: (k, b, o) => store.put(k, b, o),
-      delete: (k) => store.delete(k),
-      list: (p, o) => store.list(p, o),
-    };
+    const counted = instrument(store);
+    const counting = counted.store;
     const verifier = createKeyVerifier(counting, { maxEntries: 2 });
     const keys = await Promise.all([1, 2, 3].map(() => createKey(store, 'shoes')));
     for (const k of keys) await verifier.check('shoes', k.key);
-    expect(gets).toBe(3);
+    expect(counted.calls.get).toBe(3);
     await verifier.check('shoes', keys[2]!.key);
-    expect(gets).toBe(3);
+    expect(counted.calls.get).toBe(3);
     await verifier.check('shoes', keys[0]!.key);
-    expect(gets).toBe(4);
+    expect(counted.calls.get).toBe(4);
   });
 });

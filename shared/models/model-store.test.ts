@@ -42,7 +42,7 @@ async function write(store: ObjectStore, version: string) {
 async function stages(store: ObjectStore, version: string): Promise<Record<string, string | undefined>> {
   const out: Record<string, string | undefined> = {};
   for (const name of ['manifest.json', ...FILES]) {
-    out[name] = (await store.getTags!(layout.versionFile(P, version, name)))?.[VERSION_STAGE_TAG];
+    out[name] = (await store.getTags(layout.versionFile(P, version, name)))?.[VERSION_STAGE_TAG];
   }
   return out;
 }
@@ -56,8 +56,8 @@ function wrap(base: ObjectStore, overrides: Partial<ObjectStore>): ObjectStore {
     getIfChanged: (k, e) => base.getIfChanged(k, e),
     head: (k) => base.head(k),
     put: (k, b, o) => base.put(k, b, o),
-    putTags: (k, t) => base.putTags!(k, t),
-    getTags: (k) => base.getTags!(k),
+    putTags: (k, t) => base.putTags(k, t),
+    getTags: (k) => base.getTags(k),
     delete: (k) => base.delete(k),
     list: (p, o) => base.list(p, o),
     ...overrides,

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { ObjectStore, StoredObject } from '../store/index.js';
-import { isNotModified, PreconditionFailedError, replaceTags } from '../store/index.js';
+import { isNotModified, PreconditionFailedError } from '../store/index.js';
 import { InvalidVersionError, NoModelError, PointerConflictError } from './model-errors.js';
 import {
   type CurrentPointer,
@@ -178,7 +178,7 @@ async function markPromoted(
   const promoted = versionStageTags(VERSION_STAGE.promoted);
   await Promise.all(
     [MANIFEST, ...Object.keys(manifest.head.files)].map((name) =>
-      replaceTags(store, layout.versionFile(project, version, name), promoted),
+      store.putTags(layout.versionFile(project, version, name), promoted),
     ),
   );
 }

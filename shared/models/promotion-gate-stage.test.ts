@@ -49,7 +49,7 @@ async function seed(store: ObjectStore, index: DatasetIndex): Promise<void> {
 async function stageOf(store: ObjectStore, version: string): Promise<Set<string | undefined>> {
   const stages = new Set<string | undefined>();
   for await (const o of store.list(layout.versionPrefix(P, version))) {
-    stages.add((await store.getTags!(o.key))?.[VERSION_STAGE_TAG]);
+    stages.add((await store.getTags(o.key))?.[VERSION_STAGE_TAG]);
   }
   return stages;
 }

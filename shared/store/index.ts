@@ -20,4 +20,3 @@ export {
   StoreError,
   StoreUnavailableError,
 } from './store-errors.js';
-export { replaceTags } from './tags.js';

@@ -68,13 +68,11 @@ export interface ObjectStore {
   put(key: string, body: Uint8Array | string, options?: PutOptions): Promise<{ etag: string }>;
   /**
    * Replaces the tags of an existing object; body, ETag, metadata and last-modified time stay as they are.
-   * Never creates an object: a missing key fails with `NoSuchKeyError`. Both built-in stores implement it
-   * (S3's PutObjectTagging); optional so that wrappers written before tags existed still type-check, and
-   * `replaceTags` (tags.ts) stands in for a store without it.
+   * Never creates an object: a missing key fails with `NoSuchKeyError` (S3's PutObjectTagging).
    */
-  putTags?(key: string, tags: Record<string, string>): Promise<void>;
+  putTags(key: string, tags: Record<string, string>): Promise<void>;
   /** The object's tags (`{}` when it has none), or undefined when nothing is stored under the key. */
-  getTags?(key: string): Promise<Record<string, string> | undefined>;
+  getTags(key: string): Promise<Record<string, string> | undefined>;
   /** Succeeds whether or not the object existed. */
   delete(key: string): Promise<void>;
   /** Objects whose key starts with `prefix`, in UTF-8 byte order of keys like S3; pages internally. */

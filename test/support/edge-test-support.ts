@@ -50,7 +50,7 @@ export function edgeFixture(): Promise<EdgeFixture> {
   return memo;
 }
 
-export type StoreMethod = 'get' | 'getIfChanged' | 'head' | 'put' | 'delete' | 'list';
+export type StoreMethod = 'get' | 'getIfChanged' | 'head' | 'put' | 'putTags' | 'getTags' | 'delete' | 'list';
 
 export interface InstrumentedStore {
   store: ObjectStore;
@@ -65,7 +65,7 @@ export interface InstrumentedStore {
 /** Wraps a real store to count calls and to simulate an outage. */
 export function instrument(inner: ObjectStore): InstrumentedStore {
   const state: InstrumentedStore = {
-    calls: { get: 0, getIfChanged: 0, head: 0, put: 0, delete: 0, list: 0 },
+    calls: { get: 0, getIfChanged: 0, head: 0, put: 0, putTags: 0, getTags: 0, delete: 0, list: 0 },
     gets: [],
     down: false,
     reset() {
@@ -96,6 +96,14 @@ export function instrument(inner: ObjectStore): InstrumentedStore {
     async put(key, body, options) {
       check('put');
       return inner.put(key, body, options);
+    },
+    async putTags(key, tags) {
+      check('putTags');
+      return inner.putTags(key, tags);
+    },
+    async getTags(key) {
+      check('getTags');
+      return inner.getTags(key);
     },
     async delete(key) {
       check('delete');
