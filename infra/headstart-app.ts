@@ -113,6 +113,9 @@ export async function createHeadstartApp(options: HeadstartAppOptions = {}): Pro
   log(
     `[headstart] default backbone ${backbone.id}: ${(backbone.weightsBytes / 1024).toFixed(0)} KB of weights${backbone.cached ? ' (cached)' : ''}`,
   );
+  log(
+    `[headstart] fine-tuning trunk ${backbone.trunk.id}: ${(backbone.trunk.weightsBytes / 1024).toFixed(0)} KB of weights, with its pretrained top block${backbone.trunk.cached ? ' (cached)' : ''}`,
+  );
 
   const edgeStack =
     config.edge === 'lambda-edge' && config.region !== EDGE_REGION
