@@ -10,8 +10,7 @@ import {
 } from '../shared/backbone/index.js';
 import { NSFWJS_VERSION } from '../shared/backbone/nsfwjs-source.js';
 import {
-  buildDefaultSegment,
-  buildDefaultTrunk,
+  buildDefaultFineTuning,
   parseSegment,
   SEGMENT_JSON,
   SEGMENT_WEIGHTS,
@@ -163,11 +162,8 @@ export async function buildBackboneAsset(options: BackboneAssetOptions): Promise
     }
     if (!trunk) {
       const files = await failing('the fine-tuning trunk', async () => {
-        const [{ pkg }, segment] = await Promise.all([
-          buildDefaultTrunk({ fidelityImages: decoded }),
-          buildDefaultSegment(),
-        ]);
-        const out = serializeBackbone(pkg);
+        const { trunk: built, segment } = await buildDefaultFineTuning({ fidelityImages: decoded });
+        const out = serializeBackbone(built.pkg);
         const seg = serializeSegment(segment, trunkId);
         return {
           [BACKBONE_WEIGHTS]: out.weights,

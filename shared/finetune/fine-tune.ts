@@ -184,14 +184,11 @@ export async function fineTune(input: FineTuneInput, options: FineTuneOptions): 
         refit: false,
       },
     );
-    const chosen = trained.search.find(
-      (s) => s.headType === trained.config.headType && s.l2 === trained.config.l2,
-    );
     warm = {
       head: trained.head,
       config: trained.config,
       metrics: trained.metrics,
-      validationLoss: chosen?.validationLoss ?? Number.NaN,
+      validationLoss: trained.validationLoss,
     };
   }
   const classifier = classifierFromHead(warm.head, standardization, segment.featureDim, k);

@@ -18,7 +18,6 @@ export {
   UnsupportedTopError,
 } from './finetune-errors.js';
 export {
-  buildDefaultSegment,
   parseSegment,
   readSegment,
   SEGMENT_JSON,
@@ -27,6 +26,8 @@ export {
   serializeSegment,
 } from './segment-package.js';
 export {
+  buildDefaultFineTuning,
+  buildDefaultSegment,
   buildDefaultTrunk,
   DEFAULT_FEATURE_CUT,
   DEFAULT_TRUNK_CUT,

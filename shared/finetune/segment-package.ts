@@ -3,13 +3,11 @@ import type { BackbonePackage } from '../backbone/backbone-package.js';
 import { BACKBONE_JSON, sha256Hex } from '../backbone/backbone-package.js';
 import { saveBackbone } from '../backbone/backbone-store.js';
 import { headstartGraphSchema } from '../backbone/headstart-graph.js';
-import { loadNsfwjsMobileNetV2 } from '../backbone/nsfwjs-source.js';
 import { decodeWeights, encodeWeights, weightSpecSchema } from '../backbone/quantize.js';
 import { layout } from '../models/model-layout.js';
 import type { ObjectStore } from '../store/index.js';
 import { InvalidTopError, UnsupportedTopError } from './finetune-errors.js';
-import { DEFAULT_FEATURE_CUT, DEFAULT_TRUNK_CUT } from './spatial-trunk.js';
-import { foldTopSegment, type TopSegment } from './top-segment.js';
+import type { TopSegment } from './top-segment.js';
 
 /**
  * The pretrained blocks a trunk leaves out, stored beside the trunk (`backbones/<trunk id>/segment.json` and
@@ -90,21 +88,6 @@ export function parseSegment(json: Uint8Array | string, weights: Uint8Array, tru
     output: d.graph.output,
     featureDim: d.featureDim,
   };
-}
-
-/** The default trunk's pretrained top, folded from the pinned nsfwjs model. */
-export async function buildDefaultSegment(
-  cuts: { trunkCut?: string; featureCut?: string } = {},
-): Promise<TopSegment> {
-  const { model } = await loadNsfwjsMobileNetV2();
-  try {
-    return foldTopSegment(model, {
-      trunkCut: cuts.trunkCut ?? DEFAULT_TRUNK_CUT,
-      featureCut: cuts.featureCut ?? DEFAULT_FEATURE_CUT,
-    });
-  } finally {
-    model.dispose();
-  }
 }
 
 /**

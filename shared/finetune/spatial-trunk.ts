@@ -10,6 +10,7 @@ import { loadNsfwjsMobileNetV2, NSFWJS_PREPROCESSING, NSFWJS_VERSION } from '../
 import { decodeFeatures, encodeFeatures, type FeatureDtype } from '../dataset/feature-file.js';
 import { layout } from '../models/model-layout.js';
 import { InvalidFineTuneInputError } from './finetune-errors.js';
+import { foldTopSegment, type TopSegment } from './top-segment.js';
 
 /**
  * Where fine-tuning cuts the default MobileNetV2: the frozen trunk ends at block 12's output (14x14x96, 37 KB
@@ -57,39 +58,69 @@ export interface TrunkOptions {
   minCosineMean?: number;
 }
 
+type NsfwjsSource = Awaited<ReturnType<typeof loadNsfwjsMobileNetV2>>;
+
+/** Runs `use` on one load of the pinned nsfwjs model, disposed afterwards. */
+async function fromNsfwjs<T>(use: (source: NsfwjsSource) => Promise<T> | T): Promise<T> {
+  const source = await loadNsfwjsMobileNetV2();
+  try {
+    return await use(source);
+  } finally {
+    source.model.dispose();
+  }
+}
+
+function exportTrunk({ model, weightsSha256 }: NsfwjsSource, options: TrunkOptions): Promise<ExportResult> {
+  const cut = options.cut ?? DEFAULT_TRUNK_CUT;
+  return exportBackbone(
+    {
+      model,
+      id: `nsfwjs@${NSFWJS_VERSION}/mobilenet_v2`,
+      weightsSha256,
+      note: 'Keras layers model, uint8 per tensor',
+    },
+    {
+      id: trunkBackboneId(options),
+      description: `MobileNetV2 1.0 from nsfwjs@${NSFWJS_VERSION}, cut at ${cut}, unpooled (trunk for fine-tuning)`,
+      cut,
+      pooling: 'none',
+      quantization: options.quantization ?? DEFAULT_QUANTIZATION,
+      inputSize: options.inputSize ?? DEFAULT_INPUT_SIZE,
+      resize: NSFWJS_PREPROCESSING.resize,
+      scale: NSFWJS_PREPROCESSING.scale,
+      offset: NSFWJS_PREPROCESSING.offset,
+      fidelityImages: options.fidelityImages,
+      minCosineMean: options.minCosineMean ?? TRUNK_MIN_COSINE_MEAN,
+    },
+  );
+}
+
+function foldDefaultSegment(model: NsfwjsSource['model'], trunkCut = DEFAULT_TRUNK_CUT): TopSegment {
+  return foldTopSegment(model, { trunkCut, featureCut: DEFAULT_FEATURE_CUT });
+}
+
 /**
  * Builds the frozen trunk for fine-tuning: the same nsfwjs MobileNetV2, folded and quantized exactly as the
  * default backbone, but cut lower and not pooled. Its feature is the flattened NHWC activation at the cut.
  * Store it like any backbone (saveBackbone); the precompute function extracts it into `features/<trunk id>/`.
  */
-export async function buildDefaultTrunk(options: TrunkOptions): Promise<ExportResult> {
-  const { model, weightsSha256 } = await loadNsfwjsMobileNetV2();
-  try {
-    const cut = options.cut ?? DEFAULT_TRUNK_CUT;
-    return await exportBackbone(
-      {
-        model,
-        id: `nsfwjs@${NSFWJS_VERSION}/mobilenet_v2`,
-        weightsSha256,
-        note: 'Keras layers model, uint8 per tensor',
-      },
-      {
-        id: trunkBackboneId(options),
-        description: `MobileNetV2 1.0 from nsfwjs@${NSFWJS_VERSION}, cut at ${cut}, unpooled (trunk for fine-tuning)`,
-        cut,
-        pooling: 'none',
-        quantization: options.quantization ?? DEFAULT_QUANTIZATION,
-        inputSize: options.inputSize ?? DEFAULT_INPUT_SIZE,
-        resize: NSFWJS_PREPROCESSING.resize,
-        scale: NSFWJS_PREPROCESSING.scale,
-        offset: NSFWJS_PREPROCESSING.offset,
-        fidelityImages: options.fidelityImages,
-        minCosineMean: options.minCosineMean ?? TRUNK_MIN_COSINE_MEAN,
-      },
-    );
-  } finally {
-    model.dispose();
-  }
+export function buildDefaultTrunk(options: TrunkOptions): Promise<ExportResult> {
+  return fromNsfwjs((source) => exportTrunk(source, options));
+}
+
+/** The default backbone's pretrained blocks between a trunk cut and the head-only feature layer, in float32. */
+export function buildDefaultSegment(trunkCut = DEFAULT_TRUNK_CUT): Promise<TopSegment> {
+  return fromNsfwjs(({ model }) => foldDefaultSegment(model, trunkCut));
+}
+
+/** The trunk and the segment above it from one load of the source model: what a deployment publishes. */
+export function buildDefaultFineTuning(
+  options: TrunkOptions,
+): Promise<{ trunk: ExportResult; segment: TopSegment }> {
+  return fromNsfwjs(async (source) => ({
+    trunk: await exportTrunk(source, options),
+    segment: foldDefaultSegment(source.model, options.cut),
+  }));
 }
 
 /** Store key of one image's trunk activation: the same content-addressed layout as pooled features. */

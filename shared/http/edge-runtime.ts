@@ -26,7 +26,9 @@ export function storeBackboneProvider(
   store: ObjectStore,
   options: { backboneId?: string; wasmDir?: string } = {},
 ): BackboneProvider {
+  const load = storeBackboneLoader(store, options);
   return async () => {
+    // The wasm runtime starts while the pointer is read; the loader's own initTf then finds it ready.
     const [, id] = await Promise.all([
       initTf(options.wasmDir ? { wasmDir: options.wasmDir } : {}),
       options.backboneId ?? readDefaultBackboneId(store),
@@ -36,7 +38,7 @@ export function storeBackboneProvider(
         `${store.description} has no default backbone (backbones/default.json); deploy one before serving predictions`,
       );
     }
-    return loadBackbone(await readBackbone(store, id));
+    return load(id);
   };
 }
 

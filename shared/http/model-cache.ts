@@ -1,12 +1,5 @@
 import type { Backbone } from '../backbone/index.js';
-import {
-  type FineTunedTop,
-  loadTop,
-  parseTop,
-  TOP_FORMAT,
-  TOP_JSON,
-  TOP_WEIGHTS,
-} from '../finetune/index.js';
+import { loadTop, parseTop, TOP_FORMAT, TOP_JSON, TOP_WEIGHTS } from '../finetune/index.js';
 import {
   type CurrentPointer,
   InvalidVersionError,
@@ -606,7 +599,8 @@ class ProjectModelCache implements ModelCache {
         `the fine-tuned top of ${where} predicts [${labels.join(', ')}], but the manifest lists [${manifest.labels.join(', ')}]`,
       );
     }
-    return async () => topAsHead(loadTop(pkg));
+    // A loaded top has a head's contract: trunk activations in, probabilities out.
+    return async () => loadTop(pkg);
   }
 
   private async explainMissing(project: string): Promise<HttpError> {
@@ -646,16 +640,6 @@ async function hasAny(store: ObjectStore, prefix: string): Promise<boolean> {
 
 function describeFormat(manifest: ModelManifest): string {
   return manifest.head.format === TOP_FORMAT ? 'fine-tuned top' : 'head';
-}
-
-/** A fine-tuned top has a head's contract (trunk activations in, probabilities out); its other members stay. */
-function topAsHead(top: FineTunedTop): Head {
-  return {
-    labels: top.labels,
-    inputDim: top.inputDim,
-    predict: (features, n) => top.predict(features, n),
-    dispose: () => top.dispose(),
-  };
 }
 
 function messageOf(err: unknown): string {

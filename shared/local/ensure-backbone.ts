@@ -9,13 +9,7 @@ import {
   saveBackbone,
   setDefaultBackbone,
 } from '../backbone/index.js';
-import {
-  buildDefaultSegment,
-  buildDefaultTrunk,
-  readSegment,
-  saveTrunk,
-  trunkIdFor,
-} from '../finetune/index.js';
+import { buildDefaultFineTuning, readSegment, saveTrunk, trunkIdFor } from '../finetune/index.js';
 import { decodeImage } from '../image/index.js';
 import type { ObjectStore } from '../store/index.js';
 
@@ -76,11 +70,8 @@ export async function ensureDefaultBackbone(
   if (trunkId && !(await readSegment(store, trunkId))) {
     options.log?.(`building the fine-tuning trunk ${trunkId} (first start only)...`);
     photos ??= await fidelityPhotos(options.photosDir);
-    const [{ pkg }, segment] = await Promise.all([
-      buildDefaultTrunk({ fidelityImages: photos }),
-      buildDefaultSegment(),
-    ]);
-    await saveTrunk(store, pkg, segment);
+    const { trunk, segment } = await buildDefaultFineTuning({ fidelityImages: photos });
+    await saveTrunk(store, trunk.pkg, segment);
   }
   return id;
 }

@@ -500,9 +500,8 @@ class ProjectTrainer {
     data: { usable: Example[]; labels: number[]; labelNames: string[]; ids: string[] },
     validationIds: string[] | undefined,
   ): Promise<{ chosen: TrainingMode; decision: ModeDecision; result?: FineTuneResult }> {
-    const searched = head.search.find((c) => c.headType === head.config.headType && c.l2 === head.config.l2);
     const headOnly = {
-      validationLoss: searched?.validationLoss ?? Number.NaN,
+      validationLoss: head.validationLoss,
       validationAccuracy: head.metrics.accuracy,
       macroF1: head.metrics.macroF1,
     };

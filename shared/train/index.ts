@@ -18,6 +18,7 @@ export {
 export {
   type ClassWeighting,
   DEFAULT_MIN_PER_LABEL,
+  datasetSnapshotOf,
   type SearchCandidate,
   type TrainConfig,
   type TrainInput,

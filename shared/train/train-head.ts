@@ -109,6 +109,8 @@ export interface TrainResult {
   head: SerializedHead;
   /** The chosen candidate scored on validation, before any refit. */
   metrics: Metrics;
+  /** The chosen candidate's class-weighted validation cross-entropy, before any refit. */
+  validationLoss: number;
   config: TrainConfig;
   search: SearchCandidate[];
   /** sha256 hex of the sorted `id,label` lines, joined by newlines. */
@@ -234,6 +236,7 @@ export async function trainHead(input: TrainInput, options: TrainOptions = {}): 
   return {
     head,
     metrics,
+    validationLoss: candidate.validationLoss,
     config: {
       headType: candidate.headType,
       l2: candidate.l2,
@@ -249,7 +252,7 @@ export async function trainHead(input: TrainInput, options: TrainOptions = {}): 
       seed: opts.seed,
     },
     search,
-    datasetSnapshot: await datasetSnapshot(input.ids, y, input.labelNames),
+    datasetSnapshot: await datasetSnapshotOf(input.ids, y, input.labelNames),
   };
 }
 
@@ -389,9 +392,10 @@ function gather(
   return { n: rows.length, dim, k: input.labelNames.length, x, y: ys, w };
 }
 
-async function datasetSnapshot(
+/** sha256 hex of the sorted `id,label` lines: what identifies the examples a head (or top) was trained on. */
+export async function datasetSnapshotOf(
   ids: readonly string[],
-  y: Int32Array,
+  y: ArrayLike<number>,
   labelNames: readonly string[],
 ): Promise<string> {
   const lines = ids.map((id, i) => `${id},${labelNames[y[i]!]}`).sort();

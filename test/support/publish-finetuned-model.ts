@@ -1,17 +1,13 @@
-import { createHash } from 'node:crypto';
 import {
   type Backbone,
   type BackbonePackage,
   loadBackbone,
   saveBackbone,
 } from '../../shared/backbone/index.js';
-import { loadNsfwjsMobileNetV2 } from '../../shared/backbone/nsfwjs-source.js';
 import {
-  DEFAULT_FEATURE_CUT,
-  DEFAULT_TRUNK_CUT,
+  buildDefaultSegment,
   type FineTuneResult,
   fineTune,
-  foldTopSegment,
   TOP_FORMAT,
   TOP_JSON,
   TOP_WEIGHTS,
@@ -20,6 +16,7 @@ import {
 import type { ModelManifest } from '../../shared/models/index.js';
 import type { ObjectStore } from '../../shared/store/index.js';
 import { initTf } from '../../shared/tf/tf-runtime.js';
+import { datasetSnapshotOf } from '../../shared/train/index.js';
 import {
   extractTrainingFeatures,
   type PublishOptions,
@@ -49,13 +46,7 @@ export function fineTunedTestTop(): Promise<FineTunedTestTop> {
     await initTf();
     const trunkPkg = await testTrunk();
     const trunk = await loadBackbone(trunkPkg);
-    const { model } = await loadNsfwjsMobileNetV2();
-    let segment: ReturnType<typeof foldTopSegment>;
-    try {
-      segment = foldTopSegment(model, { trunkCut: DEFAULT_TRUNK_CUT, featureCut: DEFAULT_FEATURE_CUT });
-    } finally {
-      model.dispose();
-    }
+    const segment = await buildDefaultSegment();
     const data = await extractTrainingFeatures(trunk);
     const result = await fineTune(data, {
       segment,
@@ -65,8 +56,7 @@ export function fineTunedTestTop(): Promise<FineTunedTestTop> {
       patience: 1,
       batchSize: 16,
     });
-    const lines = data.ids.map((id, i) => `${id},${data.labelNames[data.labels[i]!]}`).sort();
-    const datasetSnapshot = createHash('sha256').update(lines.join('\n')).digest('hex');
+    const datasetSnapshot = await datasetSnapshotOf(data.ids, data.labels, data.labelNames);
     return { trunkPkg, trunk, result, datasetSnapshot };
   })();
   return memo;
