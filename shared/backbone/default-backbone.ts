@@ -39,38 +39,57 @@ export function defaultBackboneId(
   return `mnv2-nsfwjs.${cut}.${size}.${QUANT_SLUG[q]}`;
 }
 
+/** The pinned nsfwjs MobileNetV2, loaded (see loadNsfwjsMobileNetV2). */
+export type NsfwjsSource = Awaited<ReturnType<typeof loadNsfwjsMobileNetV2>>;
+
+/**
+ * Exports one cut of the nsfwjs MobileNetV2 with its own preprocessing: the default backbone and the fine-tuning
+ * trunk differ only in id, description, pooling and fidelity floor.
+ */
+export function exportNsfwjsCut(
+  { model, weightsSha256 }: NsfwjsSource,
+  options: DefaultBackboneOptions & { id: string; description: string; pooling: 'avg' | 'none' },
+): Promise<ExportResult> {
+  return exportBackbone(
+    {
+      model,
+      id: `nsfwjs@${NSFWJS_VERSION}/mobilenet_v2`,
+      weightsSha256,
+      note: 'Keras layers model, uint8 per tensor',
+    },
+    {
+      id: options.id,
+      description: options.description,
+      cut: options.cut ?? DEFAULT_CUT,
+      pooling: options.pooling,
+      quantization: options.quantization ?? DEFAULT_QUANTIZATION,
+      inputSize: options.inputSize ?? DEFAULT_INPUT_SIZE,
+      resize: NSFWJS_PREPROCESSING.resize,
+      scale: NSFWJS_PREPROCESSING.scale,
+      offset: NSFWJS_PREPROCESSING.offset,
+      fidelityImages: options.fidelityImages,
+      ...(options.fidelityLabels ? { fidelityLabels: options.fidelityLabels } : {}),
+      ...(options.minCosineMean !== undefined ? { minCosineMean: options.minCosineMean } : {}),
+    },
+  );
+}
+
 /**
  * Builds the default edge backbone from the MobileNetV2 inside the pinned nsfwjs package: cut, batch norm
  * folded, per-channel int8. Deterministic: the same package version and options always give the same bytes and
  * therefore the same id and sha256.
  */
 export async function buildDefaultBackbone(options: DefaultBackboneOptions): Promise<ExportResult> {
-  const { model, weightsSha256 } = await loadNsfwjsMobileNetV2();
+  const source = await loadNsfwjsMobileNetV2();
   try {
     const cut = options.cut ?? DEFAULT_CUT;
-    return await exportBackbone(
-      {
-        model,
-        id: `nsfwjs@${NSFWJS_VERSION}/mobilenet_v2`,
-        weightsSha256,
-        note: 'Keras layers model, uint8 per tensor',
-      },
-      {
-        id: defaultBackboneId(options),
-        description: `MobileNetV2 1.0 from nsfwjs@${NSFWJS_VERSION}, cut at ${cut}, globally average-pooled`,
-        cut,
-        pooling: 'avg',
-        quantization: options.quantization ?? DEFAULT_QUANTIZATION,
-        inputSize: options.inputSize ?? DEFAULT_INPUT_SIZE,
-        resize: NSFWJS_PREPROCESSING.resize,
-        scale: NSFWJS_PREPROCESSING.scale,
-        offset: NSFWJS_PREPROCESSING.offset,
-        fidelityImages: options.fidelityImages,
-        ...(options.fidelityLabels ? { fidelityLabels: options.fidelityLabels } : {}),
-        ...(options.minCosineMean !== undefined ? { minCosineMean: options.minCosineMean } : {}),
-      },
-    );
+    return await exportNsfwjsCut(source, {
+      ...options,
+      id: defaultBackboneId(options),
+      description: `MobileNetV2 1.0 from nsfwjs@${NSFWJS_VERSION}, cut at ${cut}, globally average-pooled`,
+      pooling: 'avg',
+    });
   } finally {
-    model.dispose();
+    source.model.dispose();
   }
 }

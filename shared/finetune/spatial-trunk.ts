@@ -1,12 +1,12 @@
 import type { Quantization } from '../backbone/backbone-manifest.js';
 import {
   DEFAULT_CUT,
-  DEFAULT_INPUT_SIZE,
-  DEFAULT_QUANTIZATION,
   defaultBackboneId,
+  exportNsfwjsCut,
+  type NsfwjsSource,
 } from '../backbone/default-backbone.js';
-import { type ExportResult, exportBackbone } from '../backbone/export-backbone.js';
-import { loadNsfwjsMobileNetV2, NSFWJS_PREPROCESSING, NSFWJS_VERSION } from '../backbone/nsfwjs-source.js';
+import type { ExportResult } from '../backbone/export-backbone.js';
+import { loadNsfwjsMobileNetV2, NSFWJS_VERSION } from '../backbone/nsfwjs-source.js';
 import { decodeFeatures, encodeFeatures, type FeatureDtype } from '../dataset/feature-file.js';
 import { layout } from '../models/model-layout.js';
 import { InvalidFineTuneInputError } from './finetune-errors.js';
@@ -58,8 +58,6 @@ export interface TrunkOptions {
   minCosineMean?: number;
 }
 
-type NsfwjsSource = Awaited<ReturnType<typeof loadNsfwjsMobileNetV2>>;
-
 /** Runs `use` on one load of the pinned nsfwjs model, disposed afterwards. */
 async function fromNsfwjs<T>(use: (source: NsfwjsSource) => Promise<T> | T): Promise<T> {
   const source = await loadNsfwjsMobileNetV2();
@@ -70,29 +68,16 @@ async function fromNsfwjs<T>(use: (source: NsfwjsSource) => Promise<T> | T): Pro
   }
 }
 
-function exportTrunk({ model, weightsSha256 }: NsfwjsSource, options: TrunkOptions): Promise<ExportResult> {
+function exportTrunk(source: NsfwjsSource, options: TrunkOptions): Promise<ExportResult> {
   const cut = options.cut ?? DEFAULT_TRUNK_CUT;
-  return exportBackbone(
-    {
-      model,
-      id: `nsfwjs@${NSFWJS_VERSION}/mobilenet_v2`,
-      weightsSha256,
-      note: 'Keras layers model, uint8 per tensor',
-    },
-    {
-      id: trunkBackboneId(options),
-      description: `MobileNetV2 1.0 from nsfwjs@${NSFWJS_VERSION}, cut at ${cut}, unpooled (trunk for fine-tuning)`,
-      cut,
-      pooling: 'none',
-      quantization: options.quantization ?? DEFAULT_QUANTIZATION,
-      inputSize: options.inputSize ?? DEFAULT_INPUT_SIZE,
-      resize: NSFWJS_PREPROCESSING.resize,
-      scale: NSFWJS_PREPROCESSING.scale,
-      offset: NSFWJS_PREPROCESSING.offset,
-      fidelityImages: options.fidelityImages,
-      minCosineMean: options.minCosineMean ?? TRUNK_MIN_COSINE_MEAN,
-    },
-  );
+  return exportNsfwjsCut(source, {
+    ...options,
+    cut,
+    id: trunkBackboneId(options),
+    description: `MobileNetV2 1.0 from nsfwjs@${NSFWJS_VERSION}, cut at ${cut}, unpooled (trunk for fine-tuning)`,
+    pooling: 'none',
+    minCosineMean: options.minCosineMean ?? TRUNK_MIN_COSINE_MEAN,
+  });
 }
 
 function foldDefaultSegment(model: NsfwjsSource['model'], trunkCut = DEFAULT_TRUNK_CUT): TopSegment {
