@@ -4,7 +4,7 @@ import type { Backbone } from '../backbone/index.js';
 import { DatasetError, UploadTooLargeError } from '../dataset/dataset-errors.js';
 import type { DatasetIndex } from '../dataset/dataset-index.js';
 import { encodeFeatures } from '../dataset/feature-file.js';
-import { clearQuarantine, putQuarantine } from '../dataset/quarantine.js';
+import { clearQuarantine, putQuarantine, readQuarantine } from '../dataset/quarantine.js';
 import type { UploadEvent } from '../dataset/s3-events.js';
 import { compareSequencers } from '../dataset/sequencer.js';
 import { parseUploadKey, projectOf } from '../dataset/upload-key.js';
@@ -181,6 +181,10 @@ class Extractor implements UploadExtractor {
       ) {
         return outcome;
       }
+    } else if (etag) {
+      // Keys with no project have no index entry; their record says which ETag was set aside.
+      const prev = await readQuarantine(this.deps.store, event.key);
+      if (prev?.code === err.code && prev.etag && sameEtag(prev.etag, etag)) return outcome;
     }
     await putQuarantine(
       this.deps.store,
