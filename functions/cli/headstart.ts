@@ -132,6 +132,7 @@ async function run(argv: string[]): Promise<void> {
       const outcome = await requestTraining(target, project, {
         wait: values.wait === true,
         force: values.force === true,
+        ...(json ? {} : { onProgress: (p) => console.error(`  ${p.line}`) }),
       });
       if (!values.wait) {
         out(json, { requested: true }, () => `training of ${project} requested`);
@@ -144,8 +145,15 @@ async function run(argv: string[]): Promise<void> {
           const mode = o.mode === 'finetune' ? 'fine-tuned top' : 'head';
           return `${o.status} ${String(o.version)} (${mode}): validation accuracy ${m.accuracy.toFixed(3)}, macro-F1 ${m.macroF1.toFixed(3)} (n=${m.n}); ${String(o.reason)}`;
         }
-        if (o.status === 'unchanged')
-          return 'dataset unchanged since the current version; `--force` retrains anyway';
+        if (o.status === 'unchanged') {
+          // The request was consumed by a training that found the dataset already trained (often the automatic
+          // retrain after the upload): the current version is the answer.
+          const m = o.metrics as { accuracy: number; macroF1: number; n: number } | undefined;
+          const mode = o.mode === 'finetune' ? 'fine-tuned top' : 'head';
+          return m && o.version
+            ? `up to date: ${String(o.version)} (${mode}) serves this dataset: validation accuracy ${m.accuracy.toFixed(3)}, macro-F1 ${m.macroF1.toFixed(3)} (n=${m.n}); \`--force\` retrains anyway`
+            : 'dataset unchanged since the current version; `--force` retrains anyway';
+        }
         return `${String(o.status)}${o.message ? `: ${String(o.message)}` : ''}`;
       });
       if (outcome?.status === 'refused' || outcome?.status === 'failed') process.exitCode = 1;

@@ -1,18 +1,34 @@
 import { createDatasetIndex } from '../../shared/dataset/dataset-index.js';
+import { dedupeExamples, type LabelConflict } from '../../shared/dataset/dedupe-examples.js';
 import { listQuarantine } from '../../shared/dataset/quarantine.js';
 import { compareSequencers } from '../../shared/dataset/sequencer.js';
 import { listVersions, readPointer, readVersion, rollback } from '../../shared/models/index.js';
 import { writeRetrainRequest } from '../../shared/pipeline/retrain-requests.js';
 import { readDecision, readTrainingState, type TrainingState } from '../../shared/pipeline/train-project.js';
+import { formatProgress, type TrainingProgress } from '../../shared/pipeline/training-progress.js';
 import type { ObjectStore } from '../../shared/store/index.js';
 import type { Target } from './cli-context.js';
 import { CliError } from './cli-errors.js';
 
 export interface ProjectStatus {
   project: string;
-  dataset: { labels: Record<string, number>; examples: number };
+  dataset: {
+    /** Photos per label, each photo (its bytes) counted once. */
+    labels: Record<string, number>;
+    examples: number;
+    /** Upload keys indexed; more than `examples` when some photos sit under several keys. */
+    keys: number;
+    /** Keys whose photo is already counted under another key of the same label. */
+    duplicateKeys: number;
+    /** Photos uploaded under several labels, with the label that counts (the most recent upload). */
+    conflicts: LabelConflict[];
+  };
   quarantined: { key: string; code: string; message: string }[];
-  training: { state: 'idle' | 'training' | 'never'; lastOutcome?: Record<string, unknown> };
+  training: {
+    state: 'idle' | 'training' | 'never';
+    lastOutcome?: Record<string, unknown>;
+    progress?: TrainingProgress;
+  };
   model: {
     version: string | null;
     metrics: { accuracy: number; macroF1: number; n: number } | null;
@@ -29,8 +45,10 @@ export async function projectStatus(store: ObjectStore, project: string): Promis
     readTrainingState(store, project),
     readPointer(store, project),
   ]);
+  const dataset = dedupeExamples(examples);
   const labels: Record<string, number> = {};
-  for (const e of examples) labels[e.label] = (labels[e.label] ?? 0) + 1;
+  for (const e of dataset.examples) labels[e.label] = (labels[e.label] ?? 0) + 1;
+  const duplicateKeys = dataset.duplicates.reduce((n, d) => n + d.keys.length - 1, 0);
   let model: ProjectStatus['model'] = { version: null, metrics: null };
   if (pointer) {
     const v = await readVersion(store, project, pointer.pointer.version);
@@ -43,26 +61,50 @@ export async function projectStatus(store: ObjectStore, project: string): Promis
   }
   return {
     project,
-    dataset: { labels, examples: examples.length },
+    dataset: {
+      labels,
+      examples: dataset.examples.length,
+      keys: examples.length,
+      duplicateKeys,
+      conflicts: dataset.conflicts,
+    },
     quarantined: quarantine.map((q) => ({ key: q.key, code: q.code, message: q.message })),
     training: {
       state: state?.state ?? 'never',
       ...(state?.lastOutcome ? { lastOutcome: state.lastOutcome } : {}),
+      ...(state?.state === 'training' && state.progress ? { progress: state.progress } : {}),
     },
     model,
   };
 }
 
 export function formatStatus(s: ProjectStatus): string {
-  const lines = [`project ${s.project}: ${s.dataset.examples} examples`];
-  for (const [label, n] of Object.entries(s.dataset.labels).sort()) lines.push(`  ${label.padEnd(24)} ${n}`);
+  const { dataset } = s;
+  const extra = dataset.keys - dataset.examples;
+  const lines = [
+    `project ${s.project}: ${dataset.examples} examples${extra > 0 ? ` (${dataset.keys} files; each photo counts once)` : ''}`,
+  ];
+  for (const [label, n] of Object.entries(dataset.labels).sort()) lines.push(`  ${label.padEnd(24)} ${n}`);
+  if (dataset.duplicateKeys > 0) {
+    lines.push(`duplicates: ${dataset.duplicateKeys} file(s) repeat a photo already in the same label`);
+  }
+  if (dataset.conflicts.length) {
+    lines.push(
+      `label conflicts: ${dataset.conflicts.length} (the same photo in several labels; the most recent upload wins)`,
+    );
+    for (const c of dataset.conflicts) {
+      const others = c.keys.filter((k) => k.key !== c.winner.key).map((k) => `${k.key} (${k.label})`);
+      lines.push(`  ${c.winner.key} counts as '${c.winner.label}'; also uploaded as ${others.join(', ')}`);
+    }
+  }
   if (s.quarantined.length) {
     lines.push(`quarantined: ${s.quarantined.length}`);
     for (const q of s.quarantined) lines.push(`  ${q.key}  ${q.code}: ${q.message}`);
   }
   const last = s.training.lastOutcome;
+  const progress = s.training.progress;
   lines.push(
-    `training: ${s.training.state}${last ? ` (last: ${String(last.status)}${last.message ? ` - ${String(last.message)}` : ''})` : ''}`,
+    `training: ${s.training.state}${progress ? ` (${formatProgress(progress)})` : ''}${last ? ` (last: ${String(last.status)}${last.message ? ` - ${String(last.message)}` : ''})` : ''}`,
   );
   lines.push(
     s.model.version
@@ -79,14 +121,29 @@ export function formatStatus(s: ProjectStatus): string {
 export async function requestTraining(
   target: Target,
   project: string,
-  options: { wait: boolean; force: boolean; timeoutSeconds?: number; pollMs?: number },
+  options: {
+    wait: boolean;
+    force: boolean;
+    timeoutSeconds?: number;
+    pollMs?: number;
+    /** Called while waiting, each time the training reports a new phase, step or estimate; `line` is for people. */
+    onProgress?: (p: { progress: TrainingProgress; line: string }) => void;
+  },
 ): Promise<TrainingState['lastOutcome'] | undefined> {
   const req = await writeRetrainRequest(target.store, project, { immediate: true, force: options.force });
   await target.trigger?.notify(project);
   if (!options.wait) return undefined;
   const deadline = Date.now() + (options.timeoutSeconds ?? 900) * 1000;
+  let shown = '';
   while (Date.now() < deadline) {
     const state = await readTrainingState(target.store, project);
+    if (state?.state === 'training' && state.progress && options.onProgress) {
+      const seen = JSON.stringify(state.progress);
+      if (seen !== shown) {
+        shown = seen;
+        options.onProgress({ progress: state.progress, line: formatProgress(state.progress) });
+      }
+    }
     if (
       state?.consumedSequence &&
       compareSequencers(state.consumedSequence, req.sequence) >= 0 &&

@@ -1,20 +1,29 @@
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Logger } from '@aws-lambda-powertools/logger';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { type Backbone, loadBackbone } from '../../shared/backbone/index.js';
 import { createDatasetIndex, type DatasetIndex } from '../../shared/dataset/dataset-index.js';
 import { decodeFeatures } from '../../shared/dataset/feature-file.js';
-import { listQuarantine } from '../../shared/dataset/quarantine.js';
+import { listQuarantine, readQuarantine } from '../../shared/dataset/quarantine.js';
+import { readPointer } from '../../shared/models/index.js';
 import { layout } from '../../shared/models/model-layout.js';
 import { createUploadExtractor } from '../../shared/pipeline/extract-uploads.js';
 import { createRetrainRequester, readRetrainRequest } from '../../shared/pipeline/retrain-requests.js';
+import {
+  createProjectTrainer,
+  type TrainOutcome,
+  trainingBackbone,
+} from '../../shared/pipeline/train-project.js';
 import { createFsStore, type ObjectStore } from '../../shared/store/index.js';
 import { initTf } from '../../shared/tf/tf-runtime.js';
 import { clothingMini, fixturesDir } from '../../test/support/fixtures.js';
 import { motoBucket } from '../../test/support/moto.js';
 import {
+  encodeEventKey,
   lambdaContext,
   nextSequencer,
   rawSqsRecord,
@@ -22,6 +31,7 @@ import {
   sqsEvent,
 } from '../../test/support/s3-events.js';
 import { testBackbone } from '../../test/support/test-backbone.js';
+import { createTrainHandler } from '../train/train-handler.js';
 import { createPrecomputeHandler } from './precompute-handler.js';
 
 let backbone: Backbone;
@@ -38,7 +48,7 @@ async function countKeys(store: ObjectStore, prefix: string): Promise<number> {
   return n;
 }
 
-function harness(store: ObjectStore) {
+function harness(store: ObjectStore, options: { maxUploadBytes?: number } = {}) {
   const index: DatasetIndex = createDatasetIndex(store);
   const nudged: string[] = [];
   const retrain = createRetrainRequester(store, { notify: async (p) => void nudged.push(p) });
@@ -46,6 +56,7 @@ function harness(store: ObjectStore) {
     store,
     backbone,
     index,
+    ...options,
     requestRetrain: (p) => retrain.request(p),
   });
   const handler = createPrecomputeHandler({
@@ -60,7 +71,63 @@ function harness(store: ObjectStore) {
   };
 }
 
-function suite(name: string, makeStore: () => Promise<ObjectStore>) {
+/** An S3 notification for a created object, with the size and ETag S3 puts in it (ETag unquoted, as S3 sends it). */
+function createdRecord(key: string, size: number, etag: string) {
+  return rawSqsRecord(
+    JSON.stringify({
+      Records: [
+        {
+          eventVersion: '2.1',
+          eventSource: 'aws:s3',
+          eventTime: new Date().toISOString(),
+          eventName: 'ObjectCreated:Put',
+          s3: {
+            object: {
+              key: encodeEventKey(key),
+              size,
+              eTag: etag.replace(/"/g, ''),
+              sequencer: nextSequencer(),
+            },
+          },
+        },
+      ],
+    }),
+  );
+}
+
+/** Reads through the store, by key: what the function downloaded. */
+function recordingReads(store: ObjectStore): { store: ObjectStore; reads: string[] } {
+  const reads: string[] = [];
+  return {
+    reads,
+    store: {
+      description: store.description,
+      get: (k) => {
+        reads.push(k);
+        return store.get(k);
+      },
+      getIfChanged: (k, e) => {
+        reads.push(k);
+        return store.getIfChanged(k, e);
+      },
+      head: (k) => store.head(k),
+      put: (k, b, o) => store.put(k, b, o),
+      putTags: (k, t) => store.putTags(k, t),
+      getTags: (k) => store.getTags(k),
+      delete: (k) => store.delete(k),
+      list: (p, o) => store.list(p, o),
+    },
+  };
+}
+
+interface SuiteEnv {
+  store: ObjectStore;
+  /** Writes an object the way another tool would, bypassing the store's refusal of control characters. */
+  rawPut: (key: string, body: Uint8Array) => Promise<void>;
+}
+
+function suite(name: string, makeEnv: () => Promise<SuiteEnv>) {
+  const makeStore = async () => (await makeEnv()).store;
   describe(`precompute handler (${name})`, () => {
     it('indexes 17 good uploads and sets aside 3 bad ones with their reasons', async () => {
       const store = await makeStore();
@@ -183,11 +250,122 @@ function suite(name: string, makeStore: () => Promise<ObjectStore>) {
       expect((await listQuarantine(store, 'names')).map((r) => r.code)).toEqual(['key_too_deep']);
       expect((await index.snapshot('names')).map((e) => e.key)).toEqual(['uploads/names/hat/x.jpg']);
     });
+
+    it('refuses an oversized upload from the size its event carries, without reading it, and only once per ETag', async () => {
+      const { store: raw } = await makeEnv();
+      const { store, reads } = recordingReads(raw);
+      const { index, nudged, handler } = harness(store, { maxUploadBytes: 100_000 });
+      const key = 'uploads/large/hat/scan.png';
+      await raw.put(key, new Uint8Array(150_000));
+      const { etag } = (await raw.head(key))!;
+      expect((await handler([createdRecord(key, 150_000, etag)])).batchItemFailures).toEqual([]);
+      expect(reads).not.toContain(key);
+      const record = await readQuarantine(raw, key);
+      expect(record).toMatchObject({ code: 'upload_too_large', etag, bytes: 150_000 });
+      expect(record!.message).toMatch(/150000 bytes; the limit is 100000.*not copied/);
+      expect(await index.entry('large', key)).toMatchObject({ state: 'quarantined', etag });
+      // S3 sends another event when the same bytes are put again: nothing new is written or requested.
+      expect((await handler([createdRecord(key, 150_000, etag)])).batchItemFailures).toEqual([]);
+      expect(await readQuarantine(raw, key)).toEqual(record);
+      expect(nudged).toEqual(['large']);
+    });
+
+    it('sets aside a key with a control character as invalid_file_name without failing the batch', async () => {
+      const { store, rawPut } = await makeEnv();
+      const { index, handler } = harness(store);
+      const bad = 'uploads/ctl/hat/tab\tname.jpg';
+      const photo = clothingMini('train')[0]!;
+      await rawPut(bad, photo.bytes);
+      await store.put('uploads/ctl/hat/ok.jpg', photo.bytes);
+      // The event's ETag is what S3 reports for the object (MD5 of the single-part body).
+      const etag = `"${createHash('md5').update(photo.bytes).digest('hex')}"`;
+      const res = await handler([
+        createdRecord(bad, photo.bytes.byteLength, etag),
+        s3EventRecord('created', 'uploads/ctl/hat/ok.jpg'),
+      ]);
+      expect(res.batchItemFailures).toEqual([]);
+      expect(await readQuarantine(store, bad)).toMatchObject({ code: 'invalid_file_name', etag });
+      expect(await index.entry('ctl', bad)).toMatchObject({ state: 'quarantined', etag });
+      expect((await index.snapshot('ctl')).map((e) => e.key)).toEqual(['uploads/ctl/hat/ok.jpg']);
+    });
+
+    it('trains in the training function when the same photo is in two labels, the most recent upload winning', async () => {
+      const store = await makeStore();
+      const { handler } = harness(store);
+      const hats = clothingMini('train')
+        .filter((p) => p.label === 'hat')
+        .slice(0, 6);
+      const shoes = clothingMini('train')
+        .filter((p) => p.label === 'shoes')
+        .slice(0, 6);
+      const keys: string[] = [];
+      for (const [label, list] of [
+        ['hat', hats],
+        ['shoes', shoes],
+      ] as const) {
+        for (const [i, p] of list.entries()) {
+          keys.push(`uploads/pair/${label}/${i}.jpg`);
+          await store.put(keys.at(-1)!, p.bytes);
+        }
+      }
+      await handler(keys.map((k) => s3EventRecord('created', k)));
+      await new Promise((r) => setTimeout(r, 1100)); // later than S3's one-second Last-Modified
+      await store.put('uploads/pair/shoes/moved.jpg', hats[0]!.bytes);
+      await handler([s3EventRecord('created', 'uploads/pair/shoes/moved.jpg')]);
+
+      const trainer = createProjectTrainer({
+        store,
+        index: createDatasetIndex(store),
+        backbone: trainingBackbone(backbone),
+        quietSeconds: 0,
+        trainOptions: { headTypes: ['softmax'], softmaxL2: [1e-2] },
+      });
+      const outcomes: TrainOutcome[] = [];
+      const train = createTrainHandler({
+        trainer: async () => ({
+          run: async (p) => {
+            const o = await trainer.run(p);
+            outcomes.push(o);
+            return o;
+          },
+        }),
+        trigger: { notify: async () => {} },
+        logger: new Logger({ serviceName: 'test', logLevel: 'SILENT' }),
+      });
+      const res = await train(sqsEvent([rawSqsRecord(JSON.stringify({ project: 'pair' }))]), lambdaContext);
+      expect(res.batchItemFailures).toEqual([]);
+      expect(outcomes).toEqual([expect.objectContaining({ status: 'promoted' })]);
+      const version = (await readPointer(store, 'pair'))!.pointer.version;
+      const evaluation = JSON.parse(
+        new TextDecoder().decode(
+          (await store.get(`${layout.versionPrefix('pair', version)}evaluation.json`))!.body,
+        ),
+      );
+      expect(evaluation.perLabelCounts).toEqual({ hat: 5, shoes: 7 });
+      expect(evaluation.conflicts).toEqual([
+        expect.objectContaining({
+          keys: [
+            expect.objectContaining({ key: 'uploads/pair/hat/0.jpg', label: 'hat' }),
+            expect.objectContaining({ key: 'uploads/pair/shoes/moved.jpg', label: 'shoes' }),
+          ],
+          winner: { key: 'uploads/pair/shoes/moved.jpg', label: 'shoes' },
+        }),
+      ]);
+    });
   });
 }
 
-suite('file-system store', async () =>
-  createFsStore({ root: mkdtempSync(join(tmpdir(), 'headstart-precompute-')) }));
+suite('file-system store', async () => {
+  const root = mkdtempSync(join(tmpdir(), 'headstart-precompute-'));
+  return {
+    store: createFsStore({ root }),
+    rawPut: async (key, body) => {
+      const file = join(root, 'objects', ...key.split('/'));
+      mkdirSync(join(file, '..'), { recursive: true });
+      writeFileSync(file, body);
+    },
+  };
+});
 
 const endpoint = inject('motoEndpoint');
 if (!endpoint) {
@@ -196,5 +374,13 @@ if (!endpoint) {
     it('needs moto_server', () => {});
   });
 } else {
-  suite('S3 via moto_server', async () => (await motoBucket(endpoint, 'hs-pre')).store);
+  suite('S3 via moto_server', async () => {
+    const { store, client, bucket } = await motoBucket(endpoint, 'hs-pre');
+    return {
+      store,
+      rawPut: async (key, body) => {
+        await client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body }));
+      },
+    };
+  });
 }

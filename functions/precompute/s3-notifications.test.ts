@@ -69,5 +69,12 @@ describe.skipIf(!endpoint)('S3 event notifications through SQS (moto_server)', (
       ].sort(),
     );
     expect(events.every((e) => e.sequencer.length > 0)).toBe(true);
+    // Created events carry the size and the ETag (quoted, as the store reports it): enough to refuse an
+    // oversized upload without reading it, and to record what was set aside.
+    expect(events.find((e) => e.type === 'created' && e.key === keys[1])).toMatchObject({
+      size: 3,
+      etag: (await store.head(keys[1]!))!.etag,
+    });
+    expect(events.find((e) => e.type === 'removed')).not.toHaveProperty('etag');
   });
 });

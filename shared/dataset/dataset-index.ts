@@ -23,6 +23,11 @@ const live = z.object({
   bytes: z.number().int().nonnegative(),
   /** The upload's ETag when it was read: lets a reconciler see a file replaced while nobody was listening. */
   etag: z.string().optional(),
+  /**
+   * When the upload was made (the object's last-modified time, refined by the event's time). Entries written
+   * before this field existed have none; readers fall back to `at`.
+   */
+  uploadedAt: z.string().optional(),
   sequencer: z.string(),
   at: z.string(),
 });
@@ -45,6 +50,8 @@ export interface Example {
   label: string;
   sha256: string;
   bytes: number;
+  /** When the upload was made: the entry's `uploadedAt`, or for older entries when it was indexed (`at`). */
+  uploadedAt: string;
 }
 
 /** A change to one upload's entry: the entry it becomes, and its key. */
@@ -73,7 +80,7 @@ export function shardOf(key: string): string {
 }
 
 /** A stable name for a dataset: sha256 over the sorted `key,label,sha256` lines. */
-export function snapshotHash(examples: readonly Example[]): string {
+export function snapshotHash(examples: readonly Pick<Example, 'key' | 'label' | 'sha256'>[]): string {
   const h = createHash('sha256');
   for (const e of [...examples].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))) {
     h.update(`${e.key}\u0000${e.label}\u0000${e.sha256}\n`);
@@ -135,7 +142,15 @@ class ShardedIndex implements DatasetIndex {
     const out: Example[] = [];
     for (const shard of await this.shards(project)) {
       for (const [key, e] of Object.entries(shard.entries)) {
-        if (e.state === 'example') out.push({ key, label: e.label, sha256: e.sha256, bytes: e.bytes });
+        if (e.state === 'example') {
+          out.push({
+            key,
+            label: e.label,
+            sha256: e.sha256,
+            bytes: e.bytes,
+            uploadedAt: e.uploadedAt ?? e.at,
+          });
+        }
       }
     }
     return out.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));

@@ -7,13 +7,25 @@ export interface UploadEvent {
   key: string;
   sequencer: string;
   eventTime: string;
+  /**
+   * The object's ETag and size as the event saw them, when it carries them (S3 notifications do, quoted here as
+   * stores report ETags). They let the extractor refuse an oversized upload without reading it, and record a
+   * refusal with the ETag even when the store cannot read the key.
+   */
+  etag?: string;
+  size?: number;
 }
 
 const s3Record = z.object({
   eventName: z.string(),
   eventTime: z.string(),
   s3: z.object({
-    object: z.object({ key: z.string(), sequencer: z.string().optional(), size: z.number().optional() }),
+    object: z.object({
+      key: z.string(),
+      sequencer: z.string().optional(),
+      size: z.number().int().nonnegative().optional(),
+      eTag: z.string().optional(),
+    }),
   }),
 });
 const notification = z.union([
@@ -60,7 +72,14 @@ export function parseS3Notification(body: string): UploadEvent[] {
       sequencer:
         r.s3.object.sequencer ?? Date.parse(r.eventTime).toString(16).toUpperCase().padStart(16, '0'),
       eventTime: r.eventTime,
+      ...(type === 'created' && r.s3.object.eTag ? { etag: quoted(r.s3.object.eTag) } : {}),
+      ...(type === 'created' && r.s3.object.size !== undefined ? { size: r.s3.object.size } : {}),
     });
   }
   return out;
+}
+
+/** S3 notifications carry the ETag bare; listings, HEAD and GET quote it. */
+function quoted(etag: string): string {
+  return etag.startsWith('"') ? etag : `"${etag}"`;
 }

@@ -62,7 +62,11 @@ export interface FineTuneOptions {
   classWeight?: 'balanced' | 'none';
   precision?: 'float32' | 'float16';
   seed?: number;
-  onEpoch?: (record: EpochRecord) => void;
+  /**
+   * Called after each epoch (and once for the warm start, epoch 0) with the epoch cap; a returned promise is
+   * awaited before the next epoch, which also lets the event loop run between epochs.
+   */
+  onEpoch?: (record: EpochRecord, progress: { maxEpochs: number }) => void | Promise<void>;
 }
 
 export interface EpochRecord {
@@ -222,7 +226,7 @@ export async function fineTune(input: FineTuneInput, options: FineTuneOptions): 
       validationAccuracy: initial.metrics.accuracy,
       seconds: (performance.now() - started) / 1000,
     });
-    options.onEpoch?.(history[0]!);
+    await options.onEpoch?.(history[0]!, { maxEpochs: opts.maxEpochs });
     let best = { loss: initial.loss, metrics: initial.metrics, epoch: 0, state: top.saveState() };
     let since = 0;
     let stoppedBy: FineTuneResult['stoppedBy'] = 'max_epochs';
@@ -280,7 +284,7 @@ export async function fineTune(input: FineTuneInput, options: FineTuneOptions): 
         seconds: (performance.now() - started) / 1000,
       };
       history.push(record);
-      options.onEpoch?.(record);
+      await options.onEpoch?.(record, { maxEpochs: opts.maxEpochs });
       if (!Number.isFinite(scored.loss)) {
         throw new FineTuneError('diverged', `validation loss became ${scored.loss} at epoch ${epoch}`);
       }

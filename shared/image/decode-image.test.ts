@@ -3,6 +3,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
+import { pngDeclaring } from '../../test/support/synthetic-images.js';
 import {
   CorruptImageError,
   DEFAULT_MAX_PIXELS,
@@ -125,6 +126,39 @@ describe('decodeImage refusals', () => {
     expect(error).toBeInstanceOf(TooManyPixelsError);
     expect(error.message).toContain(`${width}x${height}`);
     await expect(decodeImage(photo, { size: 32, maxPixels: pixels })).resolves.toMatchObject({ size: 32 });
+  });
+
+  it('says too_many_pixels, not corrupt_image, for a PNG declaring 100000x100000 that sharp will not open', async () => {
+    const error = await rejection(decodeImage(pngDeclaring(100_000, 100_000), { size: 64 }));
+    expect(error).toBeInstanceOf(TooManyPixelsError);
+    expect(error.message).toContain('100000x100000');
+    expect((await rejection(probeImage(pngDeclaring(100_000, 100_000)))).code).toBe('too_many_pixels');
+  });
+
+  it('says too_many_pixels for JPEG and WebP headers declaring more than sharp opens', async () => {
+    const jpeg = Buffer.from(firstPhoto('train', 'hat'));
+    // Rewrite the frame header (SOF0/SOF2) to claim 60000x60000.
+    let at = 2;
+    while (jpeg[at] === 0xff && jpeg[at + 1] !== 0xc0 && jpeg[at + 1] !== 0xc2)
+      at += 2 + jpeg.readUInt16BE(at + 2);
+    jpeg.writeUInt16BE(60_000, at + 5);
+    jpeg.writeUInt16BE(60_000, at + 7);
+    const j = await rejection(decodeImage(jpeg, { size: 64 }));
+    expect([j.code, j.message]).toEqual(['too_many_pixels', expect.stringContaining('60000x60000')]);
+
+    // An extended WebP (VP8X) canvas of 20000x20000 in front of a real image's VP8 chunk.
+    const small = malformed('small.webp');
+    const vp8x = Buffer.alloc(18);
+    vp8x.write('VP8X', 0, 'latin1');
+    vp8x.writeUInt32LE(10, 4);
+    vp8x.writeUIntLE(20_000 - 1, 12, 3);
+    vp8x.writeUIntLE(20_000 - 1, 15, 3);
+    const body = Buffer.concat([Buffer.from('WEBP', 'latin1'), vp8x, small.subarray(12)]);
+    const riff = Buffer.alloc(8);
+    riff.write('RIFF', 0, 'latin1');
+    riff.writeUInt32LE(body.length, 4);
+    const w = await rejection(decodeImage(Buffer.concat([riff, body]), { size: 64 }));
+    expect([w.code, w.message]).toEqual(['too_many_pixels', expect.stringContaining('20000x20000')]);
   });
 
   it('rejects nonsense options as a programming error, not an image error', async () => {

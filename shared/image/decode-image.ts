@@ -239,7 +239,16 @@ interface Header {
   probe: ImageProbe;
 }
 
-async function readHeader(bytes: Uint8Array): Promise<Header> {
+/** libvips' own input limit (0x3FFF squared), which it applies even to reading a header. */
+const SHARP_PIXEL_LIMIT = 0x3fff * 0x3fff;
+
+/**
+ * Format and stored size, from the header. The size the header declares is checked against `maxPixels` (by
+ * default libvips' own limit) before sharp sees the file: sharp refuses huge declared sizes with a message
+ * about the pixel limit even when only reading metadata, and the refusal must say `too_many_pixels` whatever
+ * the format.
+ */
+async function readHeader(bytes: Uint8Array, maxPixels = SHARP_PIXEL_LIMIT): Promise<Header> {
   if (bytes.length === 0) throw new EmptyImageError();
   const sniffed = sniffFormat(bytes);
   if ('unsupported' in sniffed) throw new UnsupportedFormatError(sniffed.unsupported);
@@ -247,12 +256,20 @@ async function readHeader(bytes: Uint8Array): Promise<Header> {
 
   const raw = headerDimensions(bytes, format);
   if (raw && (raw.width === 0 || raw.height === 0)) throw new ZeroDimensionError(raw.width, raw.height);
+  if (raw && raw.width * raw.height > maxPixels)
+    throw new TooManyPixelsError(raw.width, raw.height, maxPixels);
 
   let metadata: sharp.Metadata;
   try {
     metadata = await sharp(bytes, { failOn: FAIL_ON }).metadata();
   } catch (error) {
-    throw toImageError(error, bytes, format);
+    // A header this parser could not read but libvips could, declaring more than libvips takes.
+    throw toImageError(
+      error,
+      bytes,
+      format,
+      raw ? { ...raw, maxPixels: Math.min(maxPixels, SHARP_PIXEL_LIMIT) } : undefined,
+    );
   }
   if (metadata.format !== format) {
     // The magic bytes and libvips disagree; trust neither and refuse rather than decode something unexpected.
@@ -315,7 +332,7 @@ export async function decodeImage(bytes: Uint8Array, options: DecodeImageOptions
     policy = 'center-crop',
     view = 'identity',
   } = optionsSchema.parse(options);
-  const header = await readHeader(bytes);
+  const header = await readHeader(bytes, maxPixels);
   const { format, storedWidth, storedHeight } = header;
   if (storedWidth * storedHeight > maxPixels) {
     throw new TooManyPixelsError(storedWidth, storedHeight, maxPixels);

@@ -4,15 +4,22 @@ import type { Backbone } from '../backbone/index.js';
 import { DatasetError, UploadTooLargeError } from '../dataset/dataset-errors.js';
 import type { DatasetIndex } from '../dataset/dataset-index.js';
 import { encodeFeatures } from '../dataset/feature-file.js';
-import { clearQuarantine, putQuarantine } from '../dataset/quarantine.js';
+import { clearQuarantine, putQuarantine, readQuarantine } from '../dataset/quarantine.js';
 import type { UploadEvent } from '../dataset/s3-events.js';
 import { compareSequencers } from '../dataset/sequencer.js';
 import { parseUploadKey, projectOf } from '../dataset/upload-key.js';
 import { type DualExtractor, encodeSpatialFeatures, spatialFeatureKey } from '../finetune/index.js';
 import { decodeImage, ImageError, type ImageView } from '../image/index.js';
 import { layout } from '../models/model-layout.js';
-import type { ObjectStore } from '../store/index.js';
-import { PreconditionFailedError } from '../store/index.js';
+import type { ObjectStore, StoredObject } from '../store/index.js';
+import {
+  CorruptObjectError,
+  InvalidKeyError,
+  PreconditionFailedError,
+  StoreError,
+  StoreUnavailableError,
+} from '../store/index.js';
+import { sameEtag } from '../store/store-input.js';
 import { createFeatureBatcher, type FeatureBatcher } from './feature-batcher.js';
 
 export type UploadOutcome =
@@ -130,14 +137,27 @@ class Extractor implements UploadExtractor {
     return { key: event.key, status: 'removed', project };
   }
 
+  /**
+   * Sets an upload aside: the index entry (with the ETag, so a reconciler comparing listings with the index sees
+   * it as handled), then the record and the copy of the bytes. A repeat of a refusal already recorded for the
+   * same ETag and code (a re-put of the same bytes, a reconciler's second look) rewrites nothing but the
+   * index's sequencer, and asks for no retrain: the dataset did not change.
+   */
   private async quarantine(
     event: UploadEvent,
     err: DatasetError | ImageError,
-    body?: Uint8Array,
-    sha256?: string,
-    etag?: string,
+    found: { body?: Uint8Array; sha256?: string; etag?: string; bytes?: number; note?: string } = {},
   ): Promise<UploadOutcome> {
     const project = projectOf(event.key);
+    const { body, sha256, etag } = found;
+    const message = found.note ? `${err.message} (${found.note})` : err.message;
+    const outcome: UploadOutcome = {
+      key: event.key,
+      status: 'quarantined',
+      ...(project ? { project } : {}),
+      code: err.code,
+      message,
+    };
     if (project) {
       const applied = await this.deps.index.apply(project, {
         state: 'quarantined',
@@ -151,6 +171,20 @@ class Extractor implements UploadExtractor {
         await this.deps.requestRetrain(project);
         return { key: event.key, status: 'stale', project };
       }
+      const prev = applied.previous;
+      if (
+        prev?.state === 'quarantined' &&
+        prev.code === err.code &&
+        etag &&
+        prev.etag &&
+        sameEtag(prev.etag, etag)
+      ) {
+        return outcome;
+      }
+    } else if (etag) {
+      // Keys with no project have no index entry; their record says which ETag was set aside.
+      const prev = await readQuarantine(this.deps.store, event.key);
+      if (prev?.code === err.code && prev.etag && sameEtag(prev.etag, etag)) return outcome;
     }
     await putQuarantine(
       this.deps.store,
@@ -158,10 +192,10 @@ class Extractor implements UploadExtractor {
         key: event.key,
         ...(project ? { project } : {}),
         code: err.code,
-        message: err.message,
+        message,
         ...(sha256 ? { sha256 } : {}),
         ...(etag ? { etag } : {}),
-        bytes: body?.byteLength ?? 0,
+        bytes: found.bytes ?? body?.byteLength ?? 0,
         sequencer: event.sequencer,
         at: this.now(),
       },
@@ -169,13 +203,86 @@ class Extractor implements UploadExtractor {
     );
     // The upload may have replaced a good one at the same key, which must leave the training set.
     if (project) await this.deps.requestRetrain(project);
-    return {
-      key: event.key,
-      status: 'quarantined',
-      ...(project ? { project } : {}),
-      code: err.code,
-      message: err.message,
-    };
+    return outcome;
+  }
+
+  /**
+   * What the store says of the object (size, ETag), or `unreadable` when the store refuses the key itself (a
+   * control character put there by another tool) or cannot read the object: a problem of this object, not one to
+   * retry. The size the event carries is trusted to refuse early; otherwise one HEAD, so that an oversized
+   * upload is never downloaded.
+   */
+  private async look(event: UploadEvent): Promise<ObjectLook> {
+    try {
+      const info = await this.deps.store.head(event.key);
+      return info
+        ? { found: true, size: info.size, etag: info.etag, lastModified: info.lastModified }
+        : { found: false };
+    } catch (err) {
+      if (!(err instanceof InvalidKeyError || err instanceof CorruptObjectError)) throw err;
+      const listed = await this.listedInfo(event.key);
+      const etag = event.etag ?? listed?.etag;
+      const size = event.size ?? listed?.size;
+      return {
+        found: true,
+        unreadable: err.message,
+        ...(etag ? { etag } : {}),
+        ...(size !== undefined ? { size } : {}),
+      };
+    }
+  }
+
+  /**
+   * The listing entry of a key the store will not address directly: listed under the longest prefix that the
+   * store accepts. Best effort (a store may refuse to list such a key at all).
+   */
+  private async listedInfo(key: string): Promise<{ etag: string; size: number } | undefined> {
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: cutting the key before its first control character.
+    const cut = key.search(/[\u0000-\u001f\u007f]/);
+    const prefix = cut >= 0 ? key.slice(0, cut) : key.slice(0, key.lastIndexOf('/') + 1);
+    try {
+      for await (const o of this.deps.store.list(prefix)) {
+        if (o.key === key) return { etag: o.etag, size: o.size };
+      }
+    } catch (err) {
+      if (!(err instanceof StoreError) || err instanceof StoreUnavailableError) throw err;
+    }
+    return undefined;
+  }
+
+  /** Reads the body of an upload the store can address; undefined when it is gone or cannot be read. */
+  private async readBody(key: string): Promise<StoredObject | undefined> {
+    try {
+      return await this.deps.store.get(key);
+    } catch (err) {
+      if (err instanceof InvalidKeyError || err instanceof CorruptObjectError) return undefined;
+      throw err;
+    }
+  }
+
+  /** A key that breaks the naming rules: set aside with a copy of its bytes when the store can read them. */
+  private async refuseName(event: UploadEvent, err: DatasetError): Promise<UploadOutcome> {
+    const look = await this.look(event);
+    if (!look.found) return { key: event.key, status: 'missing', ...projectField(event.key) };
+    const tooLarge = look.size !== undefined && look.size > this.maxUploadBytes;
+    const obj = look.unreadable || tooLarge ? undefined : await this.readBody(event.key);
+    const note = look.unreadable
+      ? 'the store cannot read this key, so no copy of the bytes is kept; rename or delete the file'
+      : tooLarge
+        ? `no copy kept: it is ${look.size} bytes, over the ${this.maxUploadBytes}-byte limit`
+        : undefined;
+    const etag = obj?.etag ?? look.etag;
+    const bytes = obj?.body.byteLength ?? look.size;
+    return this.quarantine(event, err, {
+      ...(obj ? { body: obj.body } : {}),
+      ...(etag ? { etag } : {}),
+      ...(bytes !== undefined ? { bytes } : {}),
+      ...(note ? { note } : {}),
+    });
+  }
+
+  private tooLarge(bytes: number): UploadTooLargeError {
+    return new UploadTooLargeError(`upload is ${bytes} bytes; the limit is ${this.maxUploadBytes}`);
   }
 
   private async created(event: UploadEvent): Promise<UploadOutcome> {
@@ -186,8 +293,7 @@ class Extractor implements UploadExtractor {
     } catch (err) {
       if (err instanceof DatasetError) {
         if (err.code === 'not_an_upload') return { key: event.key, status: 'ignored' };
-        const o = await store.get(event.key);
-        return this.quarantine(event, err, o?.body, undefined, o?.etag);
+        return this.refuseName(event, err);
       }
       throw err;
     }
@@ -198,16 +304,44 @@ class Extractor implements UploadExtractor {
       await this.deps.requestRetrain(project);
       return { key: event.key, status: 'stale', project };
     }
-    const obj = await store.get(event.key);
+    const notCopied = 'not copied into quarantine; it stays at its key until you delete or replace it';
+    // Refused from the size alone, before any read: a 30 MB upload is never downloaded.
+    if (event.size !== undefined && event.size > this.maxUploadBytes) {
+      return this.quarantine(event, this.tooLarge(event.size), {
+        ...(event.etag ? { etag: event.etag } : {}),
+        bytes: event.size,
+        note: notCopied,
+      });
+    }
+    const look = await this.look(event);
     // Gone already: its delete event (a later sequencer) will tombstone it.
-    if (!obj) return { key: event.key, status: 'missing', project };
-    if (obj.body.byteLength > this.maxUploadBytes) {
+    if (!look.found) return { key: event.key, status: 'missing', project };
+    if (look.size !== undefined && look.size > this.maxUploadBytes) {
+      return this.quarantine(event, this.tooLarge(look.size), {
+        ...(look.etag ? { etag: look.etag } : {}),
+        bytes: look.size,
+        note: notCopied,
+      });
+    }
+    const obj = look.unreadable ? undefined : await this.readBody(event.key);
+    if (!obj) {
+      if (!look.unreadable) return { key: event.key, status: 'missing', project };
       return this.quarantine(
         event,
-        new UploadTooLargeError(
-          `upload is ${obj.body.byteLength} bytes; the limit is ${this.maxUploadBytes}`,
-        ),
+        new DatasetError('unreadable_upload', `the store cannot read this upload: ${look.unreadable}`),
+        {
+          ...(look.etag ? { etag: look.etag } : {}),
+          ...(look.size !== undefined ? { bytes: look.size } : {}),
+        },
       );
+    }
+    if (obj.body.byteLength > this.maxUploadBytes) {
+      // Replaced by a larger file between the HEAD and the GET.
+      return this.quarantine(event, this.tooLarge(obj.body.byteLength), {
+        etag: obj.etag,
+        bytes: obj.body.byteLength,
+        note: notCopied,
+      });
     }
     const sha256 = createHash('sha256').update(obj.body).digest('hex');
 
@@ -252,7 +386,9 @@ class Extractor implements UploadExtractor {
         }
       }
     } catch (err) {
-      if (err instanceof ImageError) return this.quarantine(event, err, obj.body, sha256, obj.etag);
+      if (err instanceof ImageError) {
+        return this.quarantine(event, err, { body: obj.body, sha256, etag: obj.etag });
+      }
       throw err;
     }
     // The features exist before the index names them, so training never meets an example without features.
@@ -263,6 +399,7 @@ class Extractor implements UploadExtractor {
       sha256,
       bytes: obj.body.byteLength,
       etag: obj.etag,
+      uploadedAt: uploadTime(obj.lastModified, event.eventTime),
       sequencer: event.sequencer,
       at: this.now(),
     });
@@ -271,6 +408,26 @@ class Extractor implements UploadExtractor {
     if (applied.previous?.state === 'quarantined') await clearQuarantine(store, event.key);
     return { key: event.key, status: 'indexed', project, label, sha256, computed };
   }
+}
+
+type ObjectLook =
+  | { found: false }
+  | { found: true; size?: number; etag?: string; lastModified?: Date; unreadable?: string };
+
+function projectField(key: string): { project?: string } {
+  const project = projectOf(key);
+  return project ? { project } : {};
+}
+
+/**
+ * When an upload was made: the object's last-modified time, or the event's time when that is the same moment
+ * read more finely (S3 reports Last-Modified to the second; its events carry milliseconds).
+ */
+export function uploadTime(lastModified: Date, eventTime: string): string {
+  const lm = lastModified.getTime();
+  const ev = Date.parse(eventTime);
+  if (lm % 1000 === 0 && ev >= lm && ev < lm + 1000) return new Date(ev).toISOString();
+  return lastModified.toISOString();
 }
 
 export function createUploadExtractor(deps: ExtractDeps): UploadExtractor {

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { Backbone, BackboneManifest } from '../backbone/index.js';
 import { type DatasetIndex, type Example, snapshotHash } from '../dataset/dataset-index.js';
+import { type DedupedExamples, dedupeExamples } from '../dataset/dedupe-examples.js';
 import { decodeFeatures } from '../dataset/feature-file.js';
 import { compareSequencers } from '../dataset/sequencer.js';
 import {
@@ -37,6 +38,11 @@ import {
 } from '../train/index.js';
 import { projectSettingsSchema } from './extract-uploads.js';
 import { readRetrainRequest } from './retrain-requests.js';
+import {
+  createProgressReporter,
+  type ProgressReporter,
+  trainingProgressSchema,
+} from './training-progress.js';
 
 /**
  * One training of one project, from a nudge to a promoted (or held-back) version:
@@ -53,6 +59,8 @@ export const trainingStateSchema = z.object({
   consumedSequence: z.string().optional(),
   updatedAt: z.string(),
   lastOutcome: z.record(z.string(), z.unknown()).optional(),
+  /** While training: the phase, step and time left (see training-progress.ts). */
+  progress: trainingProgressSchema.optional(),
 });
 export type TrainingState = z.infer<typeof trainingStateSchema>;
 
@@ -71,7 +79,15 @@ export type Decision = z.infer<typeof decisionSchema>;
 export type TrainOutcome =
   | { status: 'too_early'; project: string; retryInSeconds: number }
   | { status: 'busy'; project: string; owner: string }
-  | { status: 'up_to_date' | 'unchanged'; project: string }
+  | { status: 'up_to_date'; project: string }
+  | {
+      /** The current version was trained on exactly this dataset: it is what serves it. */
+      status: 'unchanged';
+      project: string;
+      version: string;
+      mode: TrainingMode;
+      metrics: { accuracy: number; macroF1: number; n: number };
+    }
   | { status: 'refused'; project: string; code: string; message: string }
   | {
       status: 'promoted' | 'candidate';
@@ -110,6 +126,8 @@ export interface TrainProjectDeps {
    * training function's 3 GB and 15 minutes. Default 5,000 photos.
    */
   fineTuneMaxExamples?: number;
+  /** At most one progress write to the training state per this many ms. Default 2,000. */
+  progressIntervalMs?: number;
   /** Test seam: runs between writing a version and flipping the pointer. */
   beforeFlip?: (version: string) => Promise<void>;
 }
@@ -211,7 +229,8 @@ class ProjectTrainer {
   }
 
   private async writeState(project: string, patch: Partial<TrainingState>): Promise<void> {
-    const prev = await readTrainingState(this.deps.store, project);
+    const { progress: _stale, ...prev } = (await readTrainingState(this.deps.store, project)) ?? {};
+    // Progress belongs to the write that reports it; any other write (the end of a training) clears it.
     const next: TrainingState = {
       project,
       state: 'idle',
@@ -247,7 +266,13 @@ class ProjectTrainer {
         return { status: 'up_to_date', project };
       }
       await this.writeState(project, { state: 'training' });
-      const outcome = await this.train(project, options, req.force === true);
+      const progress = createProgressReporter({
+        write: (p) => this.writeState(project, { state: 'training', progress: p }),
+        ...(this.deps.progressIntervalMs !== undefined ? { intervalMs: this.deps.progressIntervalMs } : {}),
+      });
+      const outcome = await this.train(project, options, req.force === true, progress).finally(() =>
+        progress.settle(),
+      );
       await this.writeState(project, {
         state: 'idle',
         consumedSequence: req.sequence,
@@ -282,10 +307,13 @@ class ProjectTrainer {
     project: string,
     options: TrainRequestOptions,
     forceRequest: boolean,
+    progress: ProgressReporter,
   ): Promise<TrainOutcome> {
     const started = performance.now();
     const { store, backbone } = this.deps;
-    const examples = await this.deps.index.snapshot(project);
+    // One photo counts once: duplicates and label conflicts are resolved here, by the rule in dedupe-examples.ts.
+    const dataset = dedupeExamples(await this.deps.index.snapshot(project));
+    const { examples } = dataset;
     const snapshot = snapshotHash(examples);
     const current = await readPointer(store, project);
     let currentManifest: ModelManifest | undefined;
@@ -302,9 +330,17 @@ class ProjectTrainer {
       !options.forcePromotion &&
       !forceRequest
     ) {
-      return { status: 'unchanged', project };
+      const m = currentManifest.metrics;
+      return {
+        status: 'unchanged',
+        project,
+        version: currentManifest.version,
+        mode: currentManifest.head.format === 'headstart-finetuned-top' ? 'finetune' : 'head',
+        metrics: { accuracy: m.accuracy, macroF1: m.macroF1, n: m.n },
+      };
     }
 
+    await progress.phase('loading features');
     const features = await this.loadFeatures(examples, 'identity');
     const usable = examples.filter((e) => features.has(e.sha256));
     const labelNames = [...new Set(usable.map((e) => e.label))].sort();
@@ -352,8 +388,15 @@ class ProjectTrainer {
       }
     }
     let result: TrainResult;
+    await progress.phase('head search');
     try {
-      result = await trainHead(input, trainOptions);
+      result = await trainHead(input, {
+        ...trainOptions,
+        onCandidate: async (candidate, p) => {
+          await trainOptions.onCandidate?.(candidate, p);
+          await progress.step(p.done, { of: p.total });
+        },
+      });
     } catch (err) {
       if (err instanceof TrainingError)
         return { status: 'refused', project, code: err.code, message: err.message };
@@ -365,7 +408,9 @@ class ProjectTrainer {
       result,
       { usable, labels, labelNames, ids },
       validationIds,
+      progress,
     );
+    await progress.phase('writing version');
     const ft = modes.chosen === 'finetune' ? modes.result : undefined;
     const trunk = this.deps.trunk;
 
@@ -382,6 +427,7 @@ class ProjectTrainer {
       ...(modes.result ? { fineTuneHistory: modes.result.history } : {}),
       datasetSnapshot: snapshot,
       examples: usable.length,
+      ...duplicatesReport(dataset),
       perLabelCounts: Object.fromEntries(
         labelNames.map((l) => [l, usable.filter((e) => e.label === l).length]),
       ),
@@ -499,6 +545,7 @@ class ProjectTrainer {
     head: TrainResult,
     data: { usable: Example[]; labels: number[]; labelNames: string[]; ids: string[] },
     validationIds: string[] | undefined,
+    progress: ProgressReporter,
   ): Promise<{ chosen: TrainingMode; decision: ModeDecision; result?: FineTuneResult }> {
     const headOnly = {
       validationLoss: head.validationLoss,
@@ -533,12 +580,18 @@ class ProjectTrainer {
       );
     }
     let result: FineTuneResult;
+    const maxSeconds = this.deps.fineTuneOptions?.maxSeconds ?? 600;
+    await progress.phase('fine-tuning');
     try {
       result = await fineTune(
         { features: loaded.features, labels: data.labels, labelNames: data.labelNames, ids: data.ids },
         {
-          maxSeconds: 600,
+          maxSeconds,
           ...this.deps.fineTuneOptions,
+          onEpoch: async (record, p) => {
+            await this.deps.fineTuneOptions?.onEpoch?.(record, p);
+            if (record.epoch > 0) await progress.step(record.epoch, { of: p.maxEpochs, maxSeconds });
+          },
           segment,
           trunkId: trunk.id,
           validationIds,
@@ -633,6 +686,16 @@ class ProjectTrainer {
     });
     return decision;
   }
+}
+
+/** What evaluation.json records of photos uploaded more than once (see dedupe-examples.ts for the rule). */
+function duplicatesReport(d: DedupedExamples) {
+  return {
+    /** Keys whose photo is counted under another key. */
+    duplicateKeys: d.extraKeys,
+    duplicates: d.duplicates,
+    conflicts: d.conflicts,
+  };
 }
 
 export function createProjectTrainer(deps: TrainProjectDeps): { run: ProjectTrainer['run'] } {

@@ -48,6 +48,25 @@ describe('trainHead', () => {
     expect(computeMetrics(data.labels, probs, data.labelNames).accuracy).toBeGreaterThan(0.95);
   });
 
+  it('names both examples and their labels when an id repeats, and reports each candidate of the search', async () => {
+    const data = gaussianBlobs({ perLabel: 10, labels: 2, dim: 8, separation: 1, seed: 1 });
+    const ids = [...data.ids];
+    ids[15] = ids[2]!;
+    const err = await trainHead({ ...data, ids }, FAST).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'invalid_training_input' });
+    expect((err as Error).message).toMatch(
+      new RegExp(
+        `id ${ids[2]} appears twice \\(examples 2 and 15, labels '${data.labelNames[data.labels[2]!]}' and '${data.labelNames[data.labels[15]!]}'\\)`,
+      ),
+    );
+    const seen: [number, number][] = [];
+    await trainHead(data, { ...FAST, onCandidate: async (_c, p) => void seen.push([p.done, p.total]) });
+    expect(seen).toEqual([
+      [1, 2],
+      [2, 2],
+    ]);
+  });
+
   it('refuses fewer than 2 labels', async () => {
     const data = gaussianBlobs({ perLabel: 10, labels: 1, dim: 8, separation: 1, seed: 1 });
     await expect(trainHead(data)).rejects.toBeInstanceOf(TooFewLabelsError);

@@ -72,8 +72,14 @@ export interface TrainOptions {
   /** Retrain the chosen configuration on train + validation. Default true. */
   refit?: boolean;
   seed?: number;
-  /** Called after each candidate of the search, e.g. to report progress. */
-  onCandidate?: (candidate: SearchCandidate) => void;
+  /**
+   * Called after each candidate of the search, e.g. to report progress; a returned promise is awaited before the
+   * next candidate, which also lets the event loop run between candidates.
+   */
+  onCandidate?: (
+    candidate: SearchCandidate,
+    progress: { done: number; total: number },
+  ) => void | Promise<void>;
 }
 
 export interface SearchCandidate {
@@ -190,8 +196,10 @@ export async function trainHead(input: TrainInput, options: TrainOptions = {}): 
   let chosen: { candidate: SearchCandidate; outcome: FitOutcome } | undefined;
   const headTypes: readonly HeadType[] =
     opts.headTypes ?? (train.length * input.dim <= opts.mlpMaxCells ? ['softmax', 'mlp'] : ['softmax']);
+  const l2sOf = (t: HeadType) => (t === 'softmax' ? opts.softmaxL2 : opts.mlpL2);
+  const total = headTypes.reduce((n, t) => n + l2sOf(t).length, 0);
   for (const headType of headTypes) {
-    for (const l2 of headType === 'softmax' ? opts.softmaxL2 : opts.mlpL2) {
+    for (const l2 of l2sOf(headType)) {
       const started = performance.now();
       const outcome = fitCandidate(headType, l2, trainData, validationData, opts);
       const probs = predictStandardized(outcome.params, validationData);
@@ -205,7 +213,7 @@ export async function trainHead(input: TrainInput, options: TrainOptions = {}): 
         seconds: (performance.now() - started) / 1000,
       };
       search.push(candidate);
-      opts.onCandidate?.(candidate);
+      await opts.onCandidate?.(candidate, { done: search.length, total });
       if (!chosen || better(candidate, chosen.candidate, opts)) chosen = { candidate, outcome };
     }
   }
@@ -303,11 +311,17 @@ function validateInput(input: TrainInput): { n: number; k: number; y: Int32Array
     throw new InvalidTrainingInputError(`${input.features.length} feature values for ${n} x ${input.dim}`);
   }
   if (new Set(input.labelNames).size !== k) throw new InvalidTrainingInputError('label names repeat');
-  const seen = new Set<string>();
-  for (const id of input.ids) {
-    if (seen.has(id)) throw new InvalidTrainingInputError(`id ${id} appears twice`);
-    seen.add(id);
-  }
+  const seen = new Map<string, number>();
+  input.ids.forEach((id, i) => {
+    const first = seen.get(id);
+    if (first !== undefined) {
+      const label = (row: number) => input.labelNames[Number(input.labels[row])] ?? String(input.labels[row]);
+      throw new InvalidTrainingInputError(
+        `id ${id} appears twice (examples ${first} and ${i}, labels '${label(first)}' and '${label(i)}'): each example must be a distinct photo; deduplicate the photos first`,
+      );
+    }
+    seen.set(id, i);
+  });
   const y = Int32Array.from(input.labels);
   for (let i = 0; i < n; i++) {
     if (y[i]! < 0 || y[i]! >= k || y[i] !== input.labels[i]) {
