@@ -2,12 +2,26 @@
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createKey, listKeys, revokeKey } from '../../shared/auth/index.js';
-import { listBackbones, readBackboneManifest } from '../../shared/backbone/index.js';
+import {
+  type BackboneManifest,
+  listBackbones,
+  readBackboneManifest,
+  readDefaultBackboneId,
+} from '../../shared/backbone/index.js';
 import { ConfigError } from '../../shared/config.js';
 import { DatasetError } from '../../shared/dataset/dataset-errors.js';
-import { resolveTarget, type Target, targetHelp, targetOptions } from './cli-context.js';
+import { checkProject } from '../../shared/dataset/upload-key.js';
+import {
+  afterUploadLine,
+  checkTrainingRunner,
+  resolveTarget,
+  type Target,
+  targetHelp,
+  targetOptions,
+} from './cli-context.js';
 import { CliError, UsageError } from './cli-errors.js';
-import { evaluateDirectory, formatEval, predictFiles } from './predict-commands.js';
+import { evaluateDirectory, formatEval } from './eval-command.js';
+import { type PredictResult, predictFiles } from './predict-commands.js';
 import { formatStatus, listModels, projectStatus, requestTraining, rollbackTo } from './project-commands.js';
 import { uploadDirectory } from './upload-command.js';
 
@@ -64,7 +78,46 @@ function out(json: boolean, value: unknown, text: () => string): void {
 function requireProject(values: Record<string, unknown>): string {
   const p = values.project;
   if (typeof p !== 'string' || !p) throw new UsageError('--project is required');
-  return p;
+  try {
+    return checkProject(p);
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+}
+
+/** Commands that only talk to the API: they neither read nor create a store. */
+const API_ONLY = new Set(['predict', 'eval']);
+
+function predictText(res: PredictResult[]): string {
+  return res
+    .flatMap((r) =>
+      'error' in r
+        ? []
+        : [`${r.file}: ${r.predictions.map((p) => `${p.label} ${p.score.toFixed(3)}`).join(', ')}`],
+    )
+    .join('\n');
+}
+
+/** Files that failed go to stderr, one line each, then a count; the exit code says that some failed. */
+function reportFailures(
+  failed: { file: string; code: string; message: string }[],
+  total: number,
+  what: string,
+) {
+  if (failed.length === 0) return;
+  for (const f of failed) console.error(`headstart: ${f.file}: ${f.code}: ${f.message}`);
+  console.error(`headstart: ${failed.length} of ${total} images ${what}`);
+  process.exitCode = 1;
+}
+
+function backboneText(rows: (BackboneManifest & { default: boolean })[]): string {
+  if (rows.length === 0) return 'no backbones';
+  const lines = rows.map(
+    (m) =>
+      `${m.default ? '*' : ' '} ${m.id}  ${m.format} ${m.quantization} ${m.inputSize}px -> ${m.feature.dim}-d at ${m.feature.layer}  ${m.weightsBytes} bytes`,
+  );
+  if (rows.some((m) => m.default)) lines.push('(* the default backbone)');
+  return lines.join('\n');
 }
 
 async function run(argv: string[]): Promise<void> {
@@ -109,20 +162,31 @@ async function run(argv: string[]): Promise<void> {
     await startCommand();
     return;
   }
-  const target: Target = resolveTarget(values);
+  // A missing or bad --project is a usage error before anything else is looked at.
+  if (command !== 'backbone') requireProject(values);
+  const target: Target = resolveTarget(values, process.env, {
+    requireStore: command !== 'upload' && !API_ONLY.has(command),
+  });
+  if (command === 'train') {
+    const note = checkTrainingRunner(target, { wait: values.wait === true });
+    if (note) console.error(`headstart: ${note}`);
+  }
   switch (command) {
     case 'upload': {
       const project = requireProject(values);
       const dir = positionals[0];
       if (!dir) throw new UsageError('upload needs a directory: headstart upload <dir> --project P');
-      const s = await uploadDirectory(target.store, project, resolve(dir));
+      const s = await uploadDirectory({
+        store: target.store,
+        project,
+        dir: resolve(dir),
+        maxUploadBytes: target.env.HEADSTART_MAX_UPLOAD_BYTES,
+      });
       out(json, s, () =>
         [
           `uploaded ${s.uploaded.length}, already there ${s.skipped.length}, refused ${s.refused.length}`,
           ...s.refused.map((r) => `  refused ${r.file}: ${r.code}: ${r.message}`),
-          target.local
-            ? 'the running `npm start` extracts features and retrains after a quiet period; `headstart train --wait` trains now'
-            : 'the stack extracts features and retrains after a quiet period',
+          afterUploadLine(target),
         ].join('\n'),
       );
       return;
@@ -160,11 +224,15 @@ async function run(argv: string[]): Promise<void> {
       const project = requireProject(values);
       if (positionals.length === 0) throw new UsageError('predict needs at least one image file');
       const topK = values['top-k'] ? Number(values['top-k']) : 3;
-      const res = await predictFiles(target, project, positionals, topK);
-      out(json, res, () =>
-        res
-          .map((r) => `${r.file}: ${r.predictions.map((p) => `${p.label} ${p.score.toFixed(3)}`).join(', ')}`)
-          .join('\n'),
+      if (!Number.isInteger(topK) || topK < 1)
+        throw new UsageError('--top-k must be a whole number, 1 or more');
+      const res = await predictFiles({ target, project, files: positionals, topK });
+      const text = predictText(res);
+      if (json || text) out(json, res, () => text);
+      reportFailures(
+        res.flatMap((r) => ('error' in r ? [{ file: r.file, ...r.error }] : [])),
+        res.length,
+        'failed',
       );
       return;
     }
@@ -172,8 +240,12 @@ async function run(argv: string[]): Promise<void> {
       const project = requireProject(values);
       const dir = positionals[0];
       if (!dir) throw new UsageError('eval needs a directory: headstart eval --project P <dir>');
-      const r = await evaluateDirectory(target, project, resolve(dir));
-      out(json, r, () => formatEval(r));
+      const r = await evaluateDirectory({ target, project, dir: resolve(dir) });
+      out(json, r, () => formatEval(r, resolve(dir)));
+      if (r.failed.length) {
+        console.error(`headstart: ${r.failed.length} of ${r.n + r.failed.length} images could not be scored`);
+        process.exitCode = 1;
+      }
       return;
     }
     case 'models': {
@@ -250,29 +322,27 @@ async function run(argv: string[]): Promise<void> {
         return;
       }
       if (positionals[0] !== 'list') throw new UsageError('backbone needs list or import');
-      const ids = await listBackbones(target.store);
+      const [ids, defaultId] = await Promise.all([
+        listBackbones(target.store),
+        readDefaultBackboneId(target.store),
+      ]);
       const manifests = await Promise.all(ids.map((id) => readBackboneManifest(target.store, id)));
-      out(
-        json,
-        manifests,
-        () =>
-          manifests
-            .map(
-              (m) =>
-                `${m.id}  ${m.format} ${m.quantization} ${m.inputSize}px -> ${m.feature.dim}-d at ${m.feature.layer}  ${m.weightsBytes} bytes`,
-            )
-            .join('\n') || 'no backbones',
-      );
+      const rows = manifests.map((m) => ({ ...m, default: m.id === defaultId }));
+      out(json, rows, () => backboneText(rows));
       return;
     }
   }
 }
 
-function errorLine(err: unknown): { line: string; code: number } {
+/** The one line (and exit code) an error ends a command with. */
+export function errorLine(err: unknown): { line: string; code: number } {
   if (err instanceof CliError) return { line: err.message, code: err.exitCode };
   if (err instanceof DatasetError || err instanceof ConfigError) return { line: err.message, code: 2 };
-  const e = err as { code?: string; message?: string };
-  return { line: `${e.code ? `${e.code}: ` : ''}${e.message ?? String(err)}`, code: 1 };
+  const e = err as { code?: unknown; message?: unknown };
+  const message = typeof e.message === 'string' ? e.message : String(err);
+  // Node's own errors already start with their code (`ENOENT: no such file ...`): say it once.
+  const code = typeof e.code === 'string' && !message.startsWith(`${e.code}:`) ? `${e.code}: ` : '';
+  return { line: `${code}${message}`, code: 1 };
 }
 
 export async function main(argv = process.argv.slice(2)): Promise<number> {
