@@ -47,18 +47,25 @@ Uses the file-system store under $HEADSTART_HOME (default ./.headstart), or S3 w
 $S3_ENDPOINT; serves the API on $HOST:$PORT (default 127.0.0.1:8787). Ctrl-C stops it; nothing is lost.`,
   upload: `headstart upload <dir> --project P: upload a labelled folder.
 
-<dir> holds one sub-folder per label, each with photos (JPEG, PNG, WebP). Files already uploaded with the same
-bytes are skipped; files that are not decodable images or have bad names are refused with a reason.
+<dir> holds one sub-folder per label, each with photos (JPEG, PNG, WebP); labels are one folder deep. Files
+already uploaded with the same bytes are skipped. Refused with a reason, and never uploaded: files that are not
+decodable images, bad names, files over $HEADSTART_MAX_UPLOAD_BYTES (20 MB), files in a sub-folder of a label
+(key_too_deep), broken links and other unreadable entries (unreadable_file).
 Options: --json\n${targetHelp}`,
   train: `headstart train --project P [--wait] [--force]: request a training now.
 
 --wait blocks until it finishes and prints the result; --force trains even if the dataset did not change and
 promotes the result even if it scores below the current version.\n${targetHelp}`,
   status: `headstart status --project P [--json]: what Headstart knows about a project.\n${targetHelp}`,
-  predict: `headstart predict --project P <image...> [--top-k N] [--json]: classify images through the API.\n${targetHelp}`,
+  predict: `headstart predict --project P <image...> [--top-k N] [--json]: classify images through the API.
+
+Each image gets its predictions (stdout) or its error (stderr, with the file name); the exit code is 1 if any
+failed.\n${targetHelp}`,
   eval: `headstart eval --project P <dir> [--json]: score the current model on <dir>/<label>/<photo> files.
 
-The photos go through the prediction API and are never added to training data.\n${targetHelp}`,
+The photos go through the prediction API and are never added to training data. macro-F1 averages the labels
+that have photos in <dir>; the model's other labels are listed. Photos the API refuses are listed with their
+error and the rest are still scored; the exit code is 1 if any failed.\n${targetHelp}`,
   models: `headstart models --project P [--json]: list versions, their validation scores and promotion decisions.\n${targetHelp}`,
   rollback: `headstart rollback --project P --to VERSION: make an earlier version current (one pointer flip).\n${targetHelp}`,
   keys: `headstart keys create|list|revoke --project P [--name NOTE] [--id KEY_ID]: manage API keys.
