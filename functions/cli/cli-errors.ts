@@ -14,3 +14,22 @@ export class UsageError extends CliError {
     this.name = 'UsageError';
   }
 }
+
+/** The prediction API answered with an error; `status` tells whether it concerns one image or every request. */
+export class ApiError extends CliError {
+  readonly status: number;
+  readonly code: string;
+  readonly detail: string;
+  constructor(options: { status: number; code: string; detail: string }) {
+    super(`${options.status} ${options.code}: ${options.detail}`);
+    this.name = 'ApiError';
+    this.status = options.status;
+    this.code = options.code;
+    this.detail = options.detail;
+  }
+
+  /** 401, 403 and 404 are about the key or the project: every other image would get the same. */
+  get concernsOneImage(): boolean {
+    return ![401, 403, 404].includes(this.status);
+  }
+}

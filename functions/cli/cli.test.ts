@@ -1,16 +1,17 @@
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { initTf } from '../../shared/tf/tf-runtime.js';
-import { main } from './headstart.js';
+import { errorLine, main } from './headstart.js';
 
 let home: string;
 beforeAll(async () => {
   await initTf();
   home = mkdtempSync(join(tmpdir(), 'headstart-cli-'));
+  mkdirSync(join(home, 'store')); // a home `npm start` made; a home without a store is an error
 });
 afterEach(() => {
   vi.restoreAllMocks();
@@ -51,6 +52,19 @@ describe('headstart CLI', () => {
     expect(bad.err.split('\n')).toHaveLength(1);
     expect(bad.err).toMatch(/unknown command 'frobnicate'/);
     expect((await cli('status')).err).toMatch(/--project is required/);
+  });
+
+  it("says an error's code once, whether or not its message starts with it", () => {
+    let fsError: unknown;
+    try {
+      readFileSync(join(home, 'nope.jpg'));
+    } catch (err) {
+      fsError = err;
+    }
+    const line = errorLine(fsError).line;
+    expect(line).toBe(`ENOENT: no such file or directory, open '${join(home, 'nope.jpg')}'`);
+    const coded = Object.assign(new Error('the store is unreachable'), { code: 'store_unavailable' });
+    expect(errorLine(coded)).toEqual({ line: 'store_unavailable: the store is unreachable', code: 1 });
   });
 
   it('creates, lists and revokes API keys, storing only their hashes', async () => {

@@ -2,12 +2,26 @@
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createKey, listKeys, revokeKey } from '../../shared/auth/index.js';
-import { listBackbones, readBackboneManifest } from '../../shared/backbone/index.js';
+import {
+  type BackboneManifest,
+  listBackbones,
+  readBackboneManifest,
+  readDefaultBackboneId,
+} from '../../shared/backbone/index.js';
 import { ConfigError } from '../../shared/config.js';
 import { DatasetError } from '../../shared/dataset/dataset-errors.js';
-import { resolveTarget, type Target, targetHelp, targetOptions } from './cli-context.js';
+import { checkProject } from '../../shared/dataset/upload-key.js';
+import {
+  afterUploadLine,
+  checkTrainingRunner,
+  resolveTarget,
+  type Target,
+  targetHelp,
+  targetOptions,
+} from './cli-context.js';
 import { CliError, UsageError } from './cli-errors.js';
-import { evaluateDirectory, formatEval, predictFiles } from './predict-commands.js';
+import { evaluateDirectory, formatEval } from './eval-command.js';
+import { type PredictResult, predictFiles } from './predict-commands.js';
 import { formatStatus, listModels, projectStatus, requestTraining, rollbackTo } from './project-commands.js';
 import { uploadDirectory } from './upload-command.js';
 
@@ -33,18 +47,25 @@ Uses the file-system store under $HEADSTART_HOME (default ./.headstart), or S3 w
 $S3_ENDPOINT; serves the API on $HOST:$PORT (default 127.0.0.1:8787). Ctrl-C stops it; nothing is lost.`,
   upload: `headstart upload <dir> --project P: upload a labelled folder.
 
-<dir> holds one sub-folder per label, each with photos (JPEG, PNG, WebP). Files already uploaded with the same
-bytes are skipped; files that are not decodable images or have bad names are refused with a reason.
+<dir> holds one sub-folder per label, each with photos (JPEG, PNG, WebP); labels are one folder deep. Files
+already uploaded with the same bytes are skipped. Refused with a reason, and never uploaded: files that are not
+decodable images, bad names, files over $HEADSTART_MAX_UPLOAD_BYTES (20 MB), files in a sub-folder of a label
+(key_too_deep), broken links and other unreadable entries (unreadable_file).
 Options: --json\n${targetHelp}`,
   train: `headstart train --project P [--wait] [--force]: request a training now.
 
 --wait blocks until it finishes and prints the result; --force trains even if the dataset did not change and
 promotes the result even if it scores below the current version.\n${targetHelp}`,
   status: `headstart status --project P [--json]: what Headstart knows about a project.\n${targetHelp}`,
-  predict: `headstart predict --project P <image...> [--top-k N] [--json]: classify images through the API.\n${targetHelp}`,
+  predict: `headstart predict --project P <image...> [--top-k N] [--json]: classify images through the API.
+
+Each image gets its predictions (stdout) or its error (stderr, with the file name); the exit code is 1 if any
+failed.\n${targetHelp}`,
   eval: `headstart eval --project P <dir> [--json]: score the current model on <dir>/<label>/<photo> files.
 
-The photos go through the prediction API and are never added to training data.\n${targetHelp}`,
+The photos go through the prediction API and are never added to training data. macro-F1 averages the labels
+that have photos in <dir>; the model's other labels are listed. Photos the API refuses are listed with their
+error and the rest are still scored; the exit code is 1 if any failed.\n${targetHelp}`,
   models: `headstart models --project P [--json]: list versions, their validation scores and promotion decisions.\n${targetHelp}`,
   rollback: `headstart rollback --project P --to VERSION: make an earlier version current (one pointer flip).\n${targetHelp}`,
   keys: `headstart keys create|list|revoke --project P [--name NOTE] [--id KEY_ID]: manage API keys.
@@ -64,7 +85,46 @@ function out(json: boolean, value: unknown, text: () => string): void {
 function requireProject(values: Record<string, unknown>): string {
   const p = values.project;
   if (typeof p !== 'string' || !p) throw new UsageError('--project is required');
-  return p;
+  try {
+    return checkProject(p);
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+}
+
+/** Commands that only talk to the API: they neither read nor create a store. */
+const API_ONLY = new Set(['predict', 'eval']);
+
+function predictText(res: PredictResult[]): string {
+  return res
+    .flatMap((r) =>
+      'error' in r
+        ? []
+        : [`${r.file}: ${r.predictions.map((p) => `${p.label} ${p.score.toFixed(3)}`).join(', ')}`],
+    )
+    .join('\n');
+}
+
+/** Files that failed go to stderr, one line each, then a count; the exit code says that some failed. */
+function reportFailures(
+  failed: { file: string; code: string; message: string }[],
+  total: number,
+  what: string,
+) {
+  if (failed.length === 0) return;
+  for (const f of failed) console.error(`headstart: ${f.file}: ${f.code}: ${f.message}`);
+  console.error(`headstart: ${failed.length} of ${total} images ${what}`);
+  process.exitCode = 1;
+}
+
+function backboneText(rows: (BackboneManifest & { default: boolean })[]): string {
+  if (rows.length === 0) return 'no backbones';
+  const lines = rows.map(
+    (m) =>
+      `${m.default ? '*' : ' '} ${m.id}  ${m.format} ${m.quantization} ${m.inputSize}px -> ${m.feature.dim}-d at ${m.feature.layer}  ${m.weightsBytes} bytes`,
+  );
+  if (rows.some((m) => m.default)) lines.push('(* the default backbone)');
+  return lines.join('\n');
 }
 
 async function run(argv: string[]): Promise<void> {
@@ -109,20 +169,31 @@ async function run(argv: string[]): Promise<void> {
     await startCommand();
     return;
   }
-  const target: Target = resolveTarget(values);
+  // A missing or bad --project is a usage error before anything else is looked at.
+  if (command !== 'backbone') requireProject(values);
+  const target: Target = resolveTarget(values, process.env, {
+    requireStore: command !== 'upload' && !API_ONLY.has(command),
+  });
+  if (command === 'train') {
+    const note = checkTrainingRunner(target, { wait: values.wait === true });
+    if (note) console.error(`headstart: ${note}`);
+  }
   switch (command) {
     case 'upload': {
       const project = requireProject(values);
       const dir = positionals[0];
       if (!dir) throw new UsageError('upload needs a directory: headstart upload <dir> --project P');
-      const s = await uploadDirectory(target.store, project, resolve(dir));
+      const s = await uploadDirectory({
+        store: target.store,
+        project,
+        dir: resolve(dir),
+        maxUploadBytes: target.env.HEADSTART_MAX_UPLOAD_BYTES,
+      });
       out(json, s, () =>
         [
           `uploaded ${s.uploaded.length}, already there ${s.skipped.length}, refused ${s.refused.length}`,
           ...s.refused.map((r) => `  refused ${r.file}: ${r.code}: ${r.message}`),
-          target.local
-            ? 'the running `npm start` extracts features and retrains after a quiet period; `headstart train --wait` trains now'
-            : 'the stack extracts features and retrains after a quiet period',
+          afterUploadLine(target),
         ].join('\n'),
       );
       return;
@@ -168,11 +239,15 @@ async function run(argv: string[]): Promise<void> {
       const project = requireProject(values);
       if (positionals.length === 0) throw new UsageError('predict needs at least one image file');
       const topK = values['top-k'] ? Number(values['top-k']) : 3;
-      const res = await predictFiles(target, project, positionals, topK);
-      out(json, res, () =>
-        res
-          .map((r) => `${r.file}: ${r.predictions.map((p) => `${p.label} ${p.score.toFixed(3)}`).join(', ')}`)
-          .join('\n'),
+      if (!Number.isInteger(topK) || topK < 1)
+        throw new UsageError('--top-k must be a whole number, 1 or more');
+      const res = await predictFiles({ target, project, files: positionals, topK });
+      const text = predictText(res);
+      if (json || text) out(json, res, () => text);
+      reportFailures(
+        res.flatMap((r) => ('error' in r ? [{ file: r.file, ...r.error }] : [])),
+        res.length,
+        'failed',
       );
       return;
     }
@@ -180,8 +255,12 @@ async function run(argv: string[]): Promise<void> {
       const project = requireProject(values);
       const dir = positionals[0];
       if (!dir) throw new UsageError('eval needs a directory: headstart eval --project P <dir>');
-      const r = await evaluateDirectory(target, project, resolve(dir));
-      out(json, r, () => formatEval(r));
+      const r = await evaluateDirectory({ target, project, dir: resolve(dir) });
+      out(json, r, () => formatEval(r, resolve(dir)));
+      if (r.failed.length) {
+        console.error(`headstart: ${r.failed.length} of ${r.n + r.failed.length} images could not be scored`);
+        process.exitCode = 1;
+      }
       return;
     }
     case 'models': {
@@ -258,29 +337,27 @@ async function run(argv: string[]): Promise<void> {
         return;
       }
       if (positionals[0] !== 'list') throw new UsageError('backbone needs list or import');
-      const ids = await listBackbones(target.store);
+      const [ids, defaultId] = await Promise.all([
+        listBackbones(target.store),
+        readDefaultBackboneId(target.store),
+      ]);
       const manifests = await Promise.all(ids.map((id) => readBackboneManifest(target.store, id)));
-      out(
-        json,
-        manifests,
-        () =>
-          manifests
-            .map(
-              (m) =>
-                `${m.id}  ${m.format} ${m.quantization} ${m.inputSize}px -> ${m.feature.dim}-d at ${m.feature.layer}  ${m.weightsBytes} bytes`,
-            )
-            .join('\n') || 'no backbones',
-      );
+      const rows = manifests.map((m) => ({ ...m, default: m.id === defaultId }));
+      out(json, rows, () => backboneText(rows));
       return;
     }
   }
 }
 
-function errorLine(err: unknown): { line: string; code: number } {
+/** The one line (and exit code) an error ends a command with. */
+export function errorLine(err: unknown): { line: string; code: number } {
   if (err instanceof CliError) return { line: err.message, code: err.exitCode };
   if (err instanceof DatasetError || err instanceof ConfigError) return { line: err.message, code: 2 };
-  const e = err as { code?: string; message?: string };
-  return { line: `${e.code ? `${e.code}: ` : ''}${e.message ?? String(err)}`, code: 1 };
+  const e = err as { code?: unknown; message?: unknown };
+  const message = typeof e.message === 'string' ? e.message : String(err);
+  // Node's own errors already start with their code (`ENOENT: no such file ...`): say it once.
+  const code = typeof e.code === 'string' && !message.startsWith(`${e.code}:`) ? `${e.code}: ` : '';
+  return { line: `${code}${message}`, code: 1 };
 }
 
 export async function main(argv = process.argv.slice(2)): Promise<number> {

@@ -1,14 +1,24 @@
-import { readFileSync } from 'node:fs';
-import { basename } from 'node:path';
-import { computeMetrics, type Metrics } from '../../shared/train/index.js';
+import { readFileSync, statSync } from 'node:fs';
 import type { Target } from './cli-context.js';
-import { CliError } from './cli-errors.js';
-import { listLabelledFiles } from './upload-command.js';
+import { ApiError, CliError } from './cli-errors.js';
+import { fsReason } from './labelled-folder.js';
+import { megabytes } from './upload-command.js';
 
-interface Prediction {
+export interface Prediction {
   label: string;
   score: number;
 }
+
+/** Why one file got no predictions; `status` is the API's HTTP status when the API refused it. */
+export interface FileError {
+  code: string;
+  message: string;
+  status?: number;
+}
+
+export type PredictResult =
+  | { file: string; predictions: Prediction[]; version: string }
+  | { file: string; error: FileError };
 
 const TYPES: Record<string, string> = {
   jpg: 'image/jpeg',
@@ -17,7 +27,17 @@ const TYPES: Record<string, string> = {
   webp: 'image/webp',
 };
 
-async function call(target: Target, path: string, init: RequestInit): Promise<unknown> {
+/** A file the CLI cannot send at all; callers turn it into a FileError. */
+export class FileProblem extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export async function call(target: Target, path: string, init: RequestInit): Promise<unknown> {
   let res: Response;
   try {
     res = await fetch(`${target.api}${path}`, {
@@ -34,115 +54,74 @@ async function call(target: Target, path: string, init: RequestInit): Promise<un
     );
   }
   const body = (await res.json().catch(() => ({}))) as { error?: { code: string; message: string } };
-  if (!res.ok)
-    throw new CliError(`${res.status} ${body.error?.code ?? ''}: ${body.error?.message ?? res.statusText}`);
+  if (!res.ok) {
+    throw new ApiError({
+      status: res.status,
+      code: body.error?.code ?? 'http_error',
+      detail: body.error?.message ?? res.statusText,
+    });
+  }
   return body;
 }
 
-export async function predictFiles(target: Target, project: string, files: string[], topK = 3) {
-  const out: { file: string; predictions: Prediction[]; version: string }[] = [];
-  for (const file of files) {
-    const bytes = readFileSync(file);
-    const type = TYPES[file.split('.').pop()?.toLowerCase() ?? ''] ?? 'application/octet-stream';
-    const res = (await call(target, `/v1/projects/${encodeURIComponent(project)}/predict?topK=${topK}`, {
-      method: 'POST',
-      headers: { 'content-type': type },
-      body: bytes,
-    })) as { predictions: Prediction[]; model: { version: string } };
-    out.push({ file, predictions: res.predictions, version: res.model.version });
+/** The file's bytes, unless it is over the API's body limit (told by its size alone) or cannot be read. */
+export function readForApi(file: string, maxBodyBytes: number): Uint8Array {
+  try {
+    const s = statSync(file);
+    if (!s.isFile()) throw new FileProblem('unreadable_file', 'not a regular file');
+    if (s.size > maxBodyBytes) throw tooLargeForApi(s.size, maxBodyBytes);
+    return new Uint8Array(readFileSync(file));
+  } catch (err) {
+    if (err instanceof FileProblem) throw err;
+    throw new FileProblem('unreadable_file', `cannot be read: ${fsReason(err)}`);
   }
-  return out;
 }
 
-export interface EvalReport {
-  project: string;
-  version: string;
-  n: number;
-  accuracy: number;
-  macroF1: number;
-  perLabel: Metrics['perLabel'];
-  confusion: number[][];
-  labels: string[];
-  /** Images of labels the model does not know, or that the API refused: not scored. */
-  skipped: { file: string; reason: string }[];
+/** Sent anyway, the API would answer 413 `payload_too_large`; the CLI says so from the size alone. */
+export function tooLargeForApi(bytes: number, maxBodyBytes: number): FileProblem {
+  return new FileProblem(
+    'payload_too_large',
+    `file is ${megabytes(bytes)}, over the API's ${megabytes(maxBodyBytes)} request limit (HEADSTART_MAX_BODY_BYTES); downscale it (the model sees 224 px)`,
+  );
+}
+
+/** The FileError for a failure that concerns this file only; anything else (API down, bad key) is rethrown. */
+export function fileError(err: unknown): FileError {
+  if (err instanceof FileProblem) return { code: err.code, message: err.message };
+  if (err instanceof ApiError && err.concernsOneImage)
+    return { code: err.code, message: err.detail, status: err.status };
+  throw err;
+}
+
+export async function predictOne(target: Target, project: string, file: string, topK: number) {
+  const bytes = readForApi(file, target.env.HEADSTART_MAX_BODY_BYTES);
+  const type = TYPES[file.split('.').pop()?.toLowerCase() ?? ''] ?? 'application/octet-stream';
+  return (await call(target, `/v1/projects/${encodeURIComponent(project)}/predict?topK=${topK}`, {
+    method: 'POST',
+    headers: { 'content-type': type },
+    body: bytes,
+  })) as { predictions: Prediction[]; model: { version: string } };
 }
 
 /**
- * Scores the current model on a labelled folder that never enters training: each image goes through the
- * prediction API exactly as an app's would, in batches of 16.
+ * Classifies each file on its own: a file that cannot be read, is over the body limit or that the API refuses
+ * gets its error and the others still get their predictions. Only an API that cannot serve anyone (unreachable,
+ * wrong key, no model) stops the run.
  */
-export async function evaluateDirectory(target: Target, project: string, dir: string): Promise<EvalReport> {
-  const model = (await call(target, `/v1/projects/${encodeURIComponent(project)}/model`, {
-    method: 'GET',
-  })) as {
-    version: string;
-    labels: string[];
-  };
-  const files = listLabelledFiles(dir);
-  const skipped: { file: string; reason: string }[] = [];
-  const scored = files.filter((f) => {
-    if (model.labels.includes(f.label)) return true;
-    skipped.push({
-      file: f.path,
-      reason: f.label ? `label '${f.label}' is not in the model` : 'not in a label folder',
-    });
-    return false;
-  });
-  const k = model.labels.length;
-  const probs: number[] = [];
-  const truth: number[] = [];
-  for (let i = 0; i < scored.length; i += 16) {
-    const chunk = scored.slice(i, i + 16);
-    const res = (await call(target, `/v1/projects/${encodeURIComponent(project)}/predict/batch?topK=${k}`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ images: chunk.map((f) => readFileSync(f.path).toString('base64')) }),
-    })) as {
-      results: (
-        | { index: number; predictions: Prediction[] }
-        | { index: number; error: { message: string } }
-      )[];
-    };
-    for (const r of res.results) {
-      const f = chunk[r.index]!;
-      if ('error' in r) {
-        skipped.push({ file: f.path, reason: r.error.message });
-        continue;
-      }
-      const row = new Array<number>(k).fill(0);
-      for (const p of r.predictions) row[model.labels.indexOf(p.label)] = p.score;
-      probs.push(...row);
-      truth.push(model.labels.indexOf(f.label));
+export async function predictFiles(options: {
+  target: Target;
+  project: string;
+  files: string[];
+  topK: number;
+}): Promise<PredictResult[]> {
+  const out: PredictResult[] = [];
+  for (const file of options.files) {
+    try {
+      const res = await predictOne(options.target, options.project, file, options.topK);
+      out.push({ file, predictions: res.predictions, version: res.model.version });
+    } catch (err) {
+      out.push({ file, error: fileError(err) });
     }
   }
-  if (truth.length === 0)
-    throw new CliError(`no image in ${dir} has a label the model knows (${model.labels.join(', ')})`);
-  const m = computeMetrics(truth, Float32Array.from(probs), model.labels);
-  return {
-    project,
-    version: model.version,
-    n: m.n,
-    accuracy: m.accuracy,
-    macroF1: m.macroF1,
-    perLabel: m.perLabel,
-    confusion: m.confusion,
-    labels: model.labels,
-    skipped,
-  };
-}
-
-export function formatEval(r: EvalReport): string {
-  const lines = [
-    `${r.project} ${r.version}: accuracy ${r.accuracy.toFixed(3)}, macro-F1 ${r.macroF1.toFixed(3)} on ${r.n} images`,
-  ];
-  r.perLabel.forEach((p) => {
-    lines.push(
-      `  ${p.label.padEnd(20)} precision ${p.precision.toFixed(3)}  recall ${p.recall.toFixed(3)}  support ${p.support}`,
-    );
-  });
-  if (r.skipped.length)
-    lines.push(
-      `skipped ${r.skipped.length}: ${r.skipped.map((s) => `${basename(s.file)} (${s.reason})`).join(', ')}`,
-    );
-  return lines.join('\n');
+  return out;
 }

@@ -1,11 +1,12 @@
 import { createHash } from 'node:crypto';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { basename, join } from 'node:path';
-import { DatasetError } from '../../shared/dataset/dataset-errors.js';
+import { readFileSync } from 'node:fs';
+import { basename } from 'node:path';
+import { DatasetError, UploadTooLargeError } from '../../shared/dataset/dataset-errors.js';
 import { checkProject, parseUploadKey } from '../../shared/dataset/upload-key.js';
 import { decodeImage, ImageError } from '../../shared/image/index.js';
 import type { ObjectStore } from '../../shared/store/index.js';
 import { CliError } from './cli-errors.js';
+import { fsReason, type LabelledFile, listLabelledFiles } from './labelled-folder.js';
 
 export interface UploadSummary {
   uploaded: string[];
@@ -20,28 +21,8 @@ const CONTENT_TYPES: Record<string, string> = {
   webp: 'image/webp',
 };
 
-/** `<dir>/<label>/<file>`: sub-folders are labels. Files directly in <dir> have no label and are refused. */
-export function listLabelledFiles(dir: string): { label: string; path: string }[] {
-  let entries: string[];
-  try {
-    entries = readdirSync(dir).sort();
-  } catch (cause) {
-    throw new CliError(`cannot read ${dir}: ${(cause as Error).message}`, { cause });
-  }
-  const out: { label: string; path: string }[] = [];
-  for (const name of entries) {
-    const p = join(dir, name);
-    if (statSync(p).isDirectory()) {
-      for (const f of readdirSync(p).sort()) {
-        const fp = join(p, f);
-        if (statSync(fp).isFile()) out.push({ label: name, path: fp });
-      }
-    } else {
-      out.push({ label: '', path: p });
-    }
-  }
-  return out;
-}
+/** `30.0 MB`: the unit the README states limits in (MiB, as 20 * 1024 * 1024). */
+export const megabytes = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MB`;
 
 function progress(done: number, total: number): void {
   if (!process.stderr.isTTY) return;
@@ -51,16 +32,39 @@ function progress(done: number, total: number): void {
   if (done === total) process.stderr.write('\n');
 }
 
+export interface UploadOptions {
+  store: ObjectStore;
+  project: string;
+  dir: string;
+  /** Files over this are refused from their size alone (the stack would set them aside anyway). */
+  maxUploadBytes: number;
+}
+
+/** The checks that need no store: each throws the DatasetError the stack would quarantine the file with. */
+function checkFile(f: LabelledFile, options: UploadOptions): { key: string; bytes: Uint8Array } {
+  if (f.refusal) throw new DatasetError(f.refusal.code, f.refusal.message);
+  if (!f.label) throw new DatasetError('no_label', 'file is not in a label folder (<dir>/<label>/<file>)');
+  const key = parseUploadKey(`uploads/${options.project}/${f.label}/${basename(f.path)}`).key;
+  if (f.size > options.maxUploadBytes) {
+    throw new UploadTooLargeError(
+      `file is ${megabytes(f.size)} (${f.size} bytes), over the ${megabytes(options.maxUploadBytes)} upload limit (HEADSTART_MAX_UPLOAD_BYTES=${options.maxUploadBytes}); downscale it (the model sees 224 px)`,
+    );
+  }
+  try {
+    return { key, bytes: new Uint8Array(readFileSync(f.path)) };
+  } catch (err) {
+    throw new DatasetError('unreadable_file', `cannot be read: ${fsReason(err)}`);
+  }
+}
+
 /**
  * Uploads a labelled folder under `uploads/<project>/<label>/<file>`. Files already there with the same bytes
- * (the ETag is the MD5 of the body) are skipped; files that would be quarantined anyway (bad names, not
- * decodable images) are refused here with the same codes, so the user hears about them at once.
+ * (the ETag is the MD5 of the body) are skipped; files that would be quarantined anyway (bad names, too large,
+ * not decodable images) and files that cannot be used at all (too deep, broken links) are refused here with
+ * their reason, so the user hears about them at once.
  */
-export async function uploadDirectory(
-  store: ObjectStore,
-  project: string,
-  dir: string,
-): Promise<UploadSummary> {
+export async function uploadDirectory(options: UploadOptions): Promise<UploadSummary> {
+  const { store, project, dir } = options;
   checkProject(project);
   const files = listLabelledFiles(dir);
   if (files.length === 0) throw new CliError(`${dir} has no files; put photos in one sub-folder per label`);
@@ -69,25 +73,21 @@ export async function uploadDirectory(
   const queue = [...files];
   const worker = async () => {
     for (let f = queue.shift(); f; f = queue.shift()) {
-      const { label, path } = f;
       try {
-        if (!label)
-          throw new DatasetError('no_label', 'file is not in a label folder (<dir>/<label>/<file>)');
-        const key = parseUploadKey(`uploads/${project}/${label}/${basename(path)}`).key;
-        const bytes = new Uint8Array(readFileSync(path));
+        const { key, bytes } = checkFile(f, options);
         await decodeImage(bytes, { size: 32 });
         const md5 = `"${createHash('md5').update(bytes).digest('hex')}"`;
         const existing = await store.head(key);
         if (existing?.etag === md5) {
-          summary.skipped.push(path);
+          summary.skipped.push(f.path);
         } else {
-          const ext = path.split('.').pop()?.toLowerCase() ?? '';
+          const ext = f.path.split('.').pop()?.toLowerCase() ?? '';
           await store.put(key, bytes, { contentType: CONTENT_TYPES[ext] ?? 'application/octet-stream' });
-          summary.uploaded.push(path);
+          summary.uploaded.push(f.path);
         }
       } catch (err) {
         if (err instanceof DatasetError || err instanceof ImageError) {
-          summary.refused.push({ file: path, code: err.code, message: err.message });
+          summary.refused.push({ file: f.path, code: err.code, message: err.message });
         } else {
           throw err;
         }
@@ -96,5 +96,6 @@ export async function uploadDirectory(
     }
   };
   await Promise.all(Array.from({ length: 8 }, worker));
+  summary.refused.sort((a, b) => a.file.localeCompare(b.file));
   return summary;
 }

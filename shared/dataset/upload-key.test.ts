@@ -46,6 +46,12 @@ describe('upload keys', () => {
     expect(refused(key)).toBe(code);
   });
 
+  it('says a label is refused because it ends with a space, and what to rename it to', () => {
+    expect(() => parseUploadKey('uploads/shoes/boots /a.jpg')).toThrow(
+      "label 'boots ' ends with a space: rename the folder to 'boots'",
+    );
+  });
+
   it('decodes keys as S3 encodes them in events', () => {
     expect(decodeEventKey('uploads/shoes/red+boots/a%2Bb%20c.jpg')).toBe('uploads/shoes/red boots/a+b c.jpg');
     expect(decodeEventKey('uploads/p/caf%C3%A9/x.jpg')).toBe('uploads/p/café/x.jpg');

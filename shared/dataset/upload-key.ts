@@ -49,7 +49,14 @@ export function checkLabel(raw: string): string {
       `label '${printable(label).slice(0, 70)}…' is longer than 64 characters`,
     );
   }
-  if (!LABEL_PATTERN.test(label) || label.endsWith(' ')) {
+  // Said apart: a trailing space is invisible in a folder listing, so "not allowed" alone sends people looking.
+  if (label.endsWith(' ') && LABEL_PATTERN.test(label)) {
+    throw new UploadKeyError(
+      'invalid_label',
+      `label '${printable(label)}' ends with a space: rename the folder to '${printable(label.trimEnd())}'`,
+    );
+  }
+  if (!LABEL_PATTERN.test(label)) {
     throw new UploadKeyError(
       'invalid_label',
       `label '${printable(label)}' is not allowed: use letters, digits, space and _ - . ( ) & + ', starting with a letter or digit`,

@@ -57,22 +57,43 @@ const base64Image = z
   .base64('image must be standard base64 (A-Z a-z 0-9 + /, padded with =)')
   .openapi({ description: 'The image file (JPEG, PNG or WebP), base64-encoded.', format: 'byte' });
 
+const isFile = (v: unknown) => v instanceof Blob;
+const notAFile = (v: unknown) =>
+  v === undefined ? 'no file part "image" in the form' : 'image must be a file part, not a text field';
+
+// Repeated fields arrive as an array: on /predict that is several images, which only /predict/batch takes.
 const filePart = z
-  .custom<File>((v) => v instanceof Blob, { message: 'image must be a file part, not a text field' })
+  .custom<File>(isFile, (v: unknown) => ({
+    message: Array.isArray(v)
+      ? `/predict takes one image and this form has ${v.length} "image" parts: send several to /v1/projects/{project}/predict/batch (the field "image" repeated, at most ${MAX_BATCH_IMAGES})`
+      : notAFile(v),
+  }))
   .openapi({ type: 'string', format: 'binary', description: 'The image file (JPEG, PNG or WebP).' });
+
+const batchFileParts = z
+  .custom<File | File[]>(
+    (v) => (Array.isArray(v) ? v.length <= MAX_BATCH_IMAGES && v.every(isFile) : isFile(v)),
+    (v: unknown) => ({
+      message:
+        Array.isArray(v) && v.length > MAX_BATCH_IMAGES
+          ? `at most ${MAX_BATCH_IMAGES} images per batch, got ${v.length}`
+          : v === undefined
+            ? notAFile(v)
+            : 'every "image" part must be a file part, not a text field',
+    }),
+  )
+  .openapi({
+    type: 'array',
+    items: { type: 'string', format: 'binary' },
+    description: `The image files (JPEG, PNG or WebP): repeat the field once per image, at most ${MAX_BATCH_IMAGES}.`,
+  });
 
 export const PredictJsonSchema = z.object({ image: base64Image }).openapi('PredictJson');
 export const PredictFormSchema = z.object({ image: filePart }).openapi('PredictForm');
 export const BatchJsonSchema = z
   .object({ images: z.array(base64Image).min(1).max(MAX_BATCH_IMAGES) })
   .openapi('BatchPredictJson');
-export const BatchFormSchema = z
-  .object({
-    image: z.union([filePart, z.array(filePart).min(1).max(MAX_BATCH_IMAGES)]).openapi({
-      description: `Repeat the field once per image, at most ${MAX_BATCH_IMAGES}.`,
-    }),
-  })
-  .openapi('BatchPredictForm');
+export const BatchFormSchema = z.object({ image: batchFileParts }).openapi('BatchPredictForm');
 
 const binary = z.string().openapi({ type: 'string', format: 'binary' });
 

@@ -210,6 +210,21 @@ describe('POST /v1/projects/{project}/predict/batch', () => {
     expect('predictions' in body.results[2]!).toBe(true);
   });
 
+  it('sends a form with two images on /predict to /predict/batch, and refuses a text field among batch parts', async () => {
+    const { app } = testApp(fx, store);
+    const two = new FormData();
+    for (const name of ['a.jpg', 'b.jpg']) two.append('image', new Blob([aPhoto()]), name);
+    const single = await app.request(`/v1/projects/${PROJECT}/predict`, { method: 'POST', body: two });
+    const message = await expectError(single, 400, 'invalid_form');
+    expect(message).toMatch(/\/predict takes one image and this form has 2 "image" parts/);
+    expect(message).toMatch(/\/predict\/batch/);
+    const mixed = new FormData();
+    mixed.append('image', new Blob([aPhoto()]), 'a.jpg');
+    mixed.append('image', 'just text');
+    const batch = await app.request(`/v1/projects/${PROJECT}/predict/batch`, { method: 'POST', body: mixed });
+    expect(await expectError(batch, 400, 'invalid_form')).toMatch(/must be a file part, not a text field/);
+  });
+
   it(`refuses more than ${MAX_BATCH_IMAGES} images with 400`, async () => {
     const { app } = testApp(fx, store);
     const images = Array.from({ length: MAX_BATCH_IMAGES + 1 }, () => 'AAAA');
@@ -250,7 +265,7 @@ describe('error responses', () => {
     form.append('photo', new Blob([aPhoto()]), 'p.jpg');
     expect(
       await expectError(await predict(app, { method: 'POST', body: form }), 400, 'invalid_form'),
-    ).toMatch(/^image:/);
+    ).toMatch(/^image: no file part "image" in the form/);
     const text = new FormData();
     text.append('image', 'just text');
     await expectError(await predict(app, { method: 'POST', body: text }), 400, 'invalid_form');
