@@ -8,7 +8,9 @@
  *    (extracted once, cached in bench/.cache/), a head per layer trained on train, chosen on validation, refit on
  *    train + validation, scored on test.
  * 3. Reference: scikit-learn's multinomial LogisticRegression with C tuned on validation, on the winning cut's
- *    features (Debian's python3-sklearn via /usr/bin/python3).
+ *    features: the first of `python3` on PATH and /usr/bin/python3 that has scikit-learn; if neither has it,
+ *    Debian's python3-sklearn is installed (apt-get, when run as root). Without scikit-learn the benchmark fails
+ *    rather than print a null reference; `--skip-reference` skips it on purpose.
  */
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -25,7 +27,6 @@ import { type ClothingFeatures, clothingFeatures, type SplitName } from './cloth
 const here = dirname(fileURLToPath(import.meta.url));
 const DATASET = '/work/shared/datasets/clothing-small';
 const CACHE_DIR = join(here, '.cache');
-const PYTHON = '/usr/bin/python3';
 const CUTS = [
   'flatten_1',
   'block_16_expand_relu',
@@ -153,12 +154,26 @@ async function cutStudy(): Promise<{ features: ClothingFeatures; best: CutResult
   return { features, best };
 }
 
+const hasSklearn = (python: string) =>
+  spawnSync(python, ['-c', 'import sklearn'], { stdio: 'ignore' }).status === 0;
+
+/** The python that has scikit-learn: the one on PATH first, then Debian's, installing Debian's package if need be. */
+function findSklearnPython(): string {
+  const candidates = ['python3', '/usr/bin/python3'];
+  const found = candidates.find(hasSklearn);
+  if (found) return found;
+  log('scikit-learn not found; installing Debian python3-sklearn...');
+  const apt = spawnSync('sh', ['-c', 'apt-get update -qq && apt-get install -y -qq python3-sklearn'], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  if (apt.status === 0 && hasSklearn('/usr/bin/python3')) return '/usr/bin/python3';
+  throw new Error(
+    `no python with scikit-learn (tried ${candidates.join(', ')}, and apt-get install python3-sklearn ${apt.status === 0 ? 'did not provide it' : 'failed'}): install it, or pass --skip-reference`,
+  );
+}
+
 async function reference(features: ClothingFeatures, best: CutResult): Promise<void> {
-  const probe = spawnSync(PYTHON, ['-c', 'import sklearn'], { encoding: 'utf8' });
-  if (probe.status !== 0) {
-    emit('reference_test_accuracy', null, 'ratio', { note: 'python3-sklearn not installed' });
-    return;
-  }
+  const python = findSklearnPython();
   const { dim, features: all } = features.layers[best.layer]!;
   const labelIndex = new Map(features.labelNames.map((l, i) => [l, i]));
   const dir = await mkdtemp(join(tmpdir(), 'train-bench-'));
@@ -178,7 +193,7 @@ async function reference(features: ClothingFeatures, best: CutResult): Promise<v
       JSON.stringify({ dim, splits, cs: REFERENCE_CS, class_weight: null }),
     );
     log(`scikit-learn reference on ${best.layer} (${dim} features)...`);
-    const run = spawnSync(PYTHON, [join(here, 'sklearn-reference.py'), dir], {
+    const run = spawnSync(python, [join(here, 'sklearn-reference.py'), dir], {
       encoding: 'utf8',
       maxBuffer: 1 << 24,
     });
