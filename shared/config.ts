@@ -28,7 +28,7 @@ const envSchema = z.object({
    * With a bucket, how often the local stack lists uploads/ and training/ for changes (one LIST each, with
    * ETags: the cost does not grow with the number of photos). The file-system store is watched instead.
    */
-  HEADSTART_SCAN_SECONDS: z.coerce.number().min(1).max(3600).default(5),
+  HEADSTART_SCAN_SECONDS: z.coerce.number().min(1).max(3600).default(10),
   HEADSTART_TRAINING_QUEUE_URL: z.string().optional(),
   /** Where tfjs-backend-wasm's .wasm files are (set by bundles; unset means next to the package). */
   HEADSTART_WASM_DIR: z.string().optional(),

@@ -22,7 +22,7 @@ export interface LocalStackOptions {
   photosDir: string;
   quietSeconds?: number;
   /**
-   * How often uploads/ and training/ are listed when the store is not watched (a bucket). Default 5 s. The FS
+   * How often uploads/ and training/ are listed when the store is not watched (a bucket). Default 10 s. The FS
    * store is watched for changes, with a safety rescan every `rescanIntervalMs` (default 60 s).
    */
   scanIntervalMs?: number;
@@ -140,7 +140,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     store: options.store,
     backboneId,
     watch,
-    intervalMs: watch ? (options.rescanIntervalMs ?? 60_000) : (options.scanIntervalMs ?? 5_000),
+    intervalMs: watch ? (options.rescanIntervalMs ?? 60_000) : (options.scanIntervalMs ?? 10_000),
   };
   const owner = localTrainerOwner();
   const training = new Set<string>();

@@ -1,6 +1,6 @@
-import { type FSWatcher, watch } from 'node:fs';
 import { join } from 'node:path';
 import { parentPort } from 'node:worker_threads';
+import { watchFolders } from './watch-folders.js';
 import type { FromWorker, ToWorker, WorkerConfig } from './worker-protocol.js';
 
 export function post(message: FromWorker): void {
@@ -79,20 +79,20 @@ export function runPasses(options: {
     return queued;
   };
 
-  let watcher: FSWatcher | undefined;
+  let watcher: { close(): void } | undefined;
   if (config.watch && config.store.kind === 'fs') {
     let debounce: NodeJS.Timeout | undefined;
-    // Recursive fs.watch is inotify on Linux (one watch per folder, no polling), so an idle store costs nothing.
-    watcher = watch(join(config.store.root, 'objects'), { recursive: true }, (_event, name) => {
-      if (name !== null && !String(name).startsWith(options.watchPrefix)) return;
-      clearTimeout(debounce);
-      debounce = setTimeout(() => {
-        request().catch((err) => workerLog(`background pass failed: ${(err as Error).message}`));
-      }, 100);
+    watcher = watchFolders({
+      root: join(config.store.root, 'objects'),
+      top: options.watchPrefix,
+      onChange: () => {
+        clearTimeout(debounce);
+        debounce = setTimeout(() => {
+          request().catch((err) => workerLog(`background pass failed: ${(err as Error).message}`));
+        }, 100);
+      },
+      onError: (err) => workerLog(`watching the store failed (${err.message}); rescanning on a timer`),
     });
-    watcher.on('error', (err) =>
-      workerLog(`watching the store failed (${err.message}); rescanning on a timer`),
-    );
   }
 
   parentPort?.on('message', (m: ToWorker) => {
