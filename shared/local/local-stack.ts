@@ -22,10 +22,13 @@ export interface LocalStackOptions {
   photosDir: string;
   quietSeconds?: number;
   /**
-   * How often uploads/ and training/ are listed when the store is not watched (a bucket). Default 10 s. The FS
-   * store is watched for changes, with a safety rescan every `rescanIntervalMs` (default 60 s).
+   * When the store is not watched (a bucket): how often uploads/ is listed (default 30 s; its listing grows with
+   * the photos, one page per 1,000) and training/ (default 5 s; a few keys per project, and a `train` from the
+   * CLI waits for it). Uploads made before a training are always extracted before it, whatever the interval.
+   * The FS store is watched for changes instead, with a safety rescan every `rescanIntervalMs` (default 5 min).
    */
   scanIntervalMs?: number;
+  trainingScanIntervalMs?: number;
   rescanIntervalMs?: number;
   /** First delay before a failed upload is tried again (doubling up to 5 minutes). Default 5 s. */
   retryDelayMs?: number;
@@ -64,6 +67,7 @@ function spawnWorker(
 ): Promise<StackWorker> {
   const worker = new Worker(bootstrap, { workerData: config });
   let nextId = 0;
+  let stopRequested = false;
   const passes = new Map<number, { resolve: () => void; reject: (e: Error) => void }>();
   let markStopped!: () => void;
   const stopped = new Promise<void>((r) => {
@@ -72,7 +76,10 @@ function spawnWorker(
   return new Promise<StackWorker>((resolve, reject) => {
     const handle: StackWorker = {
       worker,
-      send: (m) => worker.postMessage(m),
+      send: (m) => {
+        if (m.type === 'stop') stopRequested = true;
+        worker.postMessage(m);
+      },
       pass: () =>
         new Promise<void>((res, rej) => {
           const id = nextId++;
@@ -97,7 +104,9 @@ function spawnWorker(
       log(`the ${config.role} worker failed: ${err.message}`);
       reject(err);
     });
-    worker.on('exit', () => {
+    worker.on('exit', (code) => {
+      if (!stopRequested)
+        log(`the ${config.role} worker exited unexpectedly (code ${code}); restart Headstart`);
       markStopped();
       for (const p of passes.values()) p.reject(new Error(`the ${config.role} worker exited`));
       passes.clear();
@@ -140,8 +149,8 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     store: options.store,
     backboneId,
     watch,
-    intervalMs: watch ? (options.rescanIntervalMs ?? 60_000) : (options.scanIntervalMs ?? 10_000),
   };
+  const interval = (unwatched: number) => (watch ? (options.rescanIntervalMs ?? 300_000) : unwatched);
   const owner = localTrainerOwner();
   const training = new Set<string>();
   let trainer: StackWorker | undefined;
@@ -173,6 +182,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     spawnWorker(
       {
         ...base,
+        intervalMs: interval(options.scanIntervalMs ?? 30_000),
         role: 'extract',
         entry: entry('./extract-worker.ts'),
         retryBaseMs: options.retryDelayMs ?? 5_000,
@@ -183,6 +193,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     spawnWorker(
       {
         ...base,
+        intervalMs: interval(options.trainingScanIntervalMs ?? 5_000),
         role: 'train',
         entry: entry('./train-worker.ts'),
         quietSeconds: options.quietSeconds ?? 30,

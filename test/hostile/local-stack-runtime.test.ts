@@ -297,7 +297,10 @@ describe('an idle stack costs nothing that grows with the data (item 7)', () => 
   if (endpoint) {
     it('makes no GET, HEAD or PUT on idle passes against a bucket, only one LIST of uploads/ and one of training/', async () => {
       const { spec, store } = await s3Backend.make();
-      const { stack, trainings } = await start(spec, { scanIntervalMs: 3_600_000 });
+      const { stack, trainings } = await start(spec, {
+        scanIntervalMs: 3_600_000,
+        trainingScanIntervalMs: 3_600_000,
+      });
       await putPhotos(store, 'closet', { labels: ['hat', 'pants'], perLabel: 10 });
       await stack.tick();
       await stack.tick();
