@@ -24,6 +24,11 @@ const envSchema = z.object({
   HEADSTART_MAX_PIXELS: z.coerce.number().int().positive().default(40_000_000),
   /** Quiet window before a burst of uploads becomes one training. */
   HEADSTART_RETRAIN_QUIET_SECONDS: z.coerce.number().min(0).max(900).default(30),
+  /**
+   * With a bucket, how often the local stack lists uploads/ for new, replaced or deleted photos (one LIST with
+   * ETags, no GET; one page per 1,000 photos). The file-system store is watched instead.
+   */
+  HEADSTART_SCAN_SECONDS: z.coerce.number().min(1).max(3600).default(30),
   HEADSTART_TRAINING_QUEUE_URL: z.string().optional(),
   /** Where tfjs-backend-wasm's .wasm files are (set by bundles; unset means next to the package). */
   HEADSTART_WASM_DIR: z.string().optional(),

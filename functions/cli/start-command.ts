@@ -1,55 +1,99 @@
-import { join } from 'node:path';
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { readEnv } from '../../shared/config.js';
 import { startLocalStack } from '../../shared/local/local-stack.js';
-import { createFsStore, createS3Store } from '../../shared/store/index.js';
-import { fixturePhotosDir, startApiServer } from './local-api.js';
+import { acquireStackLock, StackLockError } from '../../shared/local/stack-lock.js';
+import type { StoreSpec } from '../../shared/local/store-spec.js';
+import { StoreError } from '../../shared/store/index.js';
+import { assertBucketExists } from '../../shared/store/s3-store.js';
+import { CliError } from './cli-errors.js';
+import { type ApiPort, bindApiPort, fixturePhotosDir, startApiServer } from './local-api.js';
 
-/** `headstart start` / `npm start`: the local stack on the embedded default, until Ctrl-C. */
+/**
+ * `headstart start` / `npm start`: the local stack on the embedded default, until Ctrl-C. Refusals come before
+ * any side effect, in order: another live stack on this home, the port, a missing bucket.
+ */
 export async function startCommand(): Promise<void> {
   const env = readEnv();
-  const store = env.HEADSTART_BUCKET
-    ? createS3Store({
+  const home = resolve(env.HEADSTART_HOME);
+  const spec: StoreSpec = env.HEADSTART_BUCKET
+    ? {
+        kind: 's3',
         bucket: env.HEADSTART_BUCKET,
         region: env.AWS_REGION,
-        ...(env.S3_ENDPOINT ? { endpoint: env.S3_ENDPOINT, forcePathStyle: true } : {}),
-      })
-    : createFsStore({ root: join(env.HEADSTART_HOME, 'store') });
+        ...(env.S3_ENDPOINT ? { endpoint: env.S3_ENDPOINT } : {}),
+      }
+    : { kind: 'fs', root: resolve(home, 'store') };
+  const description =
+    spec.kind === 's3'
+      ? `s3://${spec.bucket}${spec.endpoint ? ` (${spec.endpoint})` : ''}`
+      : pathToFileURL(spec.root).href;
+  let lock: ReturnType<typeof acquireStackLock>;
+  try {
+    lock = acquireStackLock({ home, store: description });
+  } catch (err) {
+    if (err instanceof StackLockError) throw new CliError(err.message);
+    throw err;
+  }
   const log = (line: string) => console.log(`[headstart] ${line}`);
-  log(`store: ${store.description}`);
-  const stack = await startLocalStack({
-    store,
-    photosDir: fixturePhotosDir(),
-    quietSeconds: env.HEADSTART_RETRAIN_QUIET_SECONDS,
-    log,
-    serveApi: (deps) =>
-      startApiServer({
-        ...deps,
-        port: env.PORT,
-        host: env.HOST,
-        requireKeys: env.HEADSTART_REQUIRE_KEYS ?? false,
-        log,
-      }),
-    onUpload: (o) => {
-      if (o.status === 'indexed') log(`indexed ${o.key} as '${o.label}'`);
-      else if (o.status === 'quarantined') log(`set aside ${o.key}: ${o.code}: ${o.message}`);
-      else if (o.status === 'removed') log(`removed ${o.key} from the dataset`);
-    },
-    onTraining: (o) => {
-      if (o.status === 'promoted' || o.status === 'candidate') {
-        log(
-          `trained ${o.project} ${o.version} in ${o.seconds.toFixed(1)} s: validation accuracy ${o.metrics.accuracy.toFixed(3)}, macro-F1 ${o.metrics.macroF1.toFixed(3)} -> ${o.status} (${o.reason})`,
-        );
-      } else if (o.status === 'refused') log(`training of ${o.project} refused: ${o.message}`);
-    },
-  });
-  log(`backbone: ${stack.backboneId}`);
-  log(`API: ${stack.url}  (OpenAPI at ${stack.url}/openapi.json)`);
-  log(`add photos with: npx headstart upload <dir> --project <name>   (folders under <dir> are labels)`);
-  const stop = async () => {
-    log('stopping...');
-    await stack.stop();
-    process.exit(0);
-  };
-  process.once('SIGINT', () => void stop());
-  process.once('SIGTERM', () => void stop());
+  let listener: ApiPort | undefined;
+  try {
+    listener = await bindApiPort({ port: env.PORT, host: env.HOST });
+    if (spec.kind === 's3') {
+      await assertBucketExists({
+        bucket: spec.bucket,
+        region: spec.region,
+        ...(spec.endpoint ? { endpoint: spec.endpoint, forcePathStyle: true } : {}),
+      }).catch((err) => {
+        throw err instanceof StoreError && err.code === 'no_such_bucket' ? new CliError(err.message) : err;
+      });
+    }
+    const api = listener;
+    log(`store: ${description}`);
+    const stack = await startLocalStack({
+      store: spec,
+      photosDir: fixturePhotosDir(),
+      quietSeconds: env.HEADSTART_RETRAIN_QUIET_SECONDS,
+      scanIntervalMs: env.HEADSTART_SCAN_SECONDS * 1000,
+      log,
+      serveApi: (deps) =>
+        startApiServer({ ...deps, listener: api, requireKeys: env.HEADSTART_REQUIRE_KEYS ?? false, log }),
+      onUpload: (o) => {
+        if (o.status === 'indexed') log(`indexed ${o.key} as '${o.label}'`);
+        else if (o.status === 'quarantined') log(`set aside ${o.key}: ${o.code}: ${o.message}`);
+        else if (o.status === 'removed') log(`removed ${o.key} from the dataset`);
+      },
+      onTraining: (o) => {
+        if (o.status === 'promoted' || o.status === 'candidate') {
+          log(
+            `trained ${o.project} ${o.version} in ${o.seconds.toFixed(1)} s: validation accuracy ${o.metrics.accuracy.toFixed(3)}, macro-F1 ${o.metrics.macroF1.toFixed(3)} -> ${o.status} (${o.reason})`,
+          );
+        } else if (o.status === 'refused') log(`training of ${o.project} refused: ${o.message}`);
+      },
+    });
+    lock.update({ url: stack.url });
+    log(`backbone: ${stack.backboneId}`);
+    log(`API: ${stack.url}  (OpenAPI at ${stack.url}/openapi.json)`);
+    log(`add photos with: npx headstart upload <dir> --project <name>   (folders under <dir> are labels)`);
+    let signals = 0;
+    const onSignal = () => {
+      signals++;
+      if (signals > 1) {
+        // A second Ctrl-C: leave at once. Nothing is lost; an abandoned training runs again at the next start.
+        lock.release();
+        process.exit(130);
+      }
+      log('stopping... (Ctrl-C again to quit at once)');
+      void stack.stop().finally(() => {
+        lock.release();
+        process.exit(0);
+      });
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+  } catch (err) {
+    await listener?.close();
+    lock.release();
+    throw err;
+  }
 }

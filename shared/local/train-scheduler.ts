@@ -4,46 +4,100 @@ import { readTrainingState, type TrainOutcome } from '../pipeline/train-project.
 import type { ObjectStore } from '../store/index.js';
 
 /**
- * The local stand-in for the training queue: every tick, projects whose latest retrain request is newer than
- * the one their last training consumed get a training run. The trainer itself applies the quiet window and the
- * lease, so a tick that comes too early just tries again on the next one.
+ * The local stand-in for the training queue: projects whose latest retrain request is newer than the one their
+ * last training consumed get a training run. A pass is one LIST of `training/`; a project's request and state
+ * are read only when their ETags in the listing changed since they were last read, or when a run asked to be
+ * tried again (the quiet window, a busy lease, a failure), so an idle pass makes no GET. The trainer itself
+ * applies the quiet window and the lease.
  */
 export interface TrainScheduler {
   tick(): Promise<TrainOutcome[]>;
+  /** When a project asked to be tried again (epoch ms), if any. */
+  nextDueAt(): number | undefined;
 }
 
-export function createTrainScheduler(options: {
+export interface TrainSchedulerOptions {
   store: ObjectStore;
   trainer: { run(project: string): Promise<TrainOutcome> };
   onOutcome?: (o: TrainOutcome) => void;
   onError?: (project: string, err: unknown) => void;
-}): TrainScheduler {
+  /** After a failed training, wait this long before trying the same request again. Default 60 s. */
+  failureDelayMs?: number;
+}
+
+interface Seen {
+  /** `request ETag|state ETag` when last read and found settled. */
+  etags: string;
+  /** Try again at this time even if nothing changed (epoch ms). */
+  retryAt?: number;
+}
+
+export function createTrainScheduler(options: TrainSchedulerOptions): TrainScheduler {
   const { store } = options;
+  const seen = new Map<string, Seen>();
+  const failureDelay = options.failureDelayMs ?? 60_000;
+
+  const consider = async (
+    project: string,
+    etags: string,
+    clock: number,
+  ): Promise<TrainOutcome | undefined> => {
+    const before = seen.get(project);
+    if (before && before.etags === etags && (before.retryAt === undefined || before.retryAt > clock)) return;
+    const [req, state] = await Promise.all([
+      readRetrainRequest(store, project),
+      readTrainingState(store, project),
+    ]);
+    const consumed = state?.consumedSequence;
+    if (!req || (consumed && compareSequencers(consumed, req.sequence) >= 0)) {
+      seen.set(project, { etags });
+      return;
+    }
+    try {
+      const outcome = await options.trainer.run(project);
+      if (outcome.status === 'too_early') {
+        seen.set(project, { etags, retryAt: clock + outcome.retryInSeconds * 1000 });
+      } else if (outcome.status === 'busy') {
+        // Another trainer holds the lease; its end changes the state object, and this is the fallback.
+        seen.set(project, { etags, retryAt: clock + 10_000 });
+      } else {
+        seen.delete(project); // its state changed: read again at the next pass to see whether more is wanted
+      }
+      if (outcome.status !== 'too_early') options.onOutcome?.(outcome);
+      return outcome;
+    } catch (err) {
+      seen.set(project, { etags, retryAt: clock + failureDelay });
+      options.onError?.(project, err);
+      return undefined;
+    }
+  };
+
   return {
     async tick() {
-      const projects: string[] = [];
+      const etags = new Map<string, { request?: string; state?: string }>();
       for await (const o of store.list('training/')) {
-        const m = /^training\/([^/]+)\/request\.json$/.exec(o.key);
-        if (m) projects.push(m[1]!);
+        const m = /^training\/([^/]+)\/(request|state)\.json$/.exec(o.key);
+        if (!m) continue;
+        const e = etags.get(m[1]!) ?? {};
+        e[m[2] as 'request' | 'state'] = o.etag;
+        etags.set(m[1]!, e);
       }
+      const clock = Date.now();
       const outcomes: TrainOutcome[] = [];
-      for (const project of projects) {
-        const [req, state] = await Promise.all([
-          readRetrainRequest(store, project),
-          readTrainingState(store, project),
-        ]);
-        if (!req) continue;
-        const consumed = state?.consumedSequence;
-        if (consumed && compareSequencers(consumed, req.sequence) >= 0) continue;
-        try {
-          const outcome = await options.trainer.run(project);
-          outcomes.push(outcome);
-          if (outcome.status !== 'too_early') options.onOutcome?.(outcome);
-        } catch (err) {
-          options.onError?.(project, err);
-        }
+      for (const [project, e] of etags) {
+        if (!e.request) continue;
+        const outcome = await consider(project, `${e.request}|${e.state ?? ''}`, clock);
+        if (outcome) outcomes.push(outcome);
       }
+      for (const p of seen.keys()) if (!etags.get(p)?.request) seen.delete(p);
       return outcomes;
+    },
+    nextDueAt() {
+      let next: number | undefined;
+      for (const s of seen.values()) {
+        if (s.retryAt !== undefined && (next === undefined || s.retryAt < next)) next = s.retryAt;
+      }
+      return next;
     },
   };
 }

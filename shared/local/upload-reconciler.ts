@@ -1,71 +1,131 @@
 import type { DatasetIndex } from '../dataset/dataset-index.js';
-import { readQuarantine } from '../dataset/quarantine.js';
+import { listQuarantine, UNSORTED } from '../dataset/quarantine.js';
 import type { UploadEvent } from '../dataset/s3-events.js';
 import { localSequencer } from '../dataset/sequencer.js';
-import { isValidProject } from '../dataset/upload-key.js';
+import type { UploadOutcome } from '../pipeline/extract-uploads.js';
 import type { ObjectStore } from '../store/index.js';
 
 /**
- * The local stand-in for S3 event notifications: compares what is under `uploads/` with what the dataset
- * index has seen (by ETag) and emits created/removed events for the differences. Because it diffs against the
- * index rather than remembering events, files added, replaced or deleted while Headstart was stopped are
- * picked up at the next start, and a scan interrupted half-way simply resumes on the next one.
+ * The local stand-in for S3 event notifications: compares a listing of `uploads/` (keys with ETags) with what
+ * the dataset index has seen and emits created/removed events for the differences. What the index has seen is
+ * read once, at the first pass, and then kept in memory from each event's outcome, so a pass over an unchanged
+ * store is one LIST and no GET whatever the number of photos. Because the memory starts from the index rather
+ * than from remembered events, files added, replaced or deleted while Headstart was stopped are picked up at
+ * the next start, and a pass interrupted half-way simply resumes on the next one.
+ *
+ * One event's failure never stops a pass: it is logged with its key and retried with a growing delay (sooner if
+ * the object changes), while the other events of the pass go on.
  */
 export interface UploadReconciler {
   /** One pass; returns the events it emitted. */
   scan(): Promise<UploadEvent[]>;
+  /** When the earliest failed event is due for another try (epoch ms), if any. */
+  nextRetryAt(): number | undefined;
 }
 
-export function createUploadReconciler(options: {
+export interface UploadReconcilerOptions {
   store: ObjectStore;
   index: DatasetIndex;
-  handle: (events: UploadEvent[]) => Promise<void>;
+  /** Handles one event; a throw is that event's failure only. */
+  handle: (event: UploadEvent) => Promise<UploadOutcome>;
+  /** Runs after the events of a pass (the retrain requests are written here). */
+  afterPass?: () => Promise<void>;
+  log?: (line: string) => void;
   now?: () => Date;
-}): UploadReconciler {
+  /** Delay before the n-th retry of a failed event. Default 5 s doubling up to 5 minutes. */
+  retryDelayMs?: (failures: number) => number;
+}
+
+interface Failure {
+  failures: number;
+  retryAt: number;
+  /** The ETag the failed attempt saw: a replaced object is tried again at once. */
+  etag: string | undefined;
+}
+
+const defaultDelay = (failures: number) => Math.min(5_000 * 2 ** (failures - 1), 300_000);
+
+async function loadSeen(store: ObjectStore, index: DatasetIndex): Promise<Map<string, string | undefined>> {
+  const seen = new Map<string, string | undefined>();
+  const projects = new Set<string>();
+  for await (const o of store.list('datasets/')) {
+    const p = o.key.split('/')[1];
+    if (p) projects.add(p);
+  }
+  for (const project of projects) {
+    for (const [key, e] of await index.entries(project)) {
+      if (e.state !== 'deleted') seen.set(key, 'etag' in e ? e.etag : undefined);
+    }
+  }
+  // Keys with no valid project are never indexed; their quarantine records say which ETag was set aside.
+  for (const r of await listQuarantine(store, UNSORTED)) seen.set(r.key, r.etag);
+  return seen;
+}
+
+export function createUploadReconciler(options: UploadReconcilerOptions): UploadReconciler {
   const { store, index } = options;
   const now = options.now ?? (() => new Date());
+  const log = options.log ?? (() => {});
+  const delay = options.retryDelayMs ?? defaultDelay;
+  let seen: Map<string, string | undefined> | undefined;
+  const failed = new Map<string, Failure>();
+
+  const due = (key: string, etag: string | undefined, at: number) => {
+    const f = failed.get(key);
+    return !f || f.etag !== etag || f.retryAt <= at;
+  };
+
+  const run = async (event: UploadEvent, etag: string | undefined, memory: typeof seen & {}) => {
+    try {
+      const outcome = await options.handle(event);
+      failed.delete(event.key);
+      if (event.type === 'removed') memory.delete(event.key);
+      else if (outcome.status !== 'missing') memory.set(event.key, etag);
+    } catch (err) {
+      const failures = (failed.get(event.key)?.failures ?? 0) + 1;
+      const wait = delay(failures);
+      failed.set(event.key, { failures, retryAt: Date.now() + wait, etag });
+      log(
+        `could not process ${JSON.stringify(event.key)} (${event.type}): ${(err as Error).message}; retrying in ${Math.round(wait / 1000)} s`,
+      );
+    }
+  };
+
   return {
     async scan() {
-      const seen = new Map<string, Map<string, string>>(); // project -> key -> etag
-      const unsorted: { key: string; etag: string }[] = [];
-      for await (const o of store.list('uploads/')) {
-        const project = o.key.split('/')[1] ?? '';
-        if (!isValidProject(project)) {
-          unsorted.push({ key: o.key, etag: o.etag });
-          continue;
-        }
-        const m = seen.get(project) ?? new Map<string, string>();
-        seen.set(project, m);
-        m.set(o.key, o.etag);
-      }
-      const projects = new Set(seen.keys());
-      for await (const o of store.list('datasets/')) {
-        const p = o.key.split('/')[1];
-        if (p) projects.add(p);
-      }
-      const events: UploadEvent[] = [];
+      seen ??= await loadSeen(store, index);
+      const memory = seen;
+      const listed = new Map<string, string>();
+      for await (const o of store.list('uploads/')) listed.set(o.key, o.etag);
       const at = now().toISOString();
-      for (const project of projects) {
-        const entries = await index.entries(project);
-        const files = seen.get(project) ?? new Map<string, string>();
-        for (const [key, etag] of files) {
-          const e = entries.get(key);
-          const known = e && e.state !== 'deleted' && 'etag' in e && e.etag === etag;
-          if (!known) events.push({ type: 'created', key, sequencer: localSequencer(), eventTime: at });
-        }
-        for (const [key, e] of entries) {
-          if (e.state !== 'deleted' && !files.has(key)) {
-            events.push({ type: 'removed', key, sequencer: localSequencer(), eventTime: at });
-          }
-        }
+      const clock = Date.now();
+      const work: { event: UploadEvent; etag: string | undefined }[] = [];
+      for (const [key, etag] of listed) {
+        if (memory.has(key) && memory.get(key) === etag) continue;
+        if (!due(key, etag, clock)) continue;
+        work.push({ event: { type: 'created', key, sequencer: localSequencer(), eventTime: at }, etag });
       }
-      // Keys with no valid project cannot be indexed; quarantine records them, once per ETag.
-      for (const u of unsorted) {
-        if ((await readQuarantine(store, u.key))?.etag === u.etag) continue;
-        events.push({ type: 'created', key: u.key, sequencer: localSequencer(), eventTime: at });
+      for (const key of memory.keys()) {
+        if (listed.has(key) || !due(key, undefined, clock)) continue;
+        work.push({
+          event: { type: 'removed', key, sequencer: localSequencer(), eventTime: at },
+          etag: undefined,
+        });
       }
-      if (events.length) await options.handle(events);
-      return events;
+      for (const key of failed.keys()) if (!listed.has(key) && !memory.has(key)) failed.delete(key);
+      if (work.length === 0) return [];
+      await Promise.all(work.map((w) => run(w.event, w.etag, memory)));
+      try {
+        await options.afterPass?.();
+      } catch (err) {
+        log(`could not request retraining: ${(err as Error).message}; retrying at the next change`);
+      }
+      return work.map((w) => w.event);
+    },
+    nextRetryAt() {
+      let next: number | undefined;
+      for (const f of failed.values()) if (next === undefined || f.retryAt < next) next = f.retryAt;
+      return next;
     },
   };
 }

@@ -90,6 +90,9 @@ const MAX_SEGMENT_BYTES = 255;
 const LOCK_STALE_MS = 30_000;
 const LOCK_WAIT_MS = 60_000;
 const TEMP_STALE_MS = 60 * 60 * 1000;
+/** Temps are named `<host tag>-<pid>-<random>.tmp`, so a sweep can tell a dead writer's from a live one's. */
+const HOST_TAG = createHash('sha256').update(hostname()).digest('hex').slice(0, 8);
+const TEMP_NAME = /^([0-9a-f]{8})-(\d+)-[0-9a-f]+\.tmp$/;
 
 const headerSchema = z.object({
   v: z.literal(1),
@@ -319,15 +322,26 @@ class FsObjectStore implements ObjectStore {
     return this.ready;
   }
 
-  /** Temp files older than any write are leftovers of crashed writers. */
+  /**
+   * Temp files of writers that died (an upload interrupted by Ctrl-C, a killed stack) are removed when the store
+   * opens: a temp named by a pid on this host that no longer runs has no writer to finish it. A live writer's
+   * temp is never touched, however old; temps of other hosts (a shared disk) and of older versions, whose names
+   * carry no pid, go by age only.
+   */
   private async sweepTemps(): Promise<void> {
     const names = await fs.readdir(this.tmpDir).catch(() => [] as string[]);
     const cutoff = Date.now() - TEMP_STALE_MS;
     await Promise.all(
       names.map(async (name) => {
         const file = path.join(this.tmpDir, name);
-        const stat = await fs.stat(file).catch(() => undefined);
-        if (stat && stat.mtimeMs < cutoff) await fs.rm(file, { force: true }).catch(() => undefined);
+        const owner = TEMP_NAME.exec(name);
+        if (owner && owner[1] === HOST_TAG) {
+          if (isAlive(Number(owner[2]))) return;
+        } else {
+          const stat = await fs.stat(file).catch(() => undefined);
+          if (!stat || stat.mtimeMs >= cutoff) return;
+        }
+        await fs.rm(file, { force: true }).catch(() => undefined);
       }),
     );
   }
@@ -483,7 +497,7 @@ class FsObjectStore implements ObjectStore {
   }
 
   private async writeTemp(header: ObjectHeader, body: Uint8Array, key: string): Promise<string> {
-    const tmp = path.join(this.tmpDir, `${randomBytes(12).toString('hex')}.tmp`);
+    const tmp = path.join(this.tmpDir, `${HOST_TAG}-${process.pid}-${randomBytes(12).toString('hex')}.tmp`);
     const preamble = encodePreamble(header);
     try {
       const fh = await fs.open(tmp, 'wx');

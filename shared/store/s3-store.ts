@@ -2,6 +2,7 @@ import {
   DeleteObjectCommand,
   GetObjectCommand,
   GetObjectTaggingCommand,
+  HeadBucketCommand,
   HeadObjectCommand,
   ListObjectsV2Command,
   type ListObjectsV2CommandOutput,
@@ -91,6 +92,37 @@ export function createS3Store(options: S3StoreOptions): ObjectStore {
       responseChecksumValidation: 'WHEN_REQUIRED',
     });
   return new S3ObjectStore(client, options.bucket, options.endpoint);
+}
+
+/**
+ * Fails with `StoreError` code `no_such_bucket` (saying how to create it) when the bucket does not exist, so a
+ * long-running command can refuse at once instead of after minutes of work; other failures are translated as
+ * for any request (`StoreUnavailableError` for an unreachable endpoint).
+ */
+export async function assertBucketExists(options: S3StoreOptions): Promise<void> {
+  const client =
+    options.client ??
+    new S3Client({
+      region: options.region ?? 'us-east-1',
+      ...(options.endpoint ? { endpoint: options.endpoint } : {}),
+      ...(options.forcePathStyle !== undefined ? { forcePathStyle: options.forcePathStyle } : {}),
+      ...(options.credentials ? { credentials: options.credentials } : {}),
+    });
+  try {
+    await client.send(new HeadBucketCommand({ Bucket: options.bucket }));
+  } catch (err) {
+    if (statusOf(err) === 404 || (err as AwsLikeError | undefined)?.name === 'NotFound') {
+      const endpoint = options.endpoint ? ` --endpoint-url ${options.endpoint}` : '';
+      throw new StoreError(
+        'no_such_bucket',
+        `bucket ${options.bucket} does not exist${options.endpoint ? ` on ${options.endpoint}` : ''}; create it with: aws s3 mb s3://${options.bucket}${endpoint}`,
+        { cause: err },
+      );
+    }
+    throw translate(err, `check bucket ${options.bucket}`);
+  } finally {
+    if (!options.client) client.destroy();
+  }
 }
 
 interface AwsLikeError {

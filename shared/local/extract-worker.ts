@@ -1,0 +1,68 @@
+import { workerData } from 'node:worker_threads';
+import { loadBackbone, readBackbone } from '../backbone/index.js';
+import { createDatasetIndex } from '../dataset/dataset-index.js';
+import { createUploadExtractor } from '../pipeline/extract-uploads.js';
+import { writeRetrainRequest } from '../pipeline/retrain-requests.js';
+import { dualExtractorFromStore } from '../pipeline/trunk-deps.js';
+import { initTf } from '../tf/tf-runtime.js';
+import { openStore } from './store-spec.js';
+import { createUploadReconciler } from './upload-reconciler.js';
+import { post, runPasses, workerLog } from './worker-loop.js';
+import type { ExtractWorkerConfig } from './worker-protocol.js';
+
+/**
+ * The local stack's extraction thread: the reconciler over uploads/ and the extractor with its own tfjs and
+ * backbone, so decoding and the backbone never hold up the API's event loop.
+ */
+async function main(config: ExtractWorkerConfig): Promise<void> {
+  const store = openStore(config.store);
+  await initTf();
+  const pkg = await readBackbone(store, config.backboneId);
+  const [backbone, dual] = await Promise.all([loadBackbone(pkg), dualExtractorFromStore(store, pkg)]);
+  const index = createDatasetIndex(store);
+  const pending = new Set<string>();
+  const extractor = createUploadExtractor({
+    store,
+    backbone,
+    ...(dual ? { dual } : {}),
+    index,
+    requestRetrain: async (p) => {
+      pending.add(p);
+    },
+  });
+  const reconciler = createUploadReconciler({
+    store,
+    index,
+    log: workerLog,
+    retryDelayMs: (failures) =>
+      Math.min(config.retryBaseMs * 2 ** (failures - 1), Math.max(config.retryBaseMs, 300_000)),
+    handle: async (event) => {
+      const outcome = await extractor.handle(event);
+      post({ type: 'upload', outcome });
+      return outcome;
+    },
+    // One request per project and pass; a project whose request could not be written stays pending.
+    afterPass: async () => {
+      const written: string[] = [];
+      for (const p of [...pending]) {
+        await writeRetrainRequest(store, p);
+        pending.delete(p);
+        written.push(p);
+      }
+      if (written.length) post({ type: 'retrain-requested', projects: written });
+    },
+  });
+  runPasses({
+    config,
+    watchPrefix: 'uploads',
+    pass: async () => {
+      await reconciler.scan();
+    },
+    nextDueAt: () => reconciler.nextRetryAt(),
+  });
+  post({ type: 'ready' });
+}
+
+main(workerData as ExtractWorkerConfig).catch((err) => {
+  post({ type: 'init-failed', message: (err as Error).message });
+});
