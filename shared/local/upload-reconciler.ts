@@ -96,14 +96,22 @@ export function createUploadReconciler(options: UploadReconcilerOptions): Upload
       seen ??= await loadSeen(store, index);
       const memory = seen;
       const listed = new Map<string, string>();
-      for await (const o of store.list('uploads/')) listed.set(o.key, o.etag);
+      const sizes = new Map<string, number>();
+      for await (const o of store.list('uploads/')) {
+        listed.set(o.key, o.etag);
+        sizes.set(o.key, o.size);
+      }
       const at = now().toISOString();
       const clock = Date.now();
       const work: { event: UploadEvent; etag: string | undefined }[] = [];
       for (const [key, etag] of listed) {
         if (memory.has(key) && memory.get(key) === etag) continue;
         if (!due(key, etag, clock)) continue;
-        work.push({ event: { type: 'created', key, sequencer: localSequencer(), eventTime: at }, etag });
+        // Like an S3 event, the listing's ETag and size travel with it: an oversized or unreadable upload is then
+        // set aside without being read.
+        const event: UploadEvent = { type: 'created', key, sequencer: localSequencer(), eventTime: at, etag };
+        const size = sizes.get(key);
+        work.push({ event: size === undefined ? event : { ...event, size }, etag });
       }
       for (const key of memory.keys()) {
         if (listed.has(key) || !due(key, undefined, clock)) continue;

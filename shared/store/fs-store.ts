@@ -598,8 +598,26 @@ class FsObjectStore implements ObjectStore {
       .sort(compareKeys);
     const batch = 32;
     for (let i = 0; i < selected.length; i += batch) {
-      const infos = await Promise.all(selected.slice(i, i + batch).map((k) => this.head(k)));
+      const infos = await Promise.all(selected.slice(i, i + batch).map((k) => this.listed(k)));
       for (const info of infos) if (info) yield info; // deleted since the walk: skip, as a later S3 page would
+    }
+  }
+
+  /**
+   * A listed key's info. A file another tool put under `objects/` with a name no key may have (a control
+   * character) or without a valid header cannot be read, but is still listed, as S3 lists every key it holds:
+   * otherwise one such file would stop every listing, and nobody could set it aside. Its ETag is made from its
+   * size and mtime, so it stays the same until the file changes; reading it fails with the store's error.
+   */
+  private async listed(key: string): Promise<ObjectInfo | undefined> {
+    try {
+      return await this.head(key);
+    } catch (err) {
+      if (!(err instanceof InvalidKeyError || err instanceof CorruptObjectError)) throw err;
+      const stat = await fs.stat(path.join(this.objectsDir, ...key.split('/'))).catch(() => undefined);
+      if (!stat?.isFile()) return undefined;
+      const etag = `"${createHash('md5').update(`unreadable:${stat.size}:${stat.mtimeMs}`).digest('hex')}"`;
+      return { key, size: stat.size, etag, lastModified: stat.mtime };
     }
   }
 
