@@ -109,6 +109,8 @@ class Extractor implements UploadExtractor {
         .get(layout.projectSettings(project))
         .then((o) => projectSettingsSchema.parse(o ? JSON.parse(new TextDecoder().decode(o.body)) : {}));
       this.settings.set(project, s);
+      // A settings file that fails to read or parse is read again next time, so fixing it needs no restart.
+      s.catch(() => this.settings.delete(project));
     }
     return s;
   }

@@ -168,6 +168,34 @@ function suite(name: string, makeStore: () => Promise<ObjectStore>) {
       expect(versions).toContain(pointer!.pointer.version);
     });
 
+    it("leaves a successor's lease in place when it finishes after its own lease was taken over", async () => {
+      const { store, index, c, deps } = await setup();
+      await seed(store, index, 'handover', { hat: 8, shoes: 8 });
+      await writeRetrainRequest(store, 'handover', { now: c.now() });
+      c.advance(31);
+      const successor = JSON.stringify({ owner: 'successor', expiresAt: '2999-01-01T00:00:00.000Z' });
+      const slow = createProjectTrainer({
+        ...deps,
+        owner: 'slow',
+        // While this trainer is still busy, another one takes the (expired) lease over.
+        beforeFlip: async () => {
+          await store.put(layout.trainingLease('handover'), successor);
+        },
+      });
+      expect((await slow.run('handover')).status).toBe('promoted');
+      const lease = await store.get(layout.trainingLease('handover'));
+      expect(lease && new TextDecoder().decode(lease.body)).toBe(successor);
+    });
+
+    it('removes its own lease when it finishes', async () => {
+      const { store, index, c, trainer } = await setup();
+      await seed(store, index, 'own', { hat: 8, shoes: 8 });
+      await writeRetrainRequest(store, 'own', { now: c.now() });
+      c.advance(31);
+      expect((await trainer.run('own')).status).toBe('promoted');
+      expect(await store.head(layout.trainingLease('own'))).toBeUndefined();
+    });
+
     it('never promotes a version whose head was corrupted in the store', async () => {
       const { store, index, c, trainer } = await setup({
         beforeFlip: async (version) => {

@@ -228,6 +228,12 @@ class ProjectTrainer {
     }
   }
 
+  private async releaseLease(project: string, etag: string): Promise<void> {
+    const key = layout.trainingLease(project);
+    const held = await this.deps.store.head(key);
+    if (held && held.etag === etag) await this.deps.store.delete(key);
+  }
+
   private async writeState(project: string, patch: Partial<TrainingState>): Promise<void> {
     const { progress: _stale, ...prev } = (await readTrainingState(this.deps.store, project)) ?? {};
     // Progress belongs to the write that reports it; any other write (the end of a training) clears it.
@@ -286,10 +292,10 @@ class ProjectTrainer {
       }).catch(() => {});
       throw err;
     } finally {
-      // Not conditional on our ETag (the store interface has no conditional delete): a trainer that outlived its
-      // lease may remove a successor's. The successor's writes stay safe: versions are immutable and the pointer
-      // flip is conditional; at worst a third trainer starts early.
-      await store.delete(layout.trainingLease(project)).catch(() => {});
+      // Only while the lease is still ours: a trainer that outlived it must not remove a successor's. The store
+      // has no conditional delete, so a successor taking over between the check and the delete is still possible;
+      // its writes stay safe (versions are immutable, the pointer flip is conditional).
+      await this.releaseLease(project, lease.etag).catch(() => {});
     }
   }
 
