@@ -1,9 +1,8 @@
 import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Logger } from '@aws-lambda-powertools/logger';
-import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { type Backbone, loadBackbone } from '../../shared/backbone/index.js';
 import { createDatasetIndex, type DatasetIndex } from '../../shared/dataset/dataset-index.js';
@@ -30,6 +29,7 @@ import {
   s3EventRecord,
   sqsEvent,
 } from '../../test/support/s3-events.js';
+import { fsRawPut, type RawPut, recordingReads, s3RawPut } from '../../test/support/store-wrappers.js';
 import { testBackbone } from '../../test/support/test-backbone.js';
 import { createTrainHandler } from '../train/train-handler.js';
 import { createPrecomputeHandler } from './precompute-handler.js';
@@ -95,35 +95,10 @@ function createdRecord(key: string, size: number, etag: string) {
   );
 }
 
-/** Reads through the store, by key: what the function downloaded. */
-function recordingReads(store: ObjectStore): { store: ObjectStore; reads: string[] } {
-  const reads: string[] = [];
-  return {
-    reads,
-    store: {
-      description: store.description,
-      get: (k) => {
-        reads.push(k);
-        return store.get(k);
-      },
-      getIfChanged: (k, e) => {
-        reads.push(k);
-        return store.getIfChanged(k, e);
-      },
-      head: (k) => store.head(k),
-      put: (k, b, o) => store.put(k, b, o),
-      putTags: (k, t) => store.putTags(k, t),
-      getTags: (k) => store.getTags(k),
-      delete: (k) => store.delete(k),
-      list: (p, o) => store.list(p, o),
-    },
-  };
-}
-
 interface SuiteEnv {
   store: ObjectStore;
   /** Writes an object the way another tool would, bypassing the store's refusal of control characters. */
-  rawPut: (key: string, body: Uint8Array) => Promise<void>;
+  rawPut: RawPut;
 }
 
 function suite(name: string, makeEnv: () => Promise<SuiteEnv>) {
@@ -359,11 +334,7 @@ suite('file-system store', async () => {
   const root = mkdtempSync(join(tmpdir(), 'headstart-precompute-'));
   return {
     store: createFsStore({ root }),
-    rawPut: async (key, body) => {
-      const file = join(root, 'objects', ...key.split('/'));
-      mkdirSync(join(file, '..'), { recursive: true });
-      writeFileSync(file, body);
-    },
+    rawPut: fsRawPut(root),
   };
 });
 
@@ -378,9 +349,7 @@ if (!endpoint) {
     const { store, client, bucket } = await motoBucket(endpoint, 'hs-pre');
     return {
       store,
-      rawPut: async (key, body) => {
-        await client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body }));
-      },
+      rawPut: s3RawPut(client, bucket),
     };
   });
 }

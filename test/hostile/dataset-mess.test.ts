@@ -1,7 +1,6 @@
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { formatStatus, projectStatus, requestTraining } from '../../functions/cli/project-commands.js';
 import { type Backbone, loadBackbone } from '../../shared/backbone/index.js';
@@ -32,6 +31,7 @@ import { createFsStore, type ObjectStore } from '../../shared/store/index.js';
 import { initTf } from '../../shared/tf/tf-runtime.js';
 import { clothingMini } from '../support/fixtures.js';
 import { motoBucket } from '../support/moto.js';
+import { fsRawPut, type RawPut, recordingReads, s3RawPut } from '../support/store-wrappers.js';
 import { testBackbone } from '../support/test-backbone.js';
 
 // Ordinary mess in a dataset (issue 12, items 1-3, 6 and the progress of `train --wait`), driven through the real
@@ -50,7 +50,6 @@ const fast = { headTypes: ['softmax' as const], softmaxL2: [1e-3, 1e-2] };
 const LIMIT = 20 * 1024 * 1024;
 
 /** Another tool wrote this key, which the store's own API refuses (a control character). */
-type RawPut = (key: string, body: Uint8Array) => Promise<void>;
 
 interface Env {
   store: ObjectStore;
@@ -60,29 +59,6 @@ interface Env {
    * fails on it (a store matter, not the extractor's), so there the key arrives only as an event.
    */
   listsControlKeys: boolean;
-}
-
-/** Reads made through the store, by key: what the extractor downloaded. */
-function recording(store: ObjectStore): { store: ObjectStore; reads: string[] } {
-  const reads: string[] = [];
-  const wrapped: ObjectStore = {
-    description: store.description,
-    get: (k) => {
-      reads.push(k);
-      return store.get(k);
-    },
-    getIfChanged: (k, e) => {
-      reads.push(k);
-      return store.getIfChanged(k, e);
-    },
-    head: (k) => store.head(k),
-    put: (k, b, o) => store.put(k, b, o),
-    putTags: (k, t) => store.putTags(k, t),
-    getTags: (k) => store.getTags(k),
-    delete: (k) => store.delete(k),
-    list: (p, o) => store.list(p, o),
-  };
-  return { store: wrapped, reads };
 }
 
 /** The extractor, index, retrain requests and trainer, wired as shared/local/local-stack.ts wires them. */
@@ -198,7 +174,7 @@ function suite(name: string, makeEnv: () => Promise<Env>) {
 
     it('sets an oversized upload aside once, with its ETag and without reading or copying it, and trains the rest', async () => {
       const { store: raw } = await makeEnv();
-      const { store, reads } = recording(raw);
+      const { store, reads } = recordingReads(raw);
       const p = pipeline(store);
       await putPhotos(raw, 'big', { hat: 6, shoes: 6 });
       const huge = 'uploads/big/hat/panorama.png';
@@ -361,7 +337,7 @@ function suite(name: string, makeEnv: () => Promise<Env>) {
 /** Every training state written through this store, parsed: what a poller could have seen. */
 function watchTrainingState(store: ObjectStore, states: TrainingState[]): ObjectStore {
   return {
-    ...recording(store).store,
+    ...recordingReads(store).store,
     put: async (k, b, o) => {
       const res = await store.put(k, b, o);
       if (/^training\/[^/]+\/state\.json$/.test(k)) {
@@ -379,11 +355,7 @@ suite('file-system store', async () => {
     store,
     listsControlKeys: false,
     // Another tool writing into the store's directory, as `cp` into the home would.
-    rawPut: async (key, body) => {
-      const file = join(root, 'objects', ...key.split('/'));
-      mkdirSync(join(file, '..'), { recursive: true });
-      writeFileSync(file, body);
-    },
+    rawPut: fsRawPut(root),
   };
 });
 
@@ -396,12 +368,6 @@ if (!endpoint) {
 } else {
   suite('S3 via moto_server', async () => {
     const { store, client, bucket } = await motoBucket(endpoint, 'hs-mess');
-    return { store, rawPut: rawS3Put(client, bucket), listsControlKeys: true };
+    return { store, rawPut: s3RawPut(client, bucket), listsControlKeys: true };
   });
-}
-
-function rawS3Put(client: S3Client, bucket: string): RawPut {
-  return async (key, body) => {
-    await client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body }));
-  };
 }
