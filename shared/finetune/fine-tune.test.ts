@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initTf } from '../tf/tf-runtime.js';
-import { createRng } from '../train/fit.js';
+import { createRng } from '../train/numerics.js';
 import { chooseTrainingMode, type FineTuneResult, fineTune } from './fine-tune.js';
 import { InvalidTopError, UnsupportedTopError } from './finetune-errors.js';
 import { loadTop, parseTop, topFiles } from './top-package.js';

@@ -1,20 +1,30 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { z } from 'zod';
 import { exactArrayBuffer } from '../bytes.js';
-import { createRng } from '../train/fit.js';
-import type { SerializedHead } from '../train/head-model.js';
-import { computeMetrics, type Metrics } from '../train/metrics.js';
-import { DEFAULT_VALIDATION_FRACTION, splitByHash } from '../train/split.js';
-import { type TrainConfig, type TrainOptions, trainHead } from '../train/train-head.js';
+import {
+  type ClassWeighting,
+  classWeights,
+  computeMetrics,
+  createEarlyStopping,
+  createRng,
+  DEFAULT_VALIDATION_FRACTION,
+  labelCounts,
+  type Metrics,
+  type SerializedHead,
+  type Standardization,
+  shuffleInPlace,
+  splitByHash,
+  splitByIds,
+  standardize,
+  type TrainConfig,
+  type TrainOptions,
+  trainHead,
+  unfoldStandardization,
+} from '../train/index.js';
 import { FineTuneError, InvalidFineTuneInputError } from './finetune-errors.js';
 import { serializeTop, type TopPackage } from './top-package.js';
 import type { TopSegment } from './top-segment.js';
-import {
-  type ClassifierParams,
-  createTrainableTop,
-  type Standardization,
-  type TrainableTop,
-} from './trainable-top.js';
+import { type ClassifierParams, createTrainableTop, type TrainableTop } from './trainable-top.js';
 
 export interface FineTuneInput {
   /** n * h*w*c trunk activations (NHWC per example), row-major: what the spatial feature cache holds. */
@@ -59,7 +69,7 @@ export interface FineTuneOptions {
   dropout?: number;
   /** Stop after the epoch that crosses this many seconds (e.g. a function's time limit). */
   maxSeconds?: number;
-  classWeight?: 'balanced' | 'none';
+  classWeight?: ClassWeighting;
   precision?: 'float32' | 'float16';
   seed?: number;
   /**
@@ -142,17 +152,12 @@ export async function fineTune(input: FineTuneInput, options: FineTuneOptions): 
   if (y.some((v) => v < 0 || v >= k)) throw new InvalidFineTuneInputError(`a label is not in 0..${k - 1}`);
 
   const split = options.validationIds
-    ? byIds(input.ids, options.validationIds)
+    ? splitByIds(input.ids, options.validationIds)
     : splitByHash(input.ids, y, { fraction: opts.validationFraction });
   if (split.validation.length === 0 || split.train.length === 0) {
     throw new InvalidFineTuneInputError('fine-tuning needs both training and validation examples');
   }
-  const trainCounts = new Array<number>(k).fill(0);
-  for (const i of split.train) trainCounts[y[i]!]!++;
-  const total = split.train.length;
-  const classWeight = Float32Array.from(trainCounts, (cnt) =>
-    opts.classWeight === 'balanced' && cnt > 0 ? total / (k * cnt) : 1,
-  );
+  const classWeight = classWeights(labelCounts(y, k, split.train), opts.classWeight);
 
   // Pooled output of the pretrained top: the head-only problem on this top, for the warm start.
   const probe = createTrainableTop({
@@ -227,8 +232,10 @@ export async function fineTune(input: FineTuneInput, options: FineTuneOptions): 
       seconds: (performance.now() - started) / 1000,
     });
     await options.onEpoch?.(history[0]!, { maxEpochs: opts.maxEpochs });
-    let best = { loss: initial.loss, metrics: initial.metrics, epoch: 0, state: top.saveState() };
-    let since = 0;
+    // Head training's stopping rule (shared/train/numerics.ts), with the warm start as the first record.
+    const stopper = createEarlyStopping({ patience: opts.patience });
+    stopper.record(initial.loss, 0);
+    let best = { metrics: initial.metrics, state: top.saveState() };
     let stoppedBy: FineTuneResult['stoppedBy'] = 'max_epochs';
     const order = [...split.train];
     const batch = Math.min(opts.batchSize, order.length);
@@ -237,10 +244,7 @@ export async function fineTune(input: FineTuneInput, options: FineTuneOptions): 
     const pretrainedNames = new Set(top.pretrained.map((v) => v.name));
     const vars = [...top.pretrained, ...top.classifier];
     for (let epoch = 1; epoch <= opts.maxEpochs; epoch++) {
-      for (let i = order.length - 1; i > 0; i--) {
-        const j = Math.floor(rng() * (i + 1));
-        [order[i], order[j]] = [order[j]!, order[i]!];
-      }
+      shuffleInPlace(order, rng);
       let lossSum = 0;
       let steps = 0;
       for (let s = 0; s + batch <= order.length; s += batch) {
@@ -288,12 +292,8 @@ export async function fineTune(input: FineTuneInput, options: FineTuneOptions): 
       if (!Number.isFinite(scored.loss)) {
         throw new FineTuneError('diverged', `validation loss became ${scored.loss} at epoch ${epoch}`);
       }
-      // Below this, an improvement is float noise and should not keep training alive.
-      const significant = scored.loss < best.loss - 1e-4 * Math.max(1, best.loss);
-      if (scored.loss < best.loss)
-        best = { loss: scored.loss, metrics: scored.metrics, epoch, state: top.saveState() };
-      since = significant ? 0 : since + 1;
-      if (since >= opts.patience) {
+      if (stopper.record(scored.loss, epoch)) best = { metrics: scored.metrics, state: top.saveState() };
+      if (stopper.exhausted) {
         stoppedBy = 'patience';
         break;
       }
@@ -312,7 +312,7 @@ export async function fineTune(input: FineTuneInput, options: FineTuneOptions): 
       labels: input.labelNames,
       precision: opts.precision,
       training: {
-        bestEpoch: best.epoch,
+        bestEpoch: stopper.bestEpoch,
         epochs: history.length - 1,
         pretrainedLearningRate: opts.pretrainedLearningRate,
         classifierLearningRate: opts.classifierLearningRate,
@@ -321,7 +321,7 @@ export async function fineTune(input: FineTuneInput, options: FineTuneOptions): 
         dropout,
         classWeight: opts.classWeight,
         warmStart: { headType: warm.config.headType, l2: warm.config.l2 },
-        validationLoss: best.loss,
+        validationLoss: stopper.best,
         nTrain: split.train.length,
         nValidation: split.validation.length,
         seed: opts.seed,
@@ -330,8 +330,8 @@ export async function fineTune(input: FineTuneInput, options: FineTuneOptions): 
     return {
       top: pkg,
       metrics: best.metrics,
-      validationLoss: best.loss,
-      bestEpoch: best.epoch,
+      validationLoss: stopper.best,
+      bestEpoch: stopper.bestEpoch,
       warmStart: warm,
       history,
       stoppedBy,
@@ -344,18 +344,6 @@ export async function fineTune(input: FineTuneInput, options: FineTuneOptions): 
     optPretrained.dispose();
     optClassifier.dispose();
   }
-}
-
-function byIds(
-  ids: readonly string[],
-  validationIds: readonly string[],
-): { train: number[]; validation: number[] } {
-  const wanted = new Set(validationIds);
-  const out = { train: [] as number[], validation: [] as number[] };
-  ids.forEach((id, i) => {
-    (wanted.has(id) ? out.validation : out.train).push(i);
-  });
-  return out;
 }
 
 function pooledFeatures(
@@ -400,26 +388,6 @@ function predictRows(
   return out;
 }
 
-/** Per-feature mean and standard deviation over `rows` (constant features get std 1), as head training does. */
-function standardize(features: Float32Array, dim: number, rows: readonly number[]): Standardization {
-  const mean = new Float64Array(dim);
-  for (const r of rows) for (let j = 0; j < dim; j++) mean[j]! += features[r * dim + j]!;
-  for (let j = 0; j < dim; j++) mean[j]! /= rows.length;
-  const sq = new Float64Array(dim);
-  for (const r of rows) {
-    for (let j = 0; j < dim; j++) {
-      const d = features[r * dim + j]! - mean[j]!;
-      sq[j]! += d * d;
-    }
-  }
-  const std = new Float32Array(dim);
-  for (let j = 0; j < dim; j++) {
-    const s = Math.sqrt(sq[j]! / rows.length);
-    std[j] = s > 1e-6 * Math.max(1, Math.abs(mean[j]!)) ? s : 1;
-  }
-  return { mean: Float32Array.from(mean), std };
-}
-
 /**
  * Reads a serialized head (standardization folded in, so it takes raw features) and re-expresses its first layer
  * in `standardization`'s coordinates: W = W' * std, b = b' + mean . W'. Exact, whatever standardization the head
@@ -450,22 +418,13 @@ export function classifierFromHead(
         `the warm-start head takes ${first.length / out} features, not ${dim}`,
       );
     }
-    const { mean, std } = standardization;
-    const w = new Float32Array(first.length);
-    const b = Float64Array.from(firstBias);
-    for (let j = 0; j < dim; j++) {
-      for (let c = 0; c < out; c++) {
-        const v = first[j * out + c]!;
-        w[j * out + c] = v * std[j]!;
-        b[c]! += mean[j]! * v;
-      }
-    }
-    if (!hasHidden) return { type: 'softmax', dim, k, w, b: Float32Array.from(b) };
+    const { kernel: w, bias: b } = unfoldStandardization({ kernel: first, bias: firstBias }, standardization);
+    if (!hasHidden) return { type: 'softmax', dim, k, w, b };
     const w2 = read('probs/kernel');
     const b2 = read('probs/bias');
     if (b2.length !== k)
       throw new InvalidFineTuneInputError(`the warm-start head has ${b2.length} outputs, not ${k}`);
-    return { type: 'mlp', dim, k, hidden: out, w1: w, b1: Float32Array.from(b), w2, b2 };
+    return { type: 'mlp', dim, k, hidden: out, w1: w, b1: b, w2, b2 };
   } finally {
     tf.dispose(Object.values(named));
   }

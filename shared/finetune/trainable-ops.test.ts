@@ -2,7 +2,7 @@ import '@tensorflow/tfjs-backend-cpu';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, describe, expect, it } from 'vitest';
 import { initTf } from '../tf/tf-runtime.js';
-import { createRng } from '../train/fit.js';
+import { createRng } from '../train/numerics.js';
 import {
   type Activation,
   type DepthwiseSpec,

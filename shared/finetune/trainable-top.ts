@@ -4,11 +4,15 @@ import { UnsupportedTopError } from './finetune-errors.js';
 import type { TopSegment } from './top-segment.js';
 import { type Activation, depthwiseConv, pointwiseConv } from './trainable-ops.js';
 
-/** A classifier in the standardized space of the pooled feature; kernels row-major [in, out]. */
-/** The classifier on top of the fine-tuned blocks is a head like head training's, so it shares its types. */
-export type { HeadParams as ClassifierParams, Standardization } from '../train/head-model.js';
+/**
+ * A classifier in the standardized space of the pooled feature (kernels row-major [in, out]): a head like head
+ * training's, so it shares its types and its standardization.
+ */
+export type { HeadParams as ClassifierParams } from '../train/head-model.js';
+export type { Standardization } from '../train/numerics.js';
 
-import type { HeadParams as ClassifierParams, Standardization } from '../train/head-model.js';
+import type { HeadParams as ClassifierParams } from '../train/head-model.js';
+import { foldStandardization, type Standardization } from '../train/numerics.js';
 
 export interface TrainableTopInit {
   segment: TopSegment;
@@ -206,32 +210,23 @@ class Top implements TrainableTop {
       weights.set(node.bias, { shape: [bias.shape[0]!], values: new Float32Array(bias.dataSync()) });
     }
     const read = (v: tf.Variable | undefined) => new Float32Array(v!.dataSync());
-    const { mean, std } = this.init.standardization;
     // Fold (x - mean) / std into the first dense layer so the stored classifier takes raw pooled features.
     const dim = this.featureDim;
-    const w1 = read(this.head.w1);
-    const b1 = read(this.head.b1);
-    const out = b1.length;
-    const fw = new Float32Array(w1.length);
-    const fb = Float64Array.from(b1);
-    for (let j = 0; j < dim; j++) {
-      const inv = 1 / std[j]!;
-      for (let c = 0; c < out; c++) {
-        const w = w1[j * out + c]! * inv;
-        fw[j * out + c] = w;
-        fb[c]! -= mean[j]! * w;
-      }
-    }
+    const { kernel: fw, bias: fb } = foldStandardization(
+      read(this.head.w1),
+      read(this.head.b1),
+      this.init.standardization,
+    );
     const classifier: ClassifierParams =
       this.kind.type === 'softmax'
-        ? { type: 'softmax', dim, k: this.labels, w: fw, b: Float32Array.from(fb) }
+        ? { type: 'softmax', dim, k: this.labels, w: fw, b: fb }
         : {
             type: 'mlp',
             dim,
             k: this.labels,
             hidden: this.kind.hidden,
             w1: fw,
-            b1: Float32Array.from(fb),
+            b1: fb,
             w2: read(this.head.w2),
             b2: read(this.head.b2),
           };

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { HeadParams } from './head-model.js';
+import { createEarlyStopping, createRng, shuffleInPlace } from './numerics.js';
 
 /** Standardized examples with per-example loss weights (class weights), kept on the host. */
 export interface FitData {
@@ -92,19 +93,7 @@ function readScalar(t: tf.Tensor): number {
   return v;
 }
 
-/** Small, fast, seedable PRNG (mulberry32) so shuffles are reproducible without global state. */
-export function createRng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/** Probabilities of a head (in standardized space) for device-resident features. */
+/** Logits of a head (in standardized space) for device-resident features. */
 function headLogits(params: HeadParams, x: tf.Tensor2D): tf.Tensor2D {
   return tf.tidy(() => {
     if (params.type === 'softmax') {
@@ -124,31 +113,6 @@ export function predictStandardized(
   const out = new Float32Array(probs.dataSync());
   probs.dispose();
   return out;
-}
-
-class EarlyStopping {
-  best = Number.POSITIVE_INFINITY;
-  bestEpoch = 0;
-  private sinceImprovement = 0;
-
-  constructor(private readonly patience: number) {}
-
-  /** Records one validation loss; true when this is the best so far (the caller keeps a copy). */
-  record(loss: number, epoch: number): boolean {
-    // Below this, a "better" loss is float32 noise and should not keep training alive.
-    const significant = loss < this.best - 1e-5 * Math.max(1, Math.abs(this.best));
-    const better = loss < this.best;
-    if (better) {
-      this.best = loss;
-      this.bestEpoch = epoch;
-    }
-    this.sinceImprovement = significant ? 0 : this.sinceImprovement + 1;
-    return better;
-  }
-
-  get exhausted(): boolean {
-    return this.sinceImprovement >= this.patience;
-  }
 }
 
 /**
@@ -197,7 +161,7 @@ export function fitSoftmax(
   };
 
   try {
-    const stopper = new EarlyStopping(opts.patience);
+    const stopper = createEarlyStopping({ patience: opts.patience });
     let best: Float64Array | undefined;
     let iterations = 0;
     const theta0 = new Float64Array(nw + k);
@@ -382,14 +346,11 @@ export function fitMlp(train: FitData, validation: FitData | undefined, opts: Ml
   let step = 0;
 
   try {
-    const stopper = new EarlyStopping(opts.patience);
+    const stopper = createEarlyStopping({ patience: opts.patience });
     let best: HeadParams | undefined;
     let epoch = 0;
     for (epoch = 1; epoch <= opts.maxEpochs; epoch++) {
-      for (let i = n - 1; i > 0; i--) {
-        const j = Math.floor(rng() * (i + 1));
-        [order[i], order[j]] = [order[j]!, order[i]!];
-      }
+      shuffleInPlace(order, rng);
       for (let start = 0; start < n; start += batchSize) {
         const b = Math.min(batchSize, n - start);
         ybw.fill(0);

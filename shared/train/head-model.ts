@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { z } from 'zod';
 import { exactArrayBuffer } from '../bytes.js';
+import { foldStandardization, type Standardization } from './numerics.js';
 import { InvalidHeadError } from './train-errors.js';
 
 export type HeadType = 'softmax' | 'mlp';
@@ -20,11 +21,6 @@ export type HeadParams =
       b2: Float32Array;
     };
 
-export interface Standardization {
-  mean: Float32Array;
-  std: Float32Array;
-}
-
 /** A trained head as stored: a tfjs layers model.json and its weights, taking raw backbone features. */
 export interface SerializedHead {
   /** tfjs model.json: `modelTopology` plus a `weightsManifest` naming one shard, `weights.bin`. */
@@ -40,39 +36,6 @@ export interface Head {
   /** Probabilities for n feature rows (n * inputDim, row-major): n * labels.length values, row-major. */
   predict(features: Float32Array, n: number): Float32Array;
   dispose(): void;
-}
-
-/**
- * Folds `(x - mean) / std` into a kernel [in, out] and bias: W' = W / std (per input row) and
- * b' = b - sum_j (mean_j / std_j) W_j. Computed in float64, so the folded head agrees with the unfolded one to
- * float32 rounding of the matmul; that rounding grows with |mean| / std (the folded form adds up terms of that
- * size which cancel), which stays small for pooled backbone activations.
- */
-export function foldStandardization(
-  kernel: Float32Array,
-  bias: Float32Array,
-  standardization: Standardization,
-): { kernel: Float32Array; bias: Float32Array } {
-  const { mean, std } = standardization;
-  const inDim = mean.length;
-  const outDim = bias.length;
-  if (kernel.length !== inDim * outDim || std.length !== inDim) {
-    throw new InvalidHeadError(`kernel of ${kernel.length} values does not match ${inDim} x ${outDim}`);
-  }
-  const folded = new Float32Array(kernel.length);
-  const shift = new Float64Array(outDim);
-  for (let j = 0; j < inDim; j++) {
-    const inv = 1 / std[j]!;
-    const m = mean[j]! * inv;
-    for (let c = 0; c < outDim; c++) {
-      const w = kernel[j * outDim + c]!;
-      folded[j * outDim + c] = w * inv;
-      shift[c]! += m * w;
-    }
-  }
-  const foldedBias = new Float32Array(outDim);
-  for (let c = 0; c < outDim; c++) foldedBias[c] = bias[c]! - shift[c]!;
-  return { kernel: folded, bias: foldedBias };
 }
 
 function buildModel(params: HeadParams, standardization: Standardization): tfl.Sequential {

@@ -1,11 +1,28 @@
 export { type Head, type HeadType, loadHead, type SerializedHead } from './head-model.js';
 export { computeMetrics, ECE_BINS, type LabelMetrics, type Metrics } from './metrics.js';
 export {
+  type ClassWeighting,
+  classWeights,
+  createEarlyStopping,
+  createRng,
+  type DenseLayer,
+  type EarlyStopping,
+  foldStandardization,
+  IMPROVEMENT_TOLERANCE,
+  isSignificantImprovement,
+  labelCounts,
+  type Standardization,
+  shuffleInPlace,
+  standardize,
+  unfoldStandardization,
+} from './numerics.js';
+export {
   DEFAULT_VALIDATION_FRACTION,
   hashFraction,
   type Split,
   type SplitOptions,
   splitByHash,
+  splitByIds,
 } from './split.js';
 export {
   InsufficientExamplesError,
@@ -16,7 +33,6 @@ export {
   TrainingError,
 } from './train-errors.js';
 export {
-  type ClassWeighting,
   DEFAULT_MIN_PER_LABEL,
   datasetSnapshotOf,
   type SearchCandidate,

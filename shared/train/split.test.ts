@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { createRng } from './fit.js';
-import { hashFraction, splitByHash } from './split.js';
+import { createRng } from './numerics.js';
+import { hashFraction, splitByHash, splitByIds } from './split.js';
 
 function randomIds(count: number, seed: number): string[] {
   const rng = createRng(seed);
@@ -97,5 +97,22 @@ describe('splitByHash', () => {
 
   it('refuses ids that are not hex content hashes', () => {
     expect(() => splitByHash(['photo-1.jpg', 'photo-2.jpg'], [0, 1])).toThrow(/hex/);
+  });
+});
+
+describe('splitByIds', () => {
+  it('validates on exactly the given ids, ignoring unknown ones, with indices ascending', () => {
+    const ids = randomIds(6, 4);
+    const split = splitByIds(ids, [ids[4]!, ids[1]!, 'not-an-example']);
+    expect(split).toEqual({ train: [0, 2, 3, 5], validation: [1, 4] });
+  });
+
+  it('keeps the chosen validation examples when photos are added', () => {
+    const ids = randomIds(40, 5);
+    const chosen = ids.slice(0, 20).filter((_, i) => i % 4 === 0);
+    const before = splitByIds(ids.slice(0, 20), chosen).validation.map((i) => ids[i]);
+    const after = splitByIds(ids, chosen).validation.map((i) => ids[i]);
+    expect(after).toEqual(before);
+    expect(after).toEqual(chosen);
   });
 });

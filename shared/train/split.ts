@@ -76,3 +76,16 @@ export function splitByHash(
   });
   return split;
 }
+
+/**
+ * The split a caller chose by id: exactly the examples whose id is in `validationIds` validate (ids there that
+ * are not in `ids` are ignored), the rest train. Indices ascending, as `splitByHash` gives them.
+ */
+export function splitByIds(ids: readonly string[], validationIds: readonly string[]): Split {
+  const wanted = new Set(validationIds);
+  const split: Split = { train: [], validation: [] };
+  ids.forEach((id, i) => {
+    (wanted.has(id) ? split.validation : split.train).push(i);
+  });
+  return split;
+}

@@ -1,4 +1,4 @@
-import { createRng } from './fit.js';
+import { createRng } from './numerics.js';
 
 export interface BlobsOptions {
   /** Examples per label; a number applies to every label. */

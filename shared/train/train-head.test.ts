@@ -1,7 +1,8 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initTf, tf } from '../tf/tf-runtime.js';
-import { foldStandardization, type HeadParams, loadHead, serializeHead } from './head-model.js';
+import { type HeadParams, loadHead, serializeHead } from './head-model.js';
 import { computeMetrics } from './metrics.js';
+import { foldStandardization } from './numerics.js';
 import { gaussianBlobs } from './synthetic-blobs.js';
 import { InsufficientExamplesError, TooFewLabelsError } from './train-errors.js';
 import { type TrainInput, trainHead } from './train-head.js';

@@ -1,14 +1,15 @@
 import { z } from 'zod';
 import { type FitData, type FitOutcome, fitMlp, fitSoftmax, predictStandardized } from './fit.js';
-import {
-  type HeadParams,
-  type HeadType,
-  type SerializedHead,
-  type Standardization,
-  serializeHead,
-} from './head-model.js';
+import { type HeadParams, type HeadType, type SerializedHead, serializeHead } from './head-model.js';
 import { computeMetrics, type Metrics } from './metrics.js';
-import { DEFAULT_VALIDATION_FRACTION, splitByHash } from './split.js';
+import {
+  type ClassWeighting,
+  classWeights,
+  labelCounts,
+  type Standardization,
+  standardize,
+} from './numerics.js';
+import { DEFAULT_VALIDATION_FRACTION, type Split, splitByHash, splitByIds } from './split.js';
 import {
   InsufficientExamplesError,
   InvalidTrainingInputError,
@@ -26,8 +27,6 @@ export interface TrainInput {
   /** Content hash (sha256 hex) per example; drives the validation split and the dataset snapshot. */
   ids: readonly string[];
 }
-
-export type ClassWeighting = 'balanced' | 'none';
 
 export interface TrainOptions {
   /** Refuse to train when any label has fewer examples. Default 5. */
@@ -169,8 +168,7 @@ export async function trainHead(input: TrainInput, options: TrainOptions = {}): 
   const opts = parsedOptions.data;
   const { n, k, y } = validateInput(input);
   if (k < 2) throw new TooFewLabelsError(k);
-  const counts = new Array<number>(k).fill(0);
-  for (let i = 0; i < n; i++) counts[y[i]!]!++;
+  const counts = labelCounts(y, k);
   const short = input.labelNames
     .map((label, c) => ({ label, count: counts[c]!, needed: opts.minPerLabel - counts[c]! }))
     .filter((s) => s.needed > 0);
@@ -178,8 +176,7 @@ export async function trainHead(input: TrainInput, options: TrainOptions = {}): 
 
   const { train, validation } = chooseSplit(input, y, opts);
   if (validation.length === 0) throw new InvalidTrainingInputError('the validation split is empty');
-  const trainCounts = new Array<number>(k).fill(0);
-  for (const i of train) trainCounts[y[i]!]!++;
+  const trainCounts = labelCounts(y, k, train);
   const untrained = input.labelNames.filter((_, c) => trainCounts[c] === 0);
   if (untrained.length > 0) {
     throw new InvalidTrainingInputError(
@@ -338,50 +335,9 @@ function validateInput(input: TrainInput): { n: number; k: number; y: Int32Array
   return { n, k, y };
 }
 
-function chooseSplit(
-  input: TrainInput,
-  y: Int32Array,
-  opts: ParsedOptions,
-): { train: number[]; validation: number[] } {
+function chooseSplit(input: TrainInput, y: Int32Array, opts: ParsedOptions): Split {
   if (!opts.validationIds) return splitByHash(input.ids, y, { fraction: opts.validationFraction });
-  const wanted = new Set(opts.validationIds);
-  const split = { train: [] as number[], validation: [] as number[] };
-  input.ids.forEach((id, i) => {
-    (wanted.has(id) ? split.validation : split.train).push(i);
-  });
-  return split;
-}
-
-/** Per-feature mean and standard deviation over `rows`; constant features get std 1 (as scikit-learn's scaler). */
-function standardize(features: Float32Array, dim: number, rows: readonly number[]): Standardization {
-  const sum = new Float64Array(dim);
-  const sumSq = new Float64Array(dim);
-  for (const r of rows) {
-    const base = r * dim;
-    for (let j = 0; j < dim; j++) sum[j]! += features[base + j]!;
-  }
-  const mean = new Float64Array(dim);
-  for (let j = 0; j < dim; j++) mean[j] = sum[j]! / rows.length;
-  // Two passes: the one-pass formula loses everything to cancellation when |mean| >> std.
-  for (const r of rows) {
-    const base = r * dim;
-    for (let j = 0; j < dim; j++) {
-      const d = features[base + j]! - mean[j]!;
-      sumSq[j]! += d * d;
-    }
-  }
-  const std = new Float32Array(dim);
-  for (let j = 0; j < dim; j++) {
-    const s = Math.sqrt(sumSq[j]! / rows.length);
-    std[j] = s > 1e-6 * Math.max(1, Math.abs(mean[j]!)) ? s : 1;
-  }
-  return { mean: Float32Array.from(mean), std };
-}
-
-function classWeights(counts: readonly number[], weighting: ClassWeighting): Float32Array {
-  const k = counts.length;
-  const total = counts.reduce((a, b) => a + b, 0);
-  return Float32Array.from(counts, (c) => (weighting === 'balanced' && c > 0 ? total / (k * c) : 1));
+  return splitByIds(input.ids, opts.validationIds);
 }
 
 function gather(
