@@ -14,7 +14,6 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { cpSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
-import { createServer, request as httpRequest, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -23,6 +22,7 @@ import { fixturePhotosDir } from '../functions/cli/local-api.js';
 import { ensureDefaultBackbone } from '../shared/local/ensure-backbone.js';
 import { createFsStore, createS3Store, type ObjectStore } from '../shared/store/index.js';
 import { initTf } from '../shared/tf/tf-runtime.js';
+import { type CountingProxy, countingProxy } from '../test/support/counting-proxy.js';
 import { emit, repoRoot } from './bench-util.js';
 
 const { values } = parseArgs({
@@ -73,42 +73,6 @@ async function copyStore(from: ObjectStore, to: ObjectStore): Promise<void> {
   }
 }
 
-interface Proxy {
-  endpoint: string;
-  counts: Map<string, number>;
-  close(): Promise<void>;
-}
-
-/** Forwards to the S3 server, counting requests by kind (LIST is a GET with list-type). */
-async function countingProxy(target: string): Promise<Proxy> {
-  const to = new URL(target);
-  const counts = new Map<string, number>();
-  const server: Server = createServer((req, res) => {
-    const url = new URL(req.url ?? '/', 'http://x');
-    const kind = req.method === 'GET' && url.searchParams.has('list-type') ? 'LIST' : (req.method ?? '?');
-    counts.set(kind, (counts.get(kind) ?? 0) + 1);
-    const fwd = httpRequest(
-      { host: to.hostname, port: to.port, method: req.method, path: req.url, headers: req.headers },
-      (up) => {
-        res.writeHead(up.statusCode ?? 502, up.headers);
-        up.pipe(res);
-      },
-    );
-    fwd.on('error', () => res.destroy());
-    req.pipe(fwd);
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  return {
-    endpoint: `http://127.0.0.1:${(server.address() as { port: number }).port}`,
-    counts,
-    close: () =>
-      new Promise<void>((r) => {
-        server.close(() => r());
-        server.closeAllConnections();
-      }),
-  };
-}
-
 /** CPU time of a process and all its threads, in seconds. */
 function cpuSeconds(pid: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
@@ -143,7 +107,12 @@ async function waitFor(what: string, check: () => boolean, timeoutMs: number): P
 }
 
 /** Starts the stack, waits for the dataset to be indexed and trained and for the stack to settle, then measures. */
-async function measure(name: string, n: number, env: Record<string, string>, proxy?: Proxy): Promise<void> {
+async function measure(
+  name: string,
+  n: number,
+  env: Record<string, string>,
+  proxy?: CountingProxy,
+): Promise<void> {
   const started = Date.now();
   const { child, output } = startStack(env);
   try {

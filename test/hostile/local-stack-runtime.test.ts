@@ -1,6 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
-import { createServer as createHttpServer, request as httpRequest, type Server } from 'node:http';
 import { createServer as createNetServer } from 'node:net';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,6 +16,7 @@ import type { UploadOutcome } from '../../shared/pipeline/extract-uploads.js';
 import type { TrainOutcome } from '../../shared/pipeline/train-project.js';
 import { createFsStore, type ObjectStore } from '../../shared/store/index.js';
 import { initTf } from '../../shared/tf/tf-runtime.js';
+import { type CountingProxy, countingProxy } from '../support/counting-proxy.js';
 import { clothingMini, fixturesDir } from '../support/fixtures.js';
 import { motoBucket, motoS3Client } from '../support/moto.js';
 
@@ -75,41 +75,15 @@ const fsBackend: Backend = {
   },
 };
 
-/** Counts the requests that reach moto_server, by kind, through a forwarding proxy. */
-interface CountingProxy {
-  endpoint: string;
-  counts: Map<string, number>;
-  reset(): void;
-}
-
-async function countingProxy(target: string): Promise<CountingProxy> {
-  const counts = new Map<string, number>();
-  const to = new URL(target);
-  const server: Server = createHttpServer((req, res) => {
-    const url = new URL(req.url ?? '/', 'http://x');
-    const kind = req.method === 'GET' && url.searchParams.has('list-type') ? 'LIST' : (req.method ?? '?');
-    counts.set(kind, (counts.get(kind) ?? 0) + 1);
-    const fwd = httpRequest(
-      { host: to.hostname, port: to.port, method: req.method, path: req.url, headers: req.headers },
-      (up) => {
-        res.writeHead(up.statusCode ?? 502, up.headers);
-        up.pipe(res);
-      },
-    );
-    fwd.on('error', () => res.destroy());
-    req.pipe(fwd);
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  const port = (server.address() as { port: number }).port;
-  cleanups.push(() => new Promise<void>((r) => server.close(() => r())));
-  return { endpoint: `http://127.0.0.1:${port}`, counts, reset: () => counts.clear() };
-}
-
 let proxy: CountingProxy | undefined;
 const s3Backend: Backend = {
   name: 'S3 via moto_server',
   async make() {
-    proxy ??= await countingProxy(endpoint);
+    if (!proxy) {
+      const p = await countingProxy(endpoint);
+      cleanups.push(() => p.close());
+      proxy = p;
+    }
     const { bucket } = await motoBucket(endpoint, 'hs-hostile');
     const spec: StoreSpec = { kind: 's3', bucket, region: 'us-east-1', endpoint: proxy.endpoint };
     const store = openStore(spec);
@@ -309,7 +283,7 @@ describe('an idle stack costs nothing that grows with the data (item 7)', () => 
       await stack.tick();
       await stack.tick();
       expect(trainings.map((t) => t.status)).toEqual(['promoted']);
-      proxy!.reset();
+      proxy!.counts.clear();
       await stack.tick();
       await stack.tick();
       expect(Object.fromEntries(proxy!.counts)).toEqual({ LIST: 4 });
