@@ -80,7 +80,11 @@ export function createS3Store(options: S3StoreOptions): ObjectStore {
       `invalid S3 store options: ${parsed.error.issues.map((i) => i.message).join('; ')}`,
     );
   }
-  const client =
+  return new S3ObjectStore(clientFor(options), options.bucket, options.endpoint);
+}
+
+function clientFor(options: S3StoreOptions): S3Client {
+  return (
     options.client ??
     new S3Client({
       region: options.region ?? 'us-east-1',
@@ -90,8 +94,8 @@ export function createS3Store(options: S3StoreOptions): ObjectStore {
       // The default (WHEN_SUPPORTED) adds CRC32 trailers that several S3-compatible servers reject or ignore.
       requestChecksumCalculation: 'WHEN_REQUIRED',
       responseChecksumValidation: 'WHEN_REQUIRED',
-    });
-  return new S3ObjectStore(client, options.bucket, options.endpoint);
+    })
+  );
 }
 
 /**
@@ -100,14 +104,7 @@ export function createS3Store(options: S3StoreOptions): ObjectStore {
  * for any request (`StoreUnavailableError` for an unreachable endpoint).
  */
 export async function assertBucketExists(options: S3StoreOptions): Promise<void> {
-  const client =
-    options.client ??
-    new S3Client({
-      region: options.region ?? 'us-east-1',
-      ...(options.endpoint ? { endpoint: options.endpoint } : {}),
-      ...(options.forcePathStyle !== undefined ? { forcePathStyle: options.forcePathStyle } : {}),
-      ...(options.credentials ? { credentials: options.credentials } : {}),
-    });
+  const client = clientFor(options);
   try {
     await client.send(new HeadBucketCommand({ Bucket: options.bucket }));
   } catch (err) {
