@@ -25,6 +25,8 @@ describe('errorLine', () => {
   });
 
   it("ends with the CLI error's own exit code and message", () => {
+    expect(new UsageError('x')).toBeInstanceOf(HeadstartError);
+    expect([new UsageError('x').code, new CliError('x').code]).toEqual(['invalid_usage', 'command_failed']);
     expect(errorLine(new CliError('the training queue q was not found'))).toEqual({
       line: 'the training queue q was not found',
       code: 1,
