@@ -14,7 +14,7 @@ export const BUNDLE_HANDLER = 'index.handler';
 export type BundleName = 'precompute' | 'train' | 'edge' | 'function-url';
 
 /**
- * Build-time constants of the Lambda@Edge bundle (see functions/edge/edge-config.ts): Lambda@Edge has no
+ * Build-time constants of the Lambda@Edge bundle (see functions/edge/baked-config.ts): Lambda@Edge has no
  * environment variables, so whatever the function must know and cannot read from CloudFront's origin custom
  * headers is compiled in.
  */

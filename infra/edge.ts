@@ -19,7 +19,7 @@ export const EDGE_LIMITS = {
   modelMetadataTtlSeconds: 10,
 } as const;
 
-/** CloudFront path patterns of the API (functions/edge/api-schemas.ts). */
+/** CloudFront path patterns of the API (shared/http/api-schemas.ts). */
 export const EDGE_PATHS = {
   predict: '/v1/projects/*/predict*',
   model: '/v1/projects/*/model',

@@ -1,10 +1,10 @@
+import { HeadstartError, type HeadstartErrorOptions } from '../shared/headstart-error.js';
+
 /** Errors raised while synthesizing the CDK app: bad context, failed bundles, a backbone that cannot be built. */
-export class InfraError extends Error {
-  readonly code: string;
-  constructor(code: string, message: string, options?: { cause?: unknown }) {
-    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+export class InfraError extends HeadstartError {
+  constructor(code: string, message: string, options?: HeadstartErrorOptions) {
+    super(code, message, options);
     this.name = 'InfraError';
-    this.code = code;
   }
 }
 

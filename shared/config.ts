@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { HeadstartError } from './headstart-error.js';
 
 /**
  * The one place that reads the environment. Everything else takes its configuration as arguments, so the
@@ -50,10 +51,10 @@ const envSchema = z.object({
 
 export type Env = z.infer<typeof envSchema>;
 
-export class ConfigError extends Error {
-  readonly code = 'invalid_config';
+/** The environment (or a file standing for it) cannot configure Headstart; a command stops with exit code 2. */
+export class ConfigError extends HeadstartError {
   constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
+    super('invalid_config', message, { ...options, exitCode: 2 });
     this.name = 'ConfigError';
   }
 }

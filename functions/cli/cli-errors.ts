@@ -1,30 +1,38 @@
+import { HeadstartError } from '../../shared/headstart-error.js';
+
 /** A problem the user can fix; printed as one line, exit code 2 (usage) or 1 (anything else). */
-export class CliError extends Error {
-  readonly exitCode: number;
-  constructor(message: string, options?: { cause?: unknown; exitCode?: number }) {
-    super(message, options);
+export class CliError extends HeadstartError {
+  declare readonly exitCode: number;
+  constructor(
+    message: string,
+    options?: { cause?: unknown; exitCode?: number; code?: string; status?: number },
+  ) {
+    super(options?.code ?? 'command_failed', message, {
+      cause: options?.cause,
+      exitCode: options?.exitCode ?? 1,
+      status: options?.status,
+    });
     this.name = 'CliError';
-    this.exitCode = options?.exitCode ?? 1;
   }
 }
 
 export class UsageError extends CliError {
   constructor(message: string) {
-    super(message, { exitCode: 2 });
+    super(message, { exitCode: 2, code: 'invalid_usage' });
     this.name = 'UsageError';
   }
 }
 
 /** The prediction API answered with an error; `status` tells whether it concerns one image or every request. */
 export class ApiError extends CliError {
-  readonly status: number;
-  readonly code: string;
+  declare readonly status: number;
   readonly detail: string;
   constructor(options: { status: number; code: string; detail: string }) {
-    super(`${options.status} ${options.code}: ${options.detail}`);
+    super(`${options.status} ${options.code}: ${options.detail}`, {
+      code: options.code,
+      status: options.status,
+    });
     this.name = 'ApiError';
-    this.status = options.status;
-    this.code = options.code;
     this.detail = options.detail;
   }
 

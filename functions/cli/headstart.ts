@@ -8,9 +8,8 @@ import {
   readBackboneManifest,
   readDefaultBackboneId,
 } from '../../shared/backbone/index.js';
-import { ConfigError } from '../../shared/config.js';
-import { DatasetError } from '../../shared/dataset/dataset-errors.js';
 import { checkProject } from '../../shared/dataset/upload-key.js';
+import { codeOf, HeadstartError, messageOf } from '../../shared/headstart-error.js';
 import {
   afterUploadLine,
   checkTrainingRunner,
@@ -349,15 +348,18 @@ async function run(argv: string[]): Promise<void> {
   }
 }
 
-/** The one line (and exit code) an error ends a command with. */
+/**
+ * The one line (and exit code) an error ends a command with. An error that names its exit code is written for
+ * the person at the command line and is its own line; anything else says its code first and exits 1.
+ */
 export function errorLine(err: unknown): { line: string; code: number } {
-  if (err instanceof CliError) return { line: err.message, code: err.exitCode };
-  if (err instanceof DatasetError || err instanceof ConfigError) return { line: err.message, code: 2 };
-  const e = err as { code?: unknown; message?: unknown };
-  const message = typeof e.message === 'string' ? e.message : String(err);
+  const message = messageOf(err);
+  const exitCode = err instanceof HeadstartError ? err.exitCode : undefined;
+  if (exitCode !== undefined) return { line: message, code: exitCode };
+  const code = codeOf(err);
   // Node's own errors already start with their code (`ENOENT: no such file ...`): say it once.
-  const code = typeof e.code === 'string' && !message.startsWith(`${e.code}:`) ? `${e.code}: ` : '';
-  return { line: `${code}${message}`, code: 1 };
+  const prefix = code !== undefined && !message.startsWith(`${code}:`) ? `${code}: ` : '';
+  return { line: `${prefix}${message}`, code: 1 };
 }
 
 export async function main(argv = process.argv.slice(2)): Promise<number> {

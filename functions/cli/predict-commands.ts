@@ -1,4 +1,5 @@
 import { readFileSync, statSync } from 'node:fs';
+import { HeadstartError } from '../../shared/headstart-error.js';
 import type { Target } from './cli-context.js';
 import { ApiError, CliError } from './cli-errors.js';
 import { fsReason } from './labelled-folder.js';
@@ -28,12 +29,10 @@ const TYPES: Record<string, string> = {
 };
 
 /** A file the CLI cannot send at all; callers turn it into a FileError. */
-export class FileProblem extends Error {
-  constructor(
-    readonly code: string,
-    message: string,
-  ) {
-    super(message);
+export class FileProblem extends HeadstartError {
+  constructor(code: string, message: string) {
+    super(code, message);
+    this.name = 'FileProblem';
   }
 }
 

@@ -1,10 +1,10 @@
+import { HeadstartError, type HeadstartErrorOptions } from '../headstart-error.js';
+
 /** Errors about API keys: creating, listing, revoking and checking them. */
-export class AuthError extends Error {
-  readonly code: string;
-  constructor(code: string, message: string, options?: { cause?: unknown }) {
-    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+export class AuthError extends HeadstartError {
+  constructor(code: string, message: string, options?: HeadstartErrorOptions) {
+    super(code, message, options);
     this.name = 'AuthError';
-    this.code = code;
   }
 }
 
@@ -16,10 +16,10 @@ export class InvalidKeyRecordError extends AuthError {
   }
 }
 
-/** Arguments that cannot name a key: a project or key id outside the allowed characters. */
+/** Arguments that cannot name a key: a project or key id outside the allowed characters. 400 to a client. */
 export class InvalidKeyArgumentError extends AuthError {
   constructor(message: string, options?: { cause?: unknown }) {
-    super('invalid_key_argument', message, options);
+    super('invalid_key_argument', message, { ...options, status: 400 });
     this.name = 'InvalidKeyArgumentError';
   }
 }

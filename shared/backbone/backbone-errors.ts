@@ -1,10 +1,10 @@
+import { HeadstartError, type HeadstartErrorOptions } from '../headstart-error.js';
+
 /** Errors raised while loading, exporting or running a backbone. */
-export class BackboneError extends Error {
-  readonly code: string;
-  constructor(code: string, message: string, options?: { cause?: unknown }) {
-    super(message, options);
+export class BackboneError extends HeadstartError {
+  constructor(code: string, message: string, options?: HeadstartErrorOptions) {
+    super(code, message, options);
     this.name = 'BackboneError';
-    this.code = code;
   }
 }
 

@@ -131,7 +131,6 @@ export function foldLayersModel(
     if (!needed.has(layer.name)) continue;
     const cls = layer.getClassName();
     const cfg = layer.getConfig() as Record<string, unknown>;
-    const outShape = layer.outputShape as number[];
     switch (cls) {
       case 'InputLayer':
         alias.set(layer.name, { ref: 'input' });
@@ -289,7 +288,6 @@ export function foldLayersModel(
       default:
         throw new InvalidBackboneError(`layer '${layer.name}' of type ${cls} is not supported below the cut`);
     }
-    void outShape;
   }
 
   const out = alias.get(options.cut)!;

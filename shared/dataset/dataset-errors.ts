@@ -1,10 +1,13 @@
-/** Errors about uploads and the dataset they build. `code` is what quarantine records and the CLI show. */
-export class DatasetError extends Error {
-  readonly code: string;
-  constructor(code: string, message: string, options?: { cause?: unknown }) {
-    super(message, options);
+import { HeadstartError, type HeadstartErrorOptions } from '../headstart-error.js';
+
+/**
+ * Errors about uploads and the dataset they build. `code` is what quarantine records and the CLI show. A command
+ * that stops on one ends with exit code 2: it names a project, label or file the user gave.
+ */
+export class DatasetError extends HeadstartError {
+  constructor(code: string, message: string, options?: HeadstartErrorOptions) {
+    super(code, message, { exitCode: 2, ...options });
     this.name = 'DatasetError';
-    this.code = code;
   }
 }
 
@@ -16,10 +19,10 @@ export class UploadKeyError extends DatasetError {
   }
 }
 
-/** The upload is larger than the configured byte limit. */
+/** The upload is larger than the configured byte limit: 413 to a client. */
 export class UploadTooLargeError extends DatasetError {
   constructor(message: string, options?: { cause?: unknown }) {
-    super('upload_too_large', message, options);
+    super('upload_too_large', message, { ...options, status: 413 });
     this.name = 'UploadTooLargeError';
   }
 }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { HeadstartError } from '../headstart-error.js';
 import { decodeEventKey } from './upload-key.js';
 
 /** One change to one upload, whatever delivered it (S3 via SQS in the cloud, the file-system store locally). */
@@ -34,10 +35,9 @@ const notification = z.union([
   z.object({ Event: z.literal('s3:TestEvent') }),
 ]);
 
-export class EventParseError extends Error {
-  readonly code = 'invalid_event';
+export class EventParseError extends HeadstartError {
   constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
+    super('invalid_event', message, options);
     this.name = 'EventParseError';
   }
 }

@@ -1,13 +1,13 @@
+import { HeadstartError, type HeadstartErrorOptions } from '../headstart-error.js';
+
 /**
  * Errors raised while fine-tuning or loading a fine-tuned top. Callers branch on `code` (stable, machine-readable)
  * and show `message` to people.
  */
-export class FineTuneError extends Error {
-  readonly code: string;
-  constructor(code: string, message: string, options?: { cause?: unknown }) {
-    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+export class FineTuneError extends HeadstartError {
+  constructor(code: string, message: string, options?: HeadstartErrorOptions) {
+    super(code, message, options);
     this.name = 'FineTuneError';
-    this.code = code;
   }
 }
 

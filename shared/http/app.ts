@@ -1,10 +1,9 @@
 import { OpenAPIHono } from '@hono/zod-openapi';
 import type { Context, MiddlewareHandler } from 'hono';
-import { HTTPException } from 'hono/http-exception';
 import { createKeyVerifier, type KeyVerifier } from '../auth/index.js';
 import { DEFAULT_MAX_PIXELS, decodeImage, ImageError, type ResizePolicy } from '../image/index.js';
 import { layout } from '../models/index.js';
-import { type ObjectStore, StoreUnavailableError } from '../store/index.js';
+import type { ObjectStore } from '../store/index.js';
 import {
   batchPredictRoute,
   healthRoute,
@@ -18,9 +17,10 @@ import { describeError, type EdgeLogger, silentLogger } from './edge-logger.js';
 import {
   BadRequestError,
   ForbiddenError,
-  HttpError,
+  type HttpError,
   NotFoundError,
   ServiceUnavailableError,
+  toHttpError,
   UnauthorizedError,
   UnprocessableImageError,
   UnsupportedMediaTypeError,
@@ -109,21 +109,7 @@ const isRawImage = (m: string) => m.startsWith('image/') || m === 'application/o
 
 /** Renders any error as `{"error": {"code", "message"}}`; the only place responses for errors are made. */
 function renderError(err: unknown, c: Context, logger: EdgeLogger): Response {
-  let http: HttpError;
-  if (err instanceof HttpError) http = err;
-  else if (err instanceof HTTPException && err.status < 500) {
-    // Hono's own validators: malformed JSON or multipart bodies.
-    http = new BadRequestError('malformed_body', err.message, { cause: err });
-  } else if (err instanceof ImageError)
-    http = new UnprocessableImageError(err.code, err.message, { cause: err });
-  else if (err instanceof StoreUnavailableError) {
-    http = new ServiceUnavailableError('store_unavailable', 'the store is unreachable; try again shortly', {
-      cause: err,
-      retryAfterSeconds: 2,
-    });
-  } else {
-    http = new HttpError(500, 'internal_error', 'internal error', { cause: err });
-  }
+  const http = toHttpError(err);
   if (http.status >= 500) {
     logger.error('request failed', {
       method: c.req.method,

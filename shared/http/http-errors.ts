@@ -1,12 +1,13 @@
+import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import { codeOf, HeadstartError } from '../headstart-error.js';
 
 /**
  * Every refusal of the edge API. The app renders them all in one place as `{"error": {"code", "message"}}` with
  * `status`; `code` is stable and machine-readable, `message` says what to do about it. Never a stack trace.
  */
-export class HttpError extends Error {
-  readonly status: ContentfulStatusCode;
-  readonly code: string;
+export class HttpError extends HeadstartError {
+  declare readonly status: ContentfulStatusCode;
   /** Extra response headers, e.g. WWW-Authenticate or Retry-After. */
   readonly headers: Readonly<Record<string, string>>;
 
@@ -16,10 +17,8 @@ export class HttpError extends Error {
     message: string,
     options?: { cause?: unknown; headers?: Record<string, string> },
   ) {
-    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    super(code, message, { cause: options?.cause, status });
     this.name = 'HttpError';
-    this.status = status;
-    this.code = code;
     this.headers = options?.headers ?? {};
   }
 }
@@ -89,4 +88,31 @@ export class ServiceUnavailableError extends HttpError {
     });
     this.name = 'ServiceUnavailableError';
   }
+}
+
+const isErrorStatus = (status: number | undefined): status is ContentfulStatusCode =>
+  status !== undefined && Number.isInteger(status) && status >= 400 && status <= 599;
+
+/**
+ * The refusal anything thrown is answered with, from its code and status alone. An error whose area gave it a
+ * status is answered with that status, its code and its message; anything else is a 500 whose body says nothing
+ * about it (the log does).
+ */
+export function toHttpError(err: unknown): HttpError {
+  if (err instanceof HttpError) return err;
+  if (err instanceof HeadstartError && isErrorStatus(err.status)) {
+    return new HttpError(err.status, err.code, err.message, { cause: err });
+  }
+  // Hono's own validators: malformed JSON or multipart bodies.
+  if (err instanceof HTTPException && err.status < 500) {
+    return new BadRequestError('malformed_body', err.message, { cause: err });
+  }
+  // The store's own message names keys and endpoints: the API says it in its own words.
+  if (codeOf(err) === 'store_unavailable') {
+    return new ServiceUnavailableError('store_unavailable', 'the store is unreachable; try again shortly', {
+      cause: err,
+      retryAfterSeconds: 2,
+    });
+  }
+  return new HttpError(500, 'internal_error', 'internal error', { cause: err });
 }

@@ -1,5 +1,6 @@
 import type { Backbone } from '../backbone/index.js';
 import { loadTop, parseTop, TOP_FORMAT, TOP_JSON, TOP_WEIGHTS } from '../finetune/index.js';
+import { HeadstartError } from '../headstart-error.js';
 import {
   type CurrentPointer,
   InvalidVersionError,
@@ -117,9 +118,9 @@ interface Entry {
 }
 
 /** Refusals that re-reading the same pointer would only repeat. */
-class PermanentRefusal extends Error {
+class PermanentRefusal extends HeadstartError {
   constructor(readonly http: HttpError) {
-    super(http.message, { cause: http.cause });
+    super(http.code, http.message, { cause: http.cause, status: http.status });
     this.name = 'PermanentRefusal';
   }
 }

@@ -1,15 +1,14 @@
+import { HeadstartError } from '../headstart-error.js';
+
 /**
  * Every way an input image can be refused. Callers set an image aside by `code` (stable, machine-readable)
- * and show `message` to people, so messages name the concrete problem.
+ * and show `message` to people, so messages name the concrete problem. An API answers them all with 422: the
+ * request was well formed, the image in it cannot be used.
  */
-export class ImageError extends Error {
-  readonly code: string;
-
+export class ImageError extends HeadstartError {
   constructor(code: string, message: string, options?: { cause?: unknown }) {
-    // Passing `{ cause: undefined }` would still create an own `cause` property, which shows up in logs.
-    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    super(code, message, { ...options, status: 422 });
     this.name = 'ImageError';
-    this.code = code;
   }
 }
 

@@ -1,17 +1,17 @@
+import { HeadstartError, type HeadstartErrorOptions } from '../headstart-error.js';
+
 /** Errors about trained model versions and the pointer that names the current one. */
-export class ModelError extends Error {
-  readonly code: string;
-  constructor(code: string, message: string, options?: { cause?: unknown }) {
-    super(message, options);
+export class ModelError extends HeadstartError {
+  constructor(code: string, message: string, options?: HeadstartErrorOptions) {
+    super(code, message, options);
     this.name = 'ModelError';
-    this.code = code;
   }
 }
 
-/** The project has no current version yet (nothing trained or promoted). */
+/** The project has no current version yet (nothing trained or promoted): 404 to a client. */
 export class NoModelError extends ModelError {
   constructor(message: string, options?: { cause?: unknown }) {
-    super('no_model', message, options);
+    super('no_model', message, { ...options, status: 404 });
     this.name = 'NoModelError';
   }
 }
@@ -24,10 +24,10 @@ export class InvalidVersionError extends ModelError {
   }
 }
 
-/** Someone else flipped the pointer between our read and our write. */
+/** Someone else flipped the pointer between our read and our write: 409 to a client. */
 export class PointerConflictError extends ModelError {
   constructor(message: string, options?: { cause?: unknown }) {
-    super('pointer_conflict', message, options);
+    super('pointer_conflict', message, { ...options, status: 409 });
     this.name = 'PointerConflictError';
   }
 }

@@ -1,10 +1,13 @@
-/** Errors raised by an object store, whatever its backend. */
-export class StoreError extends Error {
-  readonly code: string;
-  constructor(code: string, message: string, options?: { cause?: unknown }) {
-    super(message, options);
+import { HeadstartError, type HeadstartErrorOptions } from '../headstart-error.js';
+
+/**
+ * Errors raised by an object store, whatever its backend. None has an HTTP status: to a client of the API a
+ * store failure is the server's, and the messages name keys and endpoints a client should not see.
+ */
+export class StoreError extends HeadstartError {
+  constructor(code: string, message: string, options?: HeadstartErrorOptions) {
+    super(code, message, options);
     this.name = 'StoreError';
-    this.code = code;
   }
 }
 

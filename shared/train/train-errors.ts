@@ -1,15 +1,13 @@
+import { HeadstartError, type HeadstartErrorOptions } from '../headstart-error.js';
+
 /**
  * Every way training or loading a head can be refused. Callers branch on `code` (stable, machine-readable) and
  * show `message` to people, so messages say what to do about it.
  */
-export class TrainingError extends Error {
-  readonly code: string;
-
-  constructor(code: string, message: string, options?: { cause?: unknown }) {
-    // Passing `{ cause: undefined }` would still create an own `cause` property, which shows up in logs.
-    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+export class TrainingError extends HeadstartError {
+  constructor(code: string, message: string, options?: HeadstartErrorOptions) {
+    super(code, message, options);
     this.name = 'TrainingError';
-    this.code = code;
   }
 }
 
