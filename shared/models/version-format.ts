@@ -156,7 +156,7 @@ export function encodeFineTunedVersion(input: {
 }
 
 /** Which kind of predictor a manifest describes. */
-export function modeOf(manifest: Pick<ModelManifest, 'head'>): VersionMode {
+export function modeOf(manifest: { head: Pick<ModelManifest['head'], 'format'> }): VersionMode {
   return manifest.head.format === VERSION_FORMATS.finetune ? 'finetune' : 'head';
 }
 
