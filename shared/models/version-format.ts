@@ -193,16 +193,24 @@ export function decodeVersion(
     : { mode: 'head', load: decodeHead(manifest, files, options) };
 }
 
+/** A model file and its weights, or a refusal naming both. */
+function pairOf(
+  files: ReadonlyMap<string, Uint8Array>,
+  names: [string, string],
+  missing: string,
+): [Uint8Array, Uint8Array] {
+  const [json, weights] = names.map((n) => files.get(n));
+  if (!json || !weights) throw new InvalidVersionError(`${missing} ${names[0]} and ${names[1]}`);
+  return [json, weights];
+}
+
 function decodeHead(
   manifest: ModelManifest,
   files: ReadonlyMap<string, Uint8Array>,
   options: DecodeOptions,
 ): () => Promise<Head> {
-  const { headJson, headWeights } = VERSION_FILES;
-  const json = files.get(headJson);
-  const weights = files.get(headWeights);
-  if (!json || !weights)
-    throw new InvalidVersionError(`${options.where} has no ${headJson} and ${headWeights}`);
+  const names: [string, string] = [VERSION_FILES.headJson, VERSION_FILES.headWeights];
+  const [json, weights] = pairOf(files, names, `${options.where} has no`);
   const load = options.loadHead ?? loadSerializedHead;
   return () =>
     load({
@@ -218,12 +226,8 @@ function decodeFineTunedTop(
   files: ReadonlyMap<string, Uint8Array>,
   where: string,
 ): () => Promise<Head> {
-  const { topJson, topWeights } = VERSION_FILES;
-  const json = files.get(topJson);
-  const weights = files.get(topWeights);
-  if (!json || !weights) {
-    throw new InvalidVersionError(`${where} is a fine-tuned top but has no ${topJson} and ${topWeights}`);
-  }
+  const names: [string, string] = [VERSION_FILES.topJson, VERSION_FILES.topWeights];
+  const [json, weights] = pairOf(files, names, `${where} is a fine-tuned top but has no`);
   let pkg: TopPackage;
   try {
     pkg = parseTop(json, weights);

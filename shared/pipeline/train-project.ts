@@ -481,22 +481,7 @@ class ProjectTrainer {
     const scored = ft ? ft.metrics : head.metrics;
     const metrics = { accuracy: scored.accuracy, macroF1: scored.macroF1, n: scored.n };
     const ran = ft && trunk ? trunk : backbone;
-    const evaluation = {
-      project,
-      version,
-      mode: modes.decision,
-      validation: scored,
-      config: head.config,
-      search: head.search,
-      ...(modes.result ? { fineTuneHistory: modes.result.history } : {}),
-      datasetSnapshot: snap.hash,
-      examples: data.usable.length,
-      ...duplicatesReport(snap.dataset),
-      perLabelCounts: Object.fromEntries(
-        data.labelNames.map((l) => [l, data.usable.filter((e) => e.label === l).length]),
-      ),
-      backbone: { id: ran.id, weightsSha256: ran.weightsSha256 },
-    };
+    const evaluation = evaluationOf({ project, version, snap, data, fitted: { head, modes }, scored, ran });
     const common = {
       project,
       version,
@@ -712,6 +697,35 @@ class ProjectTrainer {
     });
     return decision;
   }
+}
+
+/** evaluation.json: the validation scores, how the mode was chosen, and what the dataset held. */
+function evaluationOf(v: {
+  project: string;
+  version: string;
+  snap: Snapshot;
+  data: Prepared;
+  fitted: Fitted;
+  scored: TrainResult['metrics'] | FineTuneResult['metrics'];
+  ran: { id: string; weightsSha256: string };
+}) {
+  const { head, modes } = v.fitted;
+  return {
+    project: v.project,
+    version: v.version,
+    mode: modes.decision,
+    validation: v.scored,
+    config: head.config,
+    search: head.search,
+    ...(modes.result ? { fineTuneHistory: modes.result.history } : {}),
+    datasetSnapshot: v.snap.hash,
+    examples: v.data.usable.length,
+    ...duplicatesReport(v.snap.dataset),
+    perLabelCounts: Object.fromEntries(
+      v.data.labelNames.map((l) => [l, v.data.usable.filter((e) => e.label === l).length]),
+    ),
+    backbone: { id: v.ran.id, weightsSha256: v.ran.weightsSha256 },
+  };
 }
 
 /** What evaluation.json records of photos uploaded more than once (see dedupe-examples.ts for the rule). */
