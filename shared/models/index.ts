@@ -28,6 +28,7 @@ export {
   type ModelManifest,
   modelManifestSchema,
   modeOf,
+  type StoredVersion,
   TOP_FORMAT,
   TOP_JSON,
   TOP_WEIGHTS,

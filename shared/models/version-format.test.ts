@@ -72,14 +72,17 @@ function encodeTop(version: string) {
   });
 }
 
+/** Writes an encoded version to the store and reads it back whole; `files` are the names it must hold. */
+async function roundTrip(encoded: ReturnType<typeof encodeHead>, version: string, files: string[]) {
+  await writeVersion(store, encoded.manifest, encoded.files);
+  const read = await readVersion(store, 'closet', version);
+  expect([...read.files.keys()].sort()).toEqual([VERSION_FILES.evaluation, ...files].sort());
+  return read;
+}
+
 describe('version format', () => {
   it('writes a head version that reads back as a head predicting what the trained head predicts', async () => {
-    const encoded = encodeHead('h1');
-    await writeVersion(store, encoded.manifest, encoded.files);
-    const read = await readVersion(store, 'closet', 'h1');
-    expect([...read.files.keys()].sort()).toEqual(
-      [VERSION_FILES.evaluation, VERSION_FILES.headJson, VERSION_FILES.headWeights].sort(),
-    );
+    const read = await roundTrip(encodeHead('h1'), 'h1', [VERSION_FILES.headJson, VERSION_FILES.headWeights]);
     expect(read.manifest.training.mode).toBe('head');
     expect(modeOf(read.manifest)).toBe('head');
     const decoded = decodeVersion(read, { where: where('h1') });
@@ -92,12 +95,7 @@ describe('version format', () => {
   });
 
   it('writes a fine-tuned version on its trunk that reads back as the top it was made from', async () => {
-    const encoded = encodeTop('f1');
-    await writeVersion(store, encoded.manifest, encoded.files);
-    const read = await readVersion(store, 'closet', 'f1');
-    expect([...read.files.keys()].sort()).toEqual(
-      [VERSION_FILES.evaluation, VERSION_FILES.topJson, VERSION_FILES.topWeights].sort(),
-    );
+    const read = await roundTrip(encodeTop('f1'), 'f1', [VERSION_FILES.topJson, VERSION_FILES.topWeights]);
     expect(read.manifest.backbone.id).toBe(tuned.trunk.manifest.id);
     expect(read.manifest.backbone.featureDim).toBe(tuned.trunk.featureDim);
     expect(read.manifest.training).toEqual({ mode: 'finetune', bestEpoch: tuned.result.bestEpoch });

@@ -171,6 +171,12 @@ export interface DecodedVersion {
   load(): Promise<Head>;
 }
 
+/** A version as `readVersion` returns it, its files already checked against the manifest's sha256s. */
+export interface StoredVersion {
+  manifest: ModelManifest;
+  files: ReadonlyMap<string, Uint8Array>;
+}
+
 export interface DecodeOptions {
   /** Names the version in messages, e.g. "version v1 of 'closet'". */
   where: string;
@@ -183,14 +189,10 @@ export interface DecodeOptions {
  * the format needs, and for a fine-tuned top its descriptor, weights' sha256, trunk, shape and labels against
  * the manifest. Anything wrong is an InvalidVersionError; nothing is loaded until `load()`.
  */
-export function decodeVersion(
-  version: { manifest: ModelManifest; files: ReadonlyMap<string, Uint8Array> },
-  options: DecodeOptions,
-): DecodedVersion {
-  const { manifest, files } = version;
-  return modeOf(manifest) === 'finetune'
-    ? { mode: 'finetune', load: decodeFineTunedTop(manifest, files, options.where) }
-    : { mode: 'head', load: decodeHead(manifest, files, options) };
+export function decodeVersion(version: StoredVersion, options: DecodeOptions): DecodedVersion {
+  return modeOf(version.manifest) === 'finetune'
+    ? { mode: 'finetune', load: decodeFineTunedTop(version, options.where) }
+    : { mode: 'head', load: decodeHead(version, options) };
 }
 
 /** A model file and its weights, or a refusal naming both. */
@@ -204,11 +206,7 @@ function pairOf(
   return [json, weights];
 }
 
-function decodeHead(
-  manifest: ModelManifest,
-  files: ReadonlyMap<string, Uint8Array>,
-  options: DecodeOptions,
-): () => Promise<Head> {
+function decodeHead({ manifest, files }: StoredVersion, options: DecodeOptions): () => Promise<Head> {
   const names: [string, string] = [VERSION_FILES.headJson, VERSION_FILES.headWeights];
   const [json, weights] = pairOf(files, names, `${options.where} has no`);
   const load = options.loadHead ?? loadSerializedHead;
@@ -221,11 +219,7 @@ function decodeHead(
     });
 }
 
-function decodeFineTunedTop(
-  manifest: ModelManifest,
-  files: ReadonlyMap<string, Uint8Array>,
-  where: string,
-): () => Promise<Head> {
+function decodeFineTunedTop({ manifest, files }: StoredVersion, where: string): () => Promise<Head> {
   const names: [string, string] = [VERSION_FILES.topJson, VERSION_FILES.topWeights];
   const [json, weights] = pairOf(files, names, `${where} is a fine-tuned top but has no`);
   let pkg: TopPackage;
