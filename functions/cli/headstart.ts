@@ -10,6 +10,7 @@ import {
 } from '../../shared/backbone/index.js';
 import { checkProject } from '../../shared/dataset/upload-key.js';
 import { codeOf, HeadstartError, messageOf } from '../../shared/headstart-error.js';
+import { formatTrainOutcome } from '../../shared/pipeline/train-outcome-text.js';
 import {
   afterUploadLine,
   checkTrainingRunner,
@@ -208,24 +209,9 @@ async function run(argv: string[]): Promise<void> {
         out(json, { requested: true }, () => `training of ${project} requested`);
         return;
       }
-      out(json, outcome, () => {
-        const o = outcome ?? {};
-        if (o.status === 'promoted' || o.status === 'candidate') {
-          const m = o.metrics as { accuracy: number; macroF1: number; n: number };
-          const mode = o.mode === 'finetune' ? 'fine-tuned top' : 'head';
-          return `${o.status} ${String(o.version)} (${mode}): validation accuracy ${m.accuracy.toFixed(3)}, macro-F1 ${m.macroF1.toFixed(3)} (n=${m.n}); ${String(o.reason)}`;
-        }
-        if (o.status === 'unchanged') {
-          // The request was consumed by a training that found the dataset already trained (often the automatic
-          // retrain after the upload): the current version is the answer.
-          const m = o.metrics as { accuracy: number; macroF1: number; n: number } | undefined;
-          const mode = o.mode === 'finetune' ? 'fine-tuned top' : 'head';
-          return m && o.version
-            ? `up to date: ${String(o.version)} (${mode}) serves this dataset: validation accuracy ${m.accuracy.toFixed(3)}, macro-F1 ${m.macroF1.toFixed(3)} (n=${m.n}); \`--force\` retrains anyway`
-            : 'dataset unchanged since the current version; `--force` retrains anyway';
-        }
-        return `${String(o.status)}${o.message ? `: ${String(o.message)}` : ''}`;
-      });
+      out(json, outcome, () =>
+        outcome ? formatTrainOutcome(outcome) : `training of ${project} finished with no outcome recorded`,
+      );
       if (outcome?.status === 'refused' || outcome?.status === 'failed') process.exitCode = 1;
       return;
     }

@@ -2,9 +2,11 @@ import { createDatasetIndex } from '../../shared/dataset/dataset-index.js';
 import { dedupeExamples, type LabelConflict } from '../../shared/dataset/dedupe-examples.js';
 import { listQuarantine } from '../../shared/dataset/quarantine.js';
 import { compareSequencers } from '../../shared/dataset/sequencer.js';
-import { listVersions, readPointer, readVersion, rollback } from '../../shared/models/index.js';
+import { listVersions, modeOf, readPointer, readVersion, rollback } from '../../shared/models/index.js';
 import { writeRetrainRequest } from '../../shared/pipeline/retrain-requests.js';
-import { readDecision, readTrainingState, type TrainingState } from '../../shared/pipeline/train-project.js';
+import type { RecordedOutcome } from '../../shared/pipeline/train-outcome.js';
+import { formatTrainOutcome } from '../../shared/pipeline/train-outcome-text.js';
+import { readDecision, readTrainingState } from '../../shared/pipeline/train-project.js';
 import { formatProgress, type TrainingProgress } from '../../shared/pipeline/training-progress.js';
 import type { ObjectStore } from '../../shared/store/index.js';
 import type { Target } from './cli-context.js';
@@ -26,7 +28,7 @@ export interface ProjectStatus {
   quarantined: { key: string; code: string; message: string }[];
   training: {
     state: 'idle' | 'training' | 'never';
-    lastOutcome?: Record<string, unknown>;
+    lastOutcome?: RecordedOutcome;
     progress?: TrainingProgress;
   };
   model: {
@@ -104,7 +106,7 @@ export function formatStatus(s: ProjectStatus): string {
   const last = s.training.lastOutcome;
   const progress = s.training.progress;
   lines.push(
-    `training: ${s.training.state}${progress ? ` (${formatProgress(progress)})` : ''}${last ? ` (last: ${String(last.status)}${last.message ? ` - ${String(last.message)}` : ''})` : ''}`,
+    `training: ${s.training.state}${progress ? ` (${formatProgress(progress)})` : ''}${last ? ` (last: ${formatTrainOutcome(last)})` : ''}`,
   );
   lines.push(
     s.model.version
@@ -129,7 +131,7 @@ export async function requestTraining(
     /** Called while waiting, each time the training reports a new phase, step or estimate; `line` is for people. */
     onProgress?: (p: { progress: TrainingProgress; line: string }) => void;
   },
-): Promise<TrainingState['lastOutcome'] | undefined> {
+): Promise<RecordedOutcome | undefined> {
   const req = await writeRetrainRequest(target.store, project, { immediate: true, force: options.force });
   await target.trigger?.notify(project);
   if (!options.wait) return undefined;
@@ -192,7 +194,7 @@ export async function listModels(store: ObjectStore, project: string): Promise<M
         createdAt: manifest.createdAt,
         accuracy: manifest.metrics.accuracy,
         macroF1: manifest.metrics.macroF1,
-        mode: manifest.head.format === 'headstart-finetuned-top' ? 'finetune' : 'head',
+        mode: modeOf(manifest),
         ...(d ? { decision: d.decision, reason: d.reason } : {}),
       });
     } catch (err) {

@@ -4,6 +4,7 @@ import { readEnv } from '../../shared/config.js';
 import { startLocalStack } from '../../shared/local/local-stack.js';
 import { acquireStackLock, StackLockError } from '../../shared/local/stack-lock.js';
 import type { StoreSpec } from '../../shared/local/store-spec.js';
+import { formatTrainOutcome } from '../../shared/pipeline/train-outcome-text.js';
 import { StoreError } from '../../shared/store/index.js';
 import { assertBucketExists } from '../../shared/store/s3-store.js';
 import { CliError } from './cli-errors.js';
@@ -64,11 +65,9 @@ export async function startCommand(): Promise<void> {
         else if (o.status === 'removed') log(`removed ${o.key} from the dataset`);
       },
       onTraining: (o) => {
-        if (o.status === 'promoted' || o.status === 'candidate') {
-          log(
-            `trained ${o.project} ${o.version} in ${o.seconds.toFixed(1)} s: validation accuracy ${o.metrics.accuracy.toFixed(3)}, macro-F1 ${o.metrics.macroF1.toFixed(3)} -> ${o.status} (${o.reason})`,
-          );
-        } else if (o.status === 'refused') log(`training of ${o.project} refused: ${o.message}`);
+        if (o.status === 'promoted' || o.status === 'candidate' || o.status === 'refused') {
+          log(`training of ${o.project}: ${formatTrainOutcome(o)}`);
+        }
       },
     });
     lock.update({ url: stack.url });

@@ -4,17 +4,20 @@ import { backboneIdSchema } from '../backbone/backbone-manifest.js';
 import { sha256Hex } from '../backbone/backbone-package.js';
 import { type HeadstartGraph, headstartGraphSchema, runGraph } from '../backbone/headstart-graph.js';
 import { decodeWeights, encodeWeights, weightSpecSchema } from '../backbone/quantize.js';
+import { VERSION_FILES, VERSION_FORMATS } from '../models/version-format.js';
 import { InvalidTopError } from './finetune-errors.js';
 import type { TopSnapshot } from './trainable-top.js';
 
 /**
- * A fine-tuned top as stored in a model version: `top.json` (this descriptor) beside `top.bin` (its weights).
- * It names the trunk it needs by backbone id; the trunk is an ordinary stored backbone whose feature is the
- * unpooled activation at `trunk.layer`.
+ * A fine-tuned top as stored in a model version: its descriptor (VERSION_FILES.topJson) beside its weights
+ * (VERSION_FILES.topWeights); version-format.ts names both. It names the trunk it needs by backbone id; the trunk
+ * is an ordinary stored backbone whose feature is the unpooled activation at `trunk.layer`.
+ *
+ * version-format.ts imports this module, so its names are read here only when a function runs (or lazily in the
+ * schema), never while the module loads.
  */
-export const TOP_JSON = 'top.json';
-export const TOP_WEIGHTS = 'top.bin';
-export const TOP_FORMAT = 'headstart-finetuned-top';
+const TOP_JSON = () => VERSION_FILES.topJson;
+const TOP_WEIGHTS = () => VERSION_FILES.topWeights;
 
 const CLASSIFIER_WEIGHTS = {
   w1: 'classifier/w1',
@@ -25,7 +28,7 @@ const CLASSIFIER_WEIGHTS = {
 
 export const topDescriptorSchema = z.object({
   schemaVersion: z.literal(1),
-  format: z.literal(TOP_FORMAT),
+  format: z.lazy(() => z.literal(VERSION_FORMATS.finetune)),
   trunk: z.object({
     id: backboneIdSchema,
     /** Layer the trunk is cut at; its activation is what the feature cache holds. */
@@ -92,7 +95,7 @@ export function serializeTop(snapshot: TopSnapshot, options: SerializeTopOptions
   const { specs, data } = encodeWeights(named, { mode: precision });
   const descriptor: TopDescriptor = {
     schemaVersion: 1,
-    format: TOP_FORMAT,
+    format: VERSION_FORMATS.finetune,
     trunk: { id: options.trunkId, layer: options.trunkCut, shape: options.inputShape },
     featureLayer: options.featureCut,
     graph,
@@ -119,19 +122,19 @@ export function parseTop(json: string | Uint8Array, weights: Uint8Array): TopPac
   try {
     raw = JSON.parse(typeof json === 'string' ? json : new TextDecoder().decode(json));
   } catch (cause) {
-    throw new InvalidTopError(`${TOP_JSON} is not valid JSON`, { cause });
+    throw new InvalidTopError(`${TOP_JSON()} is not valid JSON`, { cause });
   }
   const parsed = topDescriptorSchema.safeParse(raw);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
-    throw new InvalidTopError(`${TOP_JSON} is invalid: ${issue?.path.join('.')}: ${issue?.message}`, {
+    throw new InvalidTopError(`${TOP_JSON()} is invalid: ${issue?.path.join('.')}: ${issue?.message}`, {
       cause: parsed.error,
     });
   }
   const actual = sha256Hex(weights);
   if (actual !== parsed.data.weightsSha256) {
     throw new InvalidTopError(
-      `${TOP_WEIGHTS} has sha256 ${actual}, ${TOP_JSON} says ${parsed.data.weightsSha256}`,
+      `${TOP_WEIGHTS()} has sha256 ${actual}, ${TOP_JSON()} says ${parsed.data.weightsSha256}`,
     );
   }
   return { descriptor: parsed.data, weights };
@@ -230,7 +233,7 @@ export function loadTop(pkg: TopPackage, options: { maxBatch?: number } = {}): F
     if (n.op === 'conv2d' || n.op === 'depthwise_conv2d') needed.push(n.kernel, n.bias);
   }
   for (const name of needed) {
-    if (!weights.has(name)) throw new InvalidTopError(`${TOP_WEIGHTS} lacks weight '${name}'`);
+    if (!weights.has(name)) throw new InvalidTopError(`${TOP_WEIGHTS()} lacks weight '${name}'`);
   }
   const w1 = weights.get(CLASSIFIER_WEIGHTS.w1)!;
   const last = weights.get(

@@ -1,5 +1,6 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { PROJECT_PATTERN } from '../dataset/upload-key.js';
+import { VERSION_FORMATS } from '../models/index.js';
 
 /**
  * The edge API's schemas and routes. The same objects validate requests (through @hono/zod-openapi's
@@ -156,9 +157,8 @@ export const ModelInfoSchema = z
     backbone: z.object({ id: z.string(), inputSize: z.number().int(), featureDim: z.number().int() }),
     head: z.object({
       type: z.string(),
-      format: z.enum(['tfjs-layers', 'headstart-finetuned-top']).openapi({
-        description:
-          "'tfjs-layers': a head on the backbone's pooled feature. 'headstart-finetuned-top': a fine-tuned top block and classifier on the trunk named by `backbone`.",
+      format: z.enum([VERSION_FORMATS.head, VERSION_FORMATS.finetune]).openapi({
+        description: `'${VERSION_FORMATS.head}': a head on the backbone's pooled feature. '${VERSION_FORMATS.finetune}': a fine-tuned top block and classifier on the trunk named by \`backbone\`.`,
       }),
     }),
     refusedVersion: z

@@ -47,8 +47,6 @@ export {
   type BackboneByIdProvider,
   type BackboneProvider,
   createModelCache,
-  HEAD_BIN,
-  HEAD_JSON,
   type ModelCache,
   type ModelCacheOptions,
   type ModelLease,

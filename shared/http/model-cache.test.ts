@@ -14,15 +14,22 @@ import {
 } from '../../test/support/publish-finetuned-model.js';
 import { overwriteVersionFile, publishTestModel } from '../../test/support/publish-test-model.js';
 import { type Backbone, BackboneNotFoundError, readDefaultBackboneId } from '../backbone/index.js';
-import { loadTop, parseTop, TOP_JSON, TOP_WEIGHTS, topFiles, trunkBackboneId } from '../finetune/index.js';
+import { loadTop, parseTop, topFiles, trunkBackboneId } from '../finetune/index.js';
 import { decodeImage } from '../image/index.js';
-import { flipPointer, layout, readPointer } from '../models/index.js';
+import {
+  flipPointer,
+  HEAD_BIN,
+  HEAD_JSON,
+  layout,
+  readPointer,
+  TOP_JSON,
+  TOP_WEIGHTS,
+} from '../models/index.js';
 import type { ObjectStore } from '../store/index.js';
 import { tf } from '../tf/tf-runtime.js';
 import type { EdgeApp } from './app.js';
 import { silentLogger } from './edge-logger.js';
 import { createEdgeRuntime } from './edge-runtime.js';
-import { HEAD_BIN, HEAD_JSON } from './model-cache.js';
 
 const P = 'clothing';
 let fx: EdgeFixture;

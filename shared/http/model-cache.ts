@@ -1,9 +1,12 @@
 import type { Backbone } from '../backbone/index.js';
-import { loadTop, parseTop, TOP_FORMAT, TOP_JSON, TOP_WEIGHTS } from '../finetune/index.js';
-import { HeadstartError } from '../headstart-error.js';
+import { HeadstartError, messageOf } from '../headstart-error.js';
 import {
   type CurrentPointer,
+  type DecodedVersion,
+  decodeVersion,
+  describeMode,
   InvalidVersionError,
+  type LoadedVersion,
   layout,
   type ModelManifest,
   pollPointer,
@@ -11,13 +14,9 @@ import {
 } from '../models/index.js';
 import type { ObjectStore } from '../store/index.js';
 import { StoreError, StoreUnavailableError } from '../store/index.js';
-import { type Head, loadHead as loadSerializedHead, type SerializedHead } from '../train/index.js';
+import type { Head, SerializedHead } from '../train/index.js';
 import { describeError, type EdgeLogger, silentLogger } from './edge-logger.js';
 import { HttpError, NotFoundError, ServiceUnavailableError } from './http-errors.js';
-
-/** File names of a head inside a version directory: the tfjs model.json object and its weights. */
-export const HEAD_JSON = 'head.json';
-export const HEAD_BIN = 'head.bin';
 
 /** Loads the backbone this instance serves. Called until it succeeds once; the cache shares one load. */
 export type BackboneProvider = () => Promise<Backbone>;
@@ -151,7 +150,7 @@ class ProjectModelCache implements ModelCache {
   private readonly retryMs: number;
   private readonly clock: () => number;
   private readonly logger: EdgeLogger;
-  private readonly loadHead: (head: SerializedHead) => Promise<Head>;
+  private readonly loadHead: ((head: SerializedHead) => Promise<Head>) | undefined;
 
   constructor(
     private readonly store: ObjectStore,
@@ -164,7 +163,7 @@ class ProjectModelCache implements ModelCache {
     this.retryMs = Math.min(options.retryMs ?? 2000, this.ttlMs);
     this.clock = options.clock ?? Date.now;
     this.logger = options.logger ?? silentLogger;
-    this.loadHead = options.loadHead ?? loadSerializedHead;
+    this.loadHead = options.loadHead;
     this.loadById = options.backboneById;
   }
 
@@ -421,11 +420,9 @@ class ProjectModelCache implements ModelCache {
       new PermanentRefusal(
         new ServiceUnavailableError(code, message, cause === undefined ? undefined : { cause }),
       );
-    let files: Map<string, Uint8Array>;
-    let manifest: ModelManifest;
-    let manifestSha256: string;
+    let read: LoadedVersion;
     try {
-      ({ files, manifest, manifestSha256 } = await readVersion(this.store, project, version));
+      read = await readVersion(this.store, project, version);
     } catch (err) {
       // An unreachable store says nothing about the version; a missing, malformed or mismatching file does.
       const aboutVersion =
@@ -438,24 +435,33 @@ class ProjectModelCache implements ModelCache {
         err,
       );
     }
+    const { manifest, manifestSha256 } = read;
     if (manifestSha256 !== pointer.manifestSha256) {
       throw refuse(
         'model_invalid',
         `version ${version} of '${project}' has a manifest with sha256 ${manifestSha256}, the pointer says ${pointer.manifestSha256}`,
       );
     }
-    const predictor =
-      manifest.head.format === TOP_FORMAT
-        ? this.parseFineTunedTop(project, manifest, files, refuse)
-        : this.parseLayersHead(project, manifest, files, refuse);
+    // Checked whole before any backbone is loaded for it.
+    let decoded: DecodedVersion;
+    try {
+      decoded = decodeVersion(read, {
+        where: `version ${version} of '${project}'`,
+        ...(this.loadHead ? { loadHead: this.loadHead } : {}),
+      });
+    } catch (err) {
+      if (!(err instanceof InvalidVersionError)) throw err;
+      throw refuse('model_invalid', err.message, err.cause);
+    }
+    const what = describeMode(decoded.mode);
     const backbone = await this.backboneFor(project, manifest, await defaultBackbone, refuse);
     let head: Head;
     try {
-      head = await predictor();
+      head = await decoded.load();
     } catch (err) {
       throw refuse(
         'model_invalid',
-        `the ${describeFormat(manifest)} of version ${version} of '${project}' does not load: ${messageOf(err)}`,
+        `the ${what} of version ${version} of '${project}' does not load: ${messageOf(err)}`,
         err,
       );
     }
@@ -466,7 +472,7 @@ class ProjectModelCache implements ModelCache {
       head.dispose();
       throw refuse(
         'model_invalid',
-        `the ${describeFormat(manifest)} of version ${version} of '${project}' cannot predict: ${messageOf(err)}`,
+        `the ${what} of version ${version} of '${project}' cannot predict: ${messageOf(err)}`,
         err,
       );
     }
@@ -531,79 +537,6 @@ class ProjectModelCache implements ModelCache {
     return backbone;
   }
 
-  /** Checks a 'tfjs-layers' head's files; the returned thunk loads it. */
-  private parseLayersHead(
-    project: string,
-    manifest: ModelManifest,
-    files: Map<string, Uint8Array>,
-    refuse: Refuse,
-  ): () => Promise<Head> {
-    const json = files.get(HEAD_JSON);
-    const weights = files.get(HEAD_BIN);
-    if (!json || !weights) {
-      throw refuse(
-        'model_invalid',
-        `version ${manifest.version} of '${project}' has no ${HEAD_JSON} and ${HEAD_BIN}`,
-      );
-    }
-    return () => {
-      const modelJson = JSON.parse(new TextDecoder().decode(json)) as Record<string, unknown>;
-      return this.loadHead({
-        modelJson,
-        weightData: weights,
-        labels: manifest.labels,
-        inputDim: manifest.backbone.featureDim,
-      });
-    };
-  }
-
-  /**
-   * Parses and checks a fine-tuned top against the manifest before any backbone is loaded for it; the returned
-   * thunk loads its weights.
-   */
-  private parseFineTunedTop(
-    project: string,
-    manifest: ModelManifest,
-    files: Map<string, Uint8Array>,
-    refuse: Refuse,
-  ): () => Promise<Head> {
-    const where = `version ${manifest.version} of '${project}'`;
-    const json = files.get(TOP_JSON);
-    const weights = files.get(TOP_WEIGHTS);
-    if (!json || !weights) {
-      throw refuse('model_invalid', `${where} is a fine-tuned top but has no ${TOP_JSON} and ${TOP_WEIGHTS}`);
-    }
-    let pkg: ReturnType<typeof parseTop>;
-    try {
-      pkg = parseTop(json, weights);
-    } catch (err) {
-      throw refuse('model_invalid', `the fine-tuned top of ${where} is invalid: ${messageOf(err)}`, err);
-    }
-    const { trunk, labels } = pkg.descriptor;
-    const [h, w, c] = trunk.shape;
-    const inputDim = h * w * c;
-    if (trunk.id !== manifest.backbone.id) {
-      throw refuse(
-        'model_invalid',
-        `the fine-tuned top of ${where} runs on trunk '${trunk.id}', but the manifest names backbone '${manifest.backbone.id}'`,
-      );
-    }
-    if (inputDim !== manifest.backbone.featureDim) {
-      throw refuse(
-        'model_invalid',
-        `the fine-tuned top of ${where} takes ${h}x${w}x${c} = ${inputDim} trunk values, but the manifest's backbone gives ${manifest.backbone.featureDim}`,
-      );
-    }
-    if (labels.length !== manifest.labels.length || labels.some((l, i) => l !== manifest.labels[i])) {
-      throw refuse(
-        'model_invalid',
-        `the fine-tuned top of ${where} predicts [${labels.join(', ')}], but the manifest lists [${manifest.labels.join(', ')}]`,
-      );
-    }
-    // A loaded top has a head's contract: trunk activations in, probabilities out.
-    return async () => loadTop(pkg);
-  }
-
   private async explainMissing(project: string): Promise<HttpError> {
     const [settings, uploads] = await Promise.all([
       this.store.head(layout.projectSettings(project)),
@@ -637,14 +570,6 @@ class ProjectModelCache implements ModelCache {
 async function hasAny(store: ObjectStore, prefix: string): Promise<boolean> {
   for await (const _ of store.list(prefix)) return true;
   return false;
-}
-
-function describeFormat(manifest: ModelManifest): string {
-  return manifest.head.format === TOP_FORMAT ? 'fine-tuned top' : 'head';
-}
-
-function messageOf(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }
 
 /**

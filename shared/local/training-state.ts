@@ -1,5 +1,6 @@
 import { layout } from '../models/model-layout.js';
-import { readTrainingState } from '../pipeline/train-project.js';
+import { recordFailure } from '../pipeline/train-outcome.js';
+import { readTrainingState, type TrainingState } from '../pipeline/train-project.js';
 import type { ObjectStore } from '../store/index.js';
 import { removeOwnLease } from './training-leases.js';
 
@@ -24,20 +25,16 @@ export async function abandonTrainings(
     abandoned.push(project);
     const state = await readTrainingState(store, project);
     if (state?.state === 'training') {
-      await store.put(
-        layout.trainingState(project),
-        JSON.stringify({
-          ...state,
-          state: 'idle',
-          updatedAt: new Date().toISOString(),
-          lastOutcome: {
-            status: 'interrupted',
-            message: 'the stack stopped during the training',
-            at: new Date().toISOString(),
-          },
-        }),
-        { contentType: 'application/json' },
-      );
+      const now = new Date();
+      const next: TrainingState = {
+        ...state,
+        state: 'idle',
+        updatedAt: now.toISOString(),
+        lastOutcome: recordFailure('interrupted', 'the stack stopped during the training', now),
+      };
+      await store.put(layout.trainingState(project), JSON.stringify(next), {
+        contentType: 'application/json',
+      });
     }
     log(`stopped the training of ${project}; it runs again at the next start`);
   }

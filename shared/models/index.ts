@@ -1,11 +1,5 @@
 export { InvalidVersionError, ModelError, NoModelError, PointerConflictError } from './model-errors.js';
-export {
-  type CurrentPointer,
-  currentPointerSchema,
-  layout,
-  type ModelManifest,
-  modelManifestSchema,
-} from './model-layout.js';
+export { type CurrentPointer, currentPointerSchema, layout } from './model-layout.js';
 export {
   flipPointer,
   type LoadedVersion,
@@ -19,6 +13,30 @@ export {
   rollback,
   writeVersion,
 } from './model-store.js';
+export {
+  type DecodedVersion,
+  type DecodeOptions,
+  decodeVersion,
+  describeMode,
+  type EncodedVersion,
+  encodeFineTunedVersion,
+  encodeHeadVersion,
+  HEAD_BIN,
+  HEAD_JSON,
+  headFormatSchema,
+  type ManifestDraft,
+  type ModelManifest,
+  modelManifestSchema,
+  modeOf,
+  type StoredVersion,
+  TOP_FORMAT,
+  TOP_JSON,
+  TOP_WEIGHTS,
+  VERSION_FILES,
+  VERSION_FORMATS,
+  type VersionCommon,
+  type VersionMode,
+} from './version-format.js';
 export {
   VERSION_STAGE,
   VERSION_STAGE_TAG,

@@ -41,37 +41,4 @@ export const currentPointerSchema = z.object({
 });
 export type CurrentPointer = z.infer<typeof currentPointerSchema>;
 
-/** `models/<project>/<version>/manifest.json`: immutable once written. */
-export const modelManifestSchema = z.object({
-  schemaVersion: z.literal(1),
-  project: z.string(),
-  version: z.string(),
-  createdAt: z.string().datetime(),
-  /** Output order of the head. */
-  labels: z.array(z.string()).min(2),
-  backbone: z.object({
-    id: z.string(),
-    weightsSha256: sha256,
-    inputSize: z.number().int().positive(),
-    featureDim: z.number().int().positive(),
-  }),
-  head: z.object({
-    /**
-     * 'tfjs-layers': a head on the backbone's pooled feature (head.json, head.bin). 'headstart-finetuned-top': a
-     * fine-tuned top (top.json, top.bin) on the unpooled activation of a trunk; `backbone` then names the trunk.
-     */
-    format: z.enum(['tfjs-layers', 'headstart-finetuned-top']),
-    /** File name within the version directory to its sha256; the edge refuses a head whose bytes differ. */
-    files: z.record(z.string(), sha256),
-    /** The classifier's kind ('softmax', 'mlp'); a fine-tuned top says so in `format`. */
-    type: z.string(),
-  }),
-  metrics: z.object({
-    accuracy: z.number(),
-    macroF1: z.number(),
-    n: z.number().int().nonnegative(),
-  }),
-  datasetSnapshot: sha256,
-  training: z.record(z.string(), z.unknown()),
-});
-export type ModelManifest = z.infer<typeof modelManifestSchema>;
+/** `models/<project>/<version>/manifest.json` is described by version-format.ts, its only owner. */

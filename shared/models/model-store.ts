@@ -1,19 +1,13 @@
 import { createHash } from 'node:crypto';
-import type { ObjectStore, StoredObject } from '../store/index.js';
-import { isNotModified, PreconditionFailedError } from '../store/index.js';
+import type { ObjectStore } from '../store/index.js';
+import { isNotModified, PreconditionFailedError, parseJson } from '../store/index.js';
 import { InvalidVersionError, NoModelError, PointerConflictError } from './model-errors.js';
-import {
-  type CurrentPointer,
-  currentPointerSchema,
-  layout,
-  type ModelManifest,
-  modelManifestSchema,
-} from './model-layout.js';
+import { type CurrentPointer, currentPointerSchema, layout } from './model-layout.js';
+import { type ManifestDraft, type ModelManifest, modelManifestSchema } from './version-format.js';
 import { VERSION_STAGE, versionStageTags } from './version-stage.js';
 
 const MANIFEST = 'manifest.json';
 const sha256 = (b: Uint8Array | string) => createHash('sha256').update(b).digest('hex');
-const text = (o: StoredObject) => new TextDecoder().decode(o.body);
 
 /** A version read back from the store with every file checked against the manifest's sha256. */
 export interface LoadedVersion {
@@ -30,7 +24,7 @@ export interface LoadedVersion {
  */
 export async function writeVersion(
   store: ObjectStore,
-  manifest: Omit<ModelManifest, 'head'> & { head: Omit<ModelManifest['head'], 'files'> },
+  manifest: ManifestDraft,
   files: Record<string, Uint8Array | string>,
 ): Promise<{ manifest: ModelManifest; manifestSha256: string }> {
   const candidate = versionStageTags(VERSION_STAGE.candidate);
@@ -66,7 +60,7 @@ export async function readVersion(
   if (!m) throw new InvalidVersionError(`version '${version}' of project '${project}' has no manifest`);
   let manifest: ModelManifest;
   try {
-    manifest = modelManifestSchema.parse(JSON.parse(text(m)));
+    manifest = parseJson(m.body, modelManifestSchema);
   } catch (cause) {
     throw new InvalidVersionError(`manifest of ${project}/${version} is malformed`, { cause });
   }
@@ -95,7 +89,7 @@ export interface PointerRead {
 export async function readPointer(store: ObjectStore, project: string): Promise<PointerRead | undefined> {
   const o = await store.get(layout.currentPointer(project));
   if (!o) return undefined;
-  return { pointer: currentPointerSchema.parse(JSON.parse(text(o))), etag: o.etag };
+  return { pointer: parseJson(o.body, currentPointerSchema), etag: o.etag };
 }
 
 /**
@@ -113,7 +107,7 @@ export async function pollPointer(
   if (!o) return { unchanged: false, read: undefined };
   return {
     unchanged: false,
-    read: { pointer: currentPointerSchema.parse(JSON.parse(text(o))), etag: o.etag },
+    read: { pointer: parseJson(o.body, currentPointerSchema), etag: o.etag },
   };
 }
 

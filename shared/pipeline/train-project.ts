@@ -13,13 +13,15 @@ import {
 } from '../finetune/fine-tune.js';
 import { FineTuneError } from '../finetune/finetune-errors.js';
 import { decodeSpatialFeatures, spatialFeatureKey } from '../finetune/spatial-trunk.js';
-import { TOP_JSON, TOP_WEIGHTS, topFiles } from '../finetune/top-package.js';
 import type { TopSegment } from '../finetune/top-segment.js';
 import { mapLimit } from '../map-limit.js';
 import {
+  encodeFineTunedVersion,
+  encodeHeadVersion,
   flipPointer,
   layout,
   type ModelManifest,
+  modeOf,
   newVersionName,
   PointerConflictError,
   readPointer,
@@ -27,10 +29,11 @@ import {
   writeVersion,
 } from '../models/index.js';
 import type { ObjectStore } from '../store/index.js';
-import { PreconditionFailedError } from '../store/index.js';
+import { PreconditionFailedError, parseJson, readJson } from '../store/index.js';
 import {
   DEFAULT_MIN_PER_LABEL,
   splitByHash,
+  type TrainInput,
   TrainingError,
   type TrainOptions,
   type TrainResult,
@@ -38,6 +41,7 @@ import {
 } from '../train/index.js';
 import { projectSettingsSchema } from './extract-uploads.js';
 import { readRetrainRequest } from './retrain-requests.js';
+import { lastOutcomeSchema, recordFailure, recordOutcome, type TrainOutcome } from './train-outcome.js';
 import {
   createProgressReporter,
   type ProgressReporter,
@@ -58,7 +62,8 @@ export const trainingStateSchema = z.object({
   state: z.enum(['idle', 'training']),
   consumedSequence: z.string().optional(),
   updatedAt: z.string(),
-  lastOutcome: z.record(z.string(), z.unknown()).optional(),
+  /** See train-outcome.ts; a record of an older shape reads as 'unrecognized', never as an error. */
+  lastOutcome: lastOutcomeSchema.optional(),
   /** While training: the phase, step and time left (see training-progress.ts). */
   progress: trainingProgressSchema.optional(),
 });
@@ -76,29 +81,34 @@ export const decisionSchema = z.object({
 });
 export type Decision = z.infer<typeof decisionSchema>;
 
-export type TrainOutcome =
-  | { status: 'too_early'; project: string; retryInSeconds: number }
-  | { status: 'busy'; project: string; owner: string }
-  | { status: 'up_to_date'; project: string }
-  | {
-      /** The current version was trained on exactly this dataset: it is what serves it. */
-      status: 'unchanged';
-      project: string;
-      version: string;
-      mode: TrainingMode;
-      metrics: { accuracy: number; macroF1: number; n: number };
-    }
-  | { status: 'refused'; project: string; code: string; message: string }
-  | {
-      status: 'promoted' | 'candidate';
-      project: string;
-      version: string;
-      /** Whether the version is a head on pooled features or a fine-tuned top on the trunk's. */
-      mode: TrainingMode;
-      reason: string;
-      metrics: { accuracy: number; macroF1: number; n: number };
-      seconds: number;
-    };
+export type { TrainOutcome } from './train-outcome.js';
+
+/** The dataset a training starts from, and the version it would replace. */
+interface Snapshot {
+  dataset: DedupedExamples;
+  /** snapshotHash of the deduplicated examples: equal hashes, equal training data. */
+  hash: string;
+  currentManifest: ModelManifest | undefined;
+}
+
+/** What every mode trains on: the photos with cached features, their labels, and the head search's input. */
+interface Prepared {
+  usable: Example[];
+  labels: number[];
+  labelNames: string[];
+  ids: string[];
+  setting: 'auto' | 'head' | 'finetune';
+  /** Photos plus augmented views of the training split. */
+  input: TrainInput;
+  trainOptions: TrainOptions;
+  /** Ids of the validation photos, when every label has enough for a split. */
+  validationIds?: string[];
+}
+
+interface Fitted {
+  head: TrainResult;
+  modes: { chosen: TrainingMode; decision: ModeDecision; result?: FineTuneResult };
+}
 
 export interface TrainProjectDeps {
   store: ObjectStore;
@@ -175,14 +185,11 @@ export interface TrainRequestOptions {
   ignoreQuietWindow?: boolean;
 }
 
-const json = (o: { body: Uint8Array }) => JSON.parse(new TextDecoder().decode(o.body)) as unknown;
-
 export async function readTrainingState(
   store: ObjectStore,
   project: string,
 ): Promise<TrainingState | undefined> {
-  const o = await store.get(layout.trainingState(project));
-  return o ? trainingStateSchema.parse(json(o)) : undefined;
+  return readJson(store, layout.trainingState(project), trainingStateSchema);
 }
 
 class ProjectTrainer {
@@ -213,7 +220,7 @@ class ProjectTrainer {
     }
     const held = await this.deps.store.get(key);
     if (!held) return this.acquireLease(project);
-    const current = leaseSchema.parse(json(held));
+    const current = parseJson(held.body, leaseSchema);
     if (Date.parse(current.expiresAt) > this.now().getTime()) return { ok: false, owner: current.owner };
     try {
       // Expired: take it over, but only if nobody else did first.
@@ -282,13 +289,13 @@ class ProjectTrainer {
       await this.writeState(project, {
         state: 'idle',
         consumedSequence: req.sequence,
-        lastOutcome: { ...outcome, at: this.now().toISOString() },
+        lastOutcome: recordOutcome(outcome, this.now()),
       });
       return outcome;
     } catch (err) {
       await this.writeState(project, {
         state: 'idle',
-        lastOutcome: { status: 'failed', message: (err as Error).message, at: this.now().toISOString() },
+        lastOutcome: recordFailure('failed', (err as Error).message, this.now()),
       }).catch(() => {});
       throw err;
     } finally {
@@ -309,6 +316,7 @@ class ProjectTrainer {
     return out;
   }
 
+  /** Snapshot, fit, write, promote: one training of a project under its lease. */
   private async train(
     project: string,
     options: TrainRequestOptions,
@@ -316,11 +324,34 @@ class ProjectTrainer {
     progress: ProgressReporter,
   ): Promise<TrainOutcome> {
     const started = performance.now();
-    const { store, backbone } = this.deps;
-    // One photo counts once: duplicates and label conflicts are resolved here, by the rule in dedupe-examples.ts.
+    const snap = await this.snapshot(project);
+    if (!options.forcePromotion && !forceRequest) {
+      const unchanged = this.unchangedOutcome(project, snap);
+      if (unchanged) return unchanged;
+    }
+    await progress.phase('loading features');
+    const data = await this.prepare(project, snap.dataset.examples);
+    const fitted = await this.fit(data, progress);
+    if ('refused' in fitted) return { status: 'refused', project, ...fitted.refused };
+    await progress.phase('writing version');
+    const { version, metrics } = await this.write(project, snap, data, fitted);
+    await this.deps.beforeFlip?.(version);
+    const decision = await this.promote(project, version, metrics.macroF1, options.forcePromotion === true);
+    return {
+      status: decision.decision === 'candidate' ? 'candidate' : 'promoted',
+      project,
+      version,
+      mode: fitted.modes.chosen,
+      reason: decision.reason,
+      metrics,
+      seconds: (performance.now() - started) / 1000,
+    };
+  }
+
+  /** The dataset as it is now, each photo once (by the rule in dedupe-examples.ts), and the version it would replace. */
+  private async snapshot(project: string): Promise<Snapshot> {
+    const { store } = this.deps;
     const dataset = dedupeExamples(await this.deps.index.snapshot(project));
-    const { examples } = dataset;
-    const snapshot = snapshotHash(examples);
     const current = await readPointer(store, project);
     let currentManifest: ModelManifest | undefined;
     if (current) {
@@ -330,23 +361,27 @@ class ProjectTrainer {
         currentManifest = undefined; // a broken current version never blocks its replacement
       }
     }
-    if (
-      currentManifest?.datasetSnapshot === snapshot &&
-      (currentManifest.backbone.id === backbone.id || currentManifest.backbone.id === this.deps.trunk?.id) &&
-      !options.forcePromotion &&
-      !forceRequest
-    ) {
-      const m = currentManifest.metrics;
-      return {
-        status: 'unchanged',
-        project,
-        version: currentManifest.version,
-        mode: currentManifest.head.format === 'headstart-finetuned-top' ? 'finetune' : 'head',
-        metrics: { accuracy: m.accuracy, macroF1: m.macroF1, n: m.n },
-      };
-    }
+    return { dataset, hash: snapshotHash(dataset.examples), currentManifest };
+  }
 
-    await progress.phase('loading features');
+  /** 'unchanged' when the current version was trained on this very dataset, by this backbone or its trunk. */
+  private unchangedOutcome(project: string, snap: Snapshot): TrainOutcome | undefined {
+    const m = snap.currentManifest;
+    if (m?.datasetSnapshot !== snap.hash) return undefined;
+    if (m.backbone.id !== this.deps.backbone.id && m.backbone.id !== this.deps.trunk?.id) return undefined;
+    const { accuracy, macroF1, n } = m.metrics;
+    return {
+      status: 'unchanged',
+      project,
+      version: m.version,
+      mode: modeOf(m),
+      metrics: { accuracy, macroF1, n },
+    };
+  }
+
+  /** Cached features of the photos, the one validation split of every mode, and augmented training views. */
+  private async prepare(project: string, examples: readonly Example[]): Promise<Prepared> {
+    const { store, backbone } = this.deps;
     const features = await this.loadFeatures(examples, 'identity');
     const usable = examples.filter((e) => features.has(e.sha256));
     const labelNames = [...new Set(usable.map((e) => e.label))].sort();
@@ -355,48 +390,70 @@ class ProjectTrainer {
     usable.forEach((e, i) => {
       matrix.set(features.get(e.sha256)!, i * dim);
     });
-    const settings = projectSettingsSchema.parse(
-      await store.get(layout.projectSettings(project)).then((o) => (o ? json(o) : {})),
-    );
+    const settings =
+      (await readJson(store, layout.projectSettings(project), projectSettingsSchema)) ??
+      projectSettingsSchema.parse({});
     const labels = usable.map((e) => labelNames.indexOf(e.label));
     const ids = usable.map((e) => e.sha256);
-    const input = { features: matrix, dim, labels, labelNames, ids };
-    const trainOptions: TrainOptions = { ...this.deps.trainOptions };
-    const minPerLabel = trainOptions.minPerLabel ?? DEFAULT_MIN_PER_LABEL;
+    const prepared: Prepared = {
+      usable,
+      labels,
+      labelNames,
+      ids,
+      setting: settings.trainingMode,
+      input: { features: matrix, dim, labels, labelNames, ids },
+      trainOptions: { ...this.deps.trainOptions },
+    };
+    const minPerLabel = prepared.trainOptions.minPerLabel ?? DEFAULT_MIN_PER_LABEL;
     const counts = labelNames.map((_, li) => labels.filter((l) => l === li).length);
-    let validationIds: string[] | undefined;
     if (counts.every((c) => c >= minPerLabel)) {
-      // One split for every mode, made on the photos themselves: augmented views of validation photos are left
-      // out (they would leak the answer), and the minimum-per-label rule counts photos, not views.
-      const split = splitByHash(ids, labels, {
-        ...(trainOptions.validationFraction ? { fraction: trainOptions.validationFraction } : {}),
-      });
-      validationIds = split.validation.map((i) => ids[i]!);
-      trainOptions.validationIds = validationIds;
-      const trainRows = split.train.map((i) => usable[i]!);
-      const extra: { values: Float32Array; label: number; id: string }[] = [];
-      for (const view of settings.augmentations) {
-        const viewFeatures = await this.loadFeatures(trainRows, view);
-        for (const e of trainRows) {
-          const v = viewFeatures.get(e.sha256);
-          if (v) extra.push({ values: v, label: labelNames.indexOf(e.label), id: `${e.sha256}.${view}` });
-        }
-      }
-      if (extra.length > 0) {
-        const all = new Float32Array((usable.length + extra.length) * dim);
-        all.set(matrix);
-        extra.forEach((x, i) => {
-          all.set(x.values, (usable.length + i) * dim);
-        });
-        input.features = all;
-        input.labels = [...labels, ...extra.map((x) => x.label)];
-        input.ids = [...ids, ...extra.map((x) => x.id)];
+      await this.splitAndAugment(prepared, settings.augmentations);
+    }
+    return prepared;
+  }
+
+  /**
+   * One split for every mode, made on the photos themselves: augmented views of validation photos are left out
+   * (they would leak the answer), and the minimum-per-label rule counts photos, not views.
+   */
+  private async splitAndAugment(data: Prepared, augmentations: readonly string[]): Promise<void> {
+    const { usable, labels, labelNames, ids, input, trainOptions } = data;
+    const dim = input.dim;
+    const split = splitByHash(ids, labels, {
+      ...(trainOptions.validationFraction ? { fraction: trainOptions.validationFraction } : {}),
+    });
+    data.validationIds = split.validation.map((i) => ids[i]!);
+    trainOptions.validationIds = data.validationIds;
+    const trainRows = split.train.map((i) => usable[i]!);
+    const extra: { values: Float32Array; label: number; id: string }[] = [];
+    for (const view of augmentations) {
+      const viewFeatures = await this.loadFeatures(trainRows, view);
+      for (const e of trainRows) {
+        const v = viewFeatures.get(e.sha256);
+        if (v) extra.push({ values: v, label: labelNames.indexOf(e.label), id: `${e.sha256}.${view}` });
       }
     }
-    let result: TrainResult;
+    if (extra.length === 0) return;
+    const all = new Float32Array((usable.length + extra.length) * dim);
+    all.set(input.features);
+    extra.forEach((x, i) => {
+      all.set(x.values, (usable.length + i) * dim);
+    });
+    input.features = all;
+    input.labels = [...labels, ...extra.map((x) => x.label)];
+    input.ids = [...ids, ...extra.map((x) => x.id)];
+  }
+
+  /** The head search, then fine-tuning where allowed; a dataset the head search refuses is a refusal. */
+  private async fit(
+    data: Prepared,
+    progress: ProgressReporter,
+  ): Promise<Fitted | { refused: { code: string; message: string } }> {
+    const { trainOptions } = data;
+    let head: TrainResult;
     await progress.phase('head search');
     try {
-      result = await trainHead(input, {
+      head = await trainHead(data.input, {
         ...trainOptions,
         onCandidate: async (candidate, p) => {
           await trainOptions.onCandidate?.(candidate, p);
@@ -404,116 +461,64 @@ class ProjectTrainer {
         },
       });
     } catch (err) {
-      if (err instanceof TrainingError)
-        return { status: 'refused', project, code: err.code, message: err.message };
+      if (err instanceof TrainingError) return { refused: { code: err.code, message: err.message } };
       throw err;
     }
+    const modes = await this.fineTuneIfAllowed(data.setting, head, data, data.validationIds, progress);
+    return { head, modes };
+  }
 
-    const modes = await this.fineTuneIfAllowed(
-      settings.trainingMode,
-      result,
-      { usable, labels, labelNames, ids },
-      validationIds,
-      progress,
-    );
-    await progress.phase('writing version');
-    const ft = modes.chosen === 'finetune' ? modes.result : undefined;
-    const trunk = this.deps.trunk;
-
+  /** Writes the chosen mode's version (not yet current) through version-format.ts. */
+  private async write(
+    project: string,
+    snap: Snapshot,
+    data: Prepared,
+    { head, modes }: Fitted,
+  ): Promise<{ version: string; metrics: ModelManifest['metrics'] }> {
+    const { backbone, trunk } = this.deps;
+    const ft = modes.chosen === 'finetune' && trunk ? modes.result : undefined;
     const version = newVersionName(this.now());
-    const scored = ft ? ft.metrics : result.metrics;
+    const scored = ft ? ft.metrics : head.metrics;
     const metrics = { accuracy: scored.accuracy, macroF1: scored.macroF1, n: scored.n };
-    const evaluation = {
-      project,
-      version,
-      mode: modes.decision,
-      validation: scored,
-      config: result.config,
-      search: result.search,
-      ...(modes.result ? { fineTuneHistory: modes.result.history } : {}),
-      datasetSnapshot: snapshot,
-      examples: usable.length,
-      ...duplicatesReport(dataset),
-      perLabelCounts: Object.fromEntries(
-        labelNames.map((l) => [l, usable.filter((e) => e.label === l).length]),
-      ),
-      backbone:
-        ft && trunk
-          ? { id: trunk.id, weightsSha256: trunk.weightsSha256 }
-          : { id: backbone.id, weightsSha256: backbone.weightsSha256 },
-    };
+    const ran = ft && trunk ? trunk : backbone;
+    const evaluation = evaluationOf({ project, version, snap, data, fitted: { head, modes }, scored, ran });
     const common = {
-      schemaVersion: 1 as const,
       project,
       version,
       createdAt: this.now().toISOString(),
       metrics,
-      datasetSnapshot: snapshot,
+      datasetSnapshot: snap.hash,
+      evaluation,
     };
-    if (ft && trunk) {
-      const [h, w, c] = ft.top.descriptor.trunk.shape;
-      const files = topFiles(ft.top);
-      await writeVersion(
-        store,
-        {
-          ...common,
-          labels: ft.top.descriptor.labels,
-          backbone: {
-            id: trunk.id,
-            weightsSha256: trunk.weightsSha256,
-            inputSize: trunk.inputSize,
-            featureDim: h * w * c,
-          },
-          head: { format: 'headstart-finetuned-top', type: ft.top.descriptor.classifier.type },
-          training: {
-            mode: 'finetune',
-            warmStart: ft.warmStart.config,
-            bestEpoch: ft.bestEpoch,
-            stoppedBy: ft.stoppedBy,
-            nTrain: ft.nTrain,
-            nValidation: ft.nValidation,
-            seconds: ft.seconds,
-          },
-        },
-        {
-          [TOP_JSON]: files.json,
-          [TOP_WEIGHTS]: files.weights,
-          'evaluation.json': JSON.stringify(evaluation, null, 2),
-        },
-      );
-    } else {
-      await writeVersion(
-        store,
-        {
-          ...common,
-          labels: result.head.labels,
-          backbone: {
-            id: backbone.id,
-            weightsSha256: backbone.weightsSha256,
-            inputSize: backbone.inputSize,
-            featureDim: dim,
-          },
-          head: { format: 'tfjs-layers', type: result.config.headType },
-          training: { mode: 'head', ...result.config },
-        },
-        {
-          'head.json': JSON.stringify(result.head.modelJson),
-          'head.bin': result.head.weightData,
-          'evaluation.json': JSON.stringify(evaluation, null, 2),
-        },
-      );
-    }
-    await this.deps.beforeFlip?.(version);
-    const decision = await this.promote(project, version, metrics.macroF1, options.forcePromotion === true);
-    return {
-      status: decision.decision === 'candidate' ? 'candidate' : 'promoted',
-      project,
-      version,
-      mode: modes.chosen,
-      reason: decision.reason,
-      metrics,
-      seconds: (performance.now() - started) / 1000,
-    };
+    const encoded =
+      ft && trunk
+        ? encodeFineTunedVersion({
+            common,
+            trunk: { id: trunk.id, weightsSha256: trunk.weightsSha256, inputSize: trunk.inputSize },
+            top: ft.top,
+            training: {
+              warmStart: ft.warmStart.config,
+              bestEpoch: ft.bestEpoch,
+              stoppedBy: ft.stoppedBy,
+              nTrain: ft.nTrain,
+              nValidation: ft.nValidation,
+              seconds: ft.seconds,
+            },
+          })
+        : encodeHeadVersion({
+            common,
+            backbone: {
+              id: backbone.id,
+              weightsSha256: backbone.weightsSha256,
+              inputSize: backbone.inputSize,
+              featureDim: backbone.featureDim,
+            },
+            head: head.head,
+            type: head.config.headType,
+            training: { ...head.config },
+          });
+    await writeVersion(this.deps.store, encoded.manifest, encoded.files);
+    return { version, metrics };
   }
 
   /** Trunk activations of every example, or the number of examples whose activation is not cached. */
@@ -694,6 +699,35 @@ class ProjectTrainer {
   }
 }
 
+/** evaluation.json: the validation scores, how the mode was chosen, and what the dataset held. */
+function evaluationOf(v: {
+  project: string;
+  version: string;
+  snap: Snapshot;
+  data: Prepared;
+  fitted: Fitted;
+  scored: TrainResult['metrics'] | FineTuneResult['metrics'];
+  ran: { id: string; weightsSha256: string };
+}) {
+  const { head, modes } = v.fitted;
+  return {
+    project: v.project,
+    version: v.version,
+    mode: modes.decision,
+    validation: v.scored,
+    config: head.config,
+    search: head.search,
+    ...(modes.result ? { fineTuneHistory: modes.result.history } : {}),
+    datasetSnapshot: v.snap.hash,
+    examples: v.data.usable.length,
+    ...duplicatesReport(v.snap.dataset),
+    perLabelCounts: Object.fromEntries(
+      v.data.labelNames.map((l) => [l, v.data.usable.filter((e) => e.label === l).length]),
+    ),
+    backbone: { id: v.ran.id, weightsSha256: v.ran.weightsSha256 },
+  };
+}
+
 /** What evaluation.json records of photos uploaded more than once (see dedupe-examples.ts for the rule). */
 function duplicatesReport(d: DedupedExamples) {
   return {
@@ -714,6 +748,5 @@ export async function readDecision(
   project: string,
   version: string,
 ): Promise<Decision | undefined> {
-  const o = await store.get(`${layout.modelsPrefix(project)}decisions/${version}.json`);
-  return o ? decisionSchema.parse(json(o)) : undefined;
+  return readJson(store, `${layout.modelsPrefix(project)}decisions/${version}.json`, decisionSchema);
 }

@@ -4,16 +4,8 @@ import {
   loadBackbone,
   saveBackbone,
 } from '../../shared/backbone/index.js';
-import {
-  buildDefaultSegment,
-  type FineTuneResult,
-  fineTune,
-  TOP_FORMAT,
-  TOP_JSON,
-  TOP_WEIGHTS,
-  topFiles,
-} from '../../shared/finetune/index.js';
-import type { ModelManifest } from '../../shared/models/index.js';
+import { buildDefaultSegment, type FineTuneResult, fineTune, topFiles } from '../../shared/finetune/index.js';
+import { type ModelManifest, TOP_FORMAT, TOP_JSON, TOP_WEIGHTS } from '../../shared/models/index.js';
 import type { ObjectStore } from '../../shared/store/index.js';
 import { initTf } from '../../shared/tf/tf-runtime.js';
 import { datasetSnapshotOf } from '../../shared/train/index.js';

@@ -6,10 +6,11 @@ import {
   saveBackbone,
   setDefaultBackbone,
 } from '../../shared/backbone/index.js';
-import { HEAD_BIN, HEAD_JSON } from '../../shared/http/index.js';
 import { decodeImage } from '../../shared/image/index.js';
 import {
   flipPointer,
+  HEAD_BIN,
+  HEAD_JSON,
   layout,
   type ModelManifest,
   readPointer,

@@ -1,0 +1,257 @@
+import { z } from 'zod';
+import { loadTop, parseTop, type TopPackage, topFiles } from '../finetune/top-package.js';
+import { type Head, loadHead as loadSerializedHead, type SerializedHead } from '../train/index.js';
+import { InvalidVersionError } from './model-errors.js';
+
+/**
+ * What a model version is on the wire: its files and its manifest's blocks. The only module that knows them;
+ * the pipeline encodes through it, the edge and the CLI decode through it. A new per-version artifact is a new
+ * entry in `VERSION_FILES`, written by its producer's encoder here and read back by `decodeVersion`.
+ */
+export const VERSION_FILES = {
+  /** A head's tfjs model.json (topology and weight manifest) and its weights. */
+  headJson: 'head.json',
+  headWeights: 'head.bin',
+  /** A fine-tuned top's descriptor (top-package.ts) and its weights. */
+  topJson: 'top.json',
+  topWeights: 'top.bin',
+  /** Validation scores, the mode decision and the dataset's counts: for people, never read to predict. */
+  evaluation: 'evaluation.json',
+} as const;
+
+/** `manifest.head.format` of each mode. */
+export const VERSION_FORMATS = {
+  /** A head on the backbone's pooled feature. */
+  head: 'tfjs-layers',
+  /** A fine-tuned top block and classifier on the unpooled activation of the trunk that `backbone` names. */
+  finetune: 'headstart-finetuned-top',
+} as const;
+
+export const HEAD_JSON = VERSION_FILES.headJson;
+export const HEAD_BIN = VERSION_FILES.headWeights;
+export const TOP_JSON = VERSION_FILES.topJson;
+export const TOP_WEIGHTS = VERSION_FILES.topWeights;
+export const TOP_FORMAT = VERSION_FORMATS.finetune;
+
+export type VersionMode = keyof typeof VERSION_FORMATS;
+export const headFormatSchema = z.enum([VERSION_FORMATS.head, VERSION_FORMATS.finetune]);
+
+const sha256 = z.string().regex(/^[0-9a-f]{64}$/);
+const metricsSchema = z.object({
+  accuracy: z.number(),
+  macroF1: z.number(),
+  n: z.number().int().nonnegative(),
+});
+
+/** `models/<project>/<version>/manifest.json`: immutable once written. */
+export const modelManifestSchema = z.object({
+  schemaVersion: z.literal(1),
+  project: z.string(),
+  version: z.string(),
+  createdAt: z.string().datetime(),
+  /** Output order of the head. */
+  labels: z.array(z.string()).min(2),
+  backbone: z.object({
+    id: z.string(),
+    weightsSha256: sha256,
+    inputSize: z.number().int().positive(),
+    featureDim: z.number().int().positive(),
+  }),
+  head: z.object({
+    /** See VERSION_FORMATS; the files each format needs are in VERSION_FILES. */
+    format: headFormatSchema,
+    /** File name within the version directory to its sha256; the edge refuses a head whose bytes differ. */
+    files: z.record(z.string(), sha256),
+    /** The classifier's kind ('softmax', 'mlp'); a fine-tuned top says so in `format`. */
+    type: z.string(),
+  }),
+  metrics: metricsSchema,
+  datasetSnapshot: sha256,
+  training: z.record(z.string(), z.unknown()),
+});
+export type ModelManifest = z.infer<typeof modelManifestSchema>;
+
+/** A manifest before `writeVersion` hashes its files into `head.files`. */
+export type ManifestDraft = Omit<ModelManifest, 'head'> & { head: Omit<ModelManifest['head'], 'files'> };
+
+/** What `writeVersion` takes. */
+export interface EncodedVersion {
+  manifest: ManifestDraft;
+  files: Record<string, Uint8Array | string>;
+}
+
+/** The blocks every version has, whatever its mode. */
+export interface VersionCommon {
+  project: string;
+  version: string;
+  createdAt: string;
+  metrics: ModelManifest['metrics'];
+  datasetSnapshot: string;
+  /** Written as evaluation.json. */
+  evaluation: unknown;
+}
+
+function encode(
+  common: VersionCommon,
+  mode: VersionMode,
+  blocks: Pick<ManifestDraft, 'labels' | 'backbone' | 'training'> & { type: string },
+  files: Record<string, Uint8Array | string>,
+): EncodedVersion {
+  const { evaluation, ...rest } = common;
+  return {
+    manifest: {
+      schemaVersion: 1,
+      ...rest,
+      labels: blocks.labels,
+      backbone: blocks.backbone,
+      head: { format: VERSION_FORMATS[mode], type: blocks.type },
+      training: { mode, ...blocks.training },
+    },
+    files: { ...files, [VERSION_FILES.evaluation]: JSON.stringify(evaluation, null, 2) },
+  };
+}
+
+/** A head on the backbone's pooled feature. */
+export function encodeHeadVersion(input: {
+  common: VersionCommon;
+  backbone: ModelManifest['backbone'];
+  head: Pick<SerializedHead, 'modelJson' | 'weightData' | 'labels'>;
+  /** The head's kind ('softmax', 'mlp'). */
+  type: string;
+  training: Record<string, unknown>;
+}): EncodedVersion {
+  const { head } = input;
+  return encode(
+    input.common,
+    'head',
+    { labels: head.labels, backbone: input.backbone, training: input.training, type: input.type },
+    {
+      [VERSION_FILES.headJson]: JSON.stringify(head.modelJson),
+      [VERSION_FILES.headWeights]: head.weightData,
+    },
+  );
+}
+
+/** A fine-tuned top on the trunk's activation; the manifest's backbone is the trunk, its feature the activation. */
+export function encodeFineTunedVersion(input: {
+  common: VersionCommon;
+  trunk: Omit<ModelManifest['backbone'], 'featureDim'>;
+  top: TopPackage;
+  training: Record<string, unknown>;
+}): EncodedVersion {
+  const { descriptor } = input.top;
+  const [h, w, c] = descriptor.trunk.shape;
+  const files = topFiles(input.top);
+  return encode(
+    input.common,
+    'finetune',
+    {
+      labels: descriptor.labels,
+      backbone: { ...input.trunk, featureDim: h * w * c },
+      training: input.training,
+      type: descriptor.classifier.type,
+    },
+    { [VERSION_FILES.topJson]: files.json, [VERSION_FILES.topWeights]: files.weights },
+  );
+}
+
+/** Which kind of predictor a manifest describes. */
+export function modeOf(manifest: { head: Pick<ModelManifest['head'], 'format'> }): VersionMode {
+  return manifest.head.format === VERSION_FORMATS.finetune ? 'finetune' : 'head';
+}
+
+/** The predictor of a mode, for people. */
+export function describeMode(mode: VersionMode): string {
+  return mode === 'finetune' ? 'fine-tuned top' : 'head';
+}
+
+/** A version whose files passed every check; `load()` builds its predictor (the caller disposes it). */
+export interface DecodedVersion {
+  mode: VersionMode;
+  load(): Promise<Head>;
+}
+
+/** A version as `readVersion` returns it, its files already checked against the manifest's sha256s. */
+export interface StoredVersion {
+  manifest: ModelManifest;
+  files: ReadonlyMap<string, Uint8Array>;
+}
+
+export interface DecodeOptions {
+  /** Names the version in messages, e.g. "version v1 of 'closet'". */
+  where: string;
+  /** Test seam: loads a serialized head. Default: train/head-model.ts's loadHead. */
+  loadHead?: (head: SerializedHead) => Promise<Head>;
+}
+
+/**
+ * Checks a version read by `readVersion` (whose file sha256s it already checked) against its format: the files
+ * the format needs, and for a fine-tuned top its descriptor, weights' sha256, trunk, shape and labels against
+ * the manifest. Anything wrong is an InvalidVersionError; nothing is loaded until `load()`.
+ */
+export function decodeVersion(version: StoredVersion, options: DecodeOptions): DecodedVersion {
+  return modeOf(version.manifest) === 'finetune'
+    ? { mode: 'finetune', load: decodeFineTunedTop(version, options.where) }
+    : { mode: 'head', load: decodeHead(version, options) };
+}
+
+/** A model file and its weights, or a refusal naming both. */
+function pairOf(
+  files: ReadonlyMap<string, Uint8Array>,
+  names: [string, string],
+  missing: string,
+): [Uint8Array, Uint8Array] {
+  const [json, weights] = names.map((n) => files.get(n));
+  if (!json || !weights) throw new InvalidVersionError(`${missing} ${names[0]} and ${names[1]}`);
+  return [json, weights];
+}
+
+function decodeHead({ manifest, files }: StoredVersion, options: DecodeOptions): () => Promise<Head> {
+  const names: [string, string] = [VERSION_FILES.headJson, VERSION_FILES.headWeights];
+  const [json, weights] = pairOf(files, names, `${options.where} has no`);
+  const load = options.loadHead ?? loadSerializedHead;
+  return () =>
+    load({
+      modelJson: JSON.parse(new TextDecoder().decode(json)) as Record<string, unknown>,
+      weightData: weights,
+      labels: manifest.labels,
+      inputDim: manifest.backbone.featureDim,
+    });
+}
+
+function decodeFineTunedTop({ manifest, files }: StoredVersion, where: string): () => Promise<Head> {
+  const names: [string, string] = [VERSION_FILES.topJson, VERSION_FILES.topWeights];
+  const [json, weights] = pairOf(files, names, `${where} is a fine-tuned top but has no`);
+  let pkg: TopPackage;
+  try {
+    pkg = parseTop(json, weights);
+  } catch (cause) {
+    throw new InvalidVersionError(`the fine-tuned top of ${where} is invalid: ${messageOf(cause)}`, {
+      cause,
+    });
+  }
+  const { trunk, labels } = pkg.descriptor;
+  const [h, w, c] = trunk.shape;
+  const inputDim = h * w * c;
+  if (trunk.id !== manifest.backbone.id) {
+    throw new InvalidVersionError(
+      `the fine-tuned top of ${where} runs on trunk '${trunk.id}', but the manifest names backbone '${manifest.backbone.id}'`,
+    );
+  }
+  if (inputDim !== manifest.backbone.featureDim) {
+    throw new InvalidVersionError(
+      `the fine-tuned top of ${where} takes ${h}x${w}x${c} = ${inputDim} trunk values, but the manifest's backbone gives ${manifest.backbone.featureDim}`,
+    );
+  }
+  if (labels.length !== manifest.labels.length || labels.some((l, i) => l !== manifest.labels[i])) {
+    throw new InvalidVersionError(
+      `the fine-tuned top of ${where} predicts [${labels.join(', ')}], but the manifest lists [${manifest.labels.join(', ')}]`,
+    );
+  }
+  // A loaded top has a head's contract: trunk activations in, class probabilities out.
+  return async () => loadTop(pkg);
+}
+
+function messageOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
