@@ -1,11 +1,12 @@
 import { resolve } from 'node:path';
+import { calibrationPhotosDir } from '../../shared/backbone/index.js';
 import { readEnv } from '../../shared/config.js';
 import { startLocalStack } from '../../shared/local/local-stack.js';
 import { acquireStackLock, StackLockError } from '../../shared/local/stack-lock.js';
 import { openStore, StoreError, type StoreSpec, s3StoreOptions } from '../../shared/store/index.js';
 import { assertBucketExists } from '../../shared/store/s3-store.js';
 import { CliError } from './cli-errors.js';
-import { type ApiPort, bindApiPort, fixturePhotosDir, startApiServer } from './local-api.js';
+import { type ApiPort, bindApiPort, startApiServer } from './local-api.js';
 
 /**
  * `headstart start` / `npm start`: the local stack on the embedded default, until Ctrl-C. Refusals come before
@@ -44,7 +45,7 @@ export async function startCommand(): Promise<void> {
     log(`store: ${description}`);
     const stack = await startLocalStack({
       store: spec,
-      photosDir: fixturePhotosDir(),
+      photosDir: calibrationPhotosDir(),
       quietSeconds: env.HEADSTART_RETRAIN_QUIET_SECONDS,
       scanIntervalMs: env.HEADSTART_SCAN_SECONDS * 1000,
       log,
