@@ -18,7 +18,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
-import { fixturePhotosDir } from '../functions/cli/local-api.js';
+import { calibrationPhotosDir } from '../shared/backbone/index.js';
 import { ensureDefaultBackbone } from '../shared/local/ensure-backbone.js';
 import { createFsStore, createS3Store, type ObjectStore } from '../shared/store/index.js';
 import { initTf } from '../shared/tf/tf-runtime.js';
@@ -153,7 +153,7 @@ async function main(): Promise<void> {
   progress(`bin ${values.bin}; building the backbone template...`);
   const template = join(mkdtempSync(join(tmpdir(), 'hs-idle-template-')), 'store');
   await initTf();
-  await ensureDefaultBackbone(createFsStore({ root: template }), { photosDir: fixturePhotosDir() });
+  await ensureDefaultBackbone(createFsStore({ root: template }), { photosDir: calibrationPhotosDir() });
   for (const n of sizes) {
     if (stores.includes('fs')) {
       const home = mkdtempSync(join(tmpdir(), 'hs-idle-home-'));

@@ -4,6 +4,7 @@ import {
   BACKBONE_JSON,
   BACKBONE_WEIGHTS,
   buildDefaultBackbone,
+  calibrationPhotosDir,
   defaultBackboneId,
   parseBackbone,
   serializeBackbone,
@@ -19,7 +20,6 @@ import {
 } from '../shared/finetune/index.js';
 import { decodeImage } from '../shared/image/index.js';
 import { initTf } from '../shared/tf/tf-runtime.js';
-import { REPO_ROOT } from './bundling.js';
 import { InfraError } from './infra-errors.js';
 
 /** One file the deployment copies into the bucket. */
@@ -63,11 +63,12 @@ export interface BackboneAssetOptions {
   fidelityPhotos?: () => Uint8Array[];
 }
 
-/** A few of the committed clothing-mini eval photos: enough for the export's fidelity check. */
-function fixturePhotos(): Uint8Array[] {
-  const root = join(REPO_ROOT, 'test', 'fixtures', 'clothing-mini', 'eval');
+/** The first two calibration photos of each label: enough for the export's fidelity check. */
+function calibrationPhotos(): Uint8Array[] {
+  const root = calibrationPhotosDir();
   const out: Uint8Array[] = [];
-  for (const label of readdirSync(root).sort()) {
+  const labels = readdirSync(root, { withFileTypes: true }).filter((e) => e.isDirectory());
+  for (const label of labels.map((e) => e.name).sort()) {
     const files = readdirSync(join(root, label))
       .filter((f) => f.endsWith('.jpg'))
       .sort();
@@ -140,7 +141,7 @@ export async function buildBackboneAsset(options: BackboneAssetOptions): Promise
   let trunk = readCachedTrunk(trunkDir, trunkId);
   if (!base || !trunk) {
     await initTf();
-    const photos = (options.fidelityPhotos ?? fixturePhotos)();
+    const photos = (options.fidelityPhotos ?? calibrationPhotos)();
     const decoded = await Promise.all(photos.map(async (p) => (await decodeImage(p, { size: 224 })).data));
     if (!base) {
       const out = await failing('the default backbone', async () => {

@@ -3,7 +3,12 @@ import { dirname, join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { z } from 'zod';
-import { exportBackbone, saveBackbone, sha256Hex } from '../../shared/backbone/index.js';
+import {
+  calibrationPhotosDir,
+  exportBackbone,
+  saveBackbone,
+  sha256Hex,
+} from '../../shared/backbone/index.js';
 import { exactArrayBuffer } from '../../shared/bytes.js';
 import { decodeImage } from '../../shared/image/index.js';
 import type { ObjectStore } from '../../shared/store/index.js';
@@ -17,11 +22,12 @@ const modelJsonSchema = z.object({
 
 /**
  * `backbone import`: a tfjs layers model (model.json and its weight shards) exported to Headstart's edge
- * format, cut at `cut`, per-channel int8, with fidelity measured on real photos; refused below the threshold.
+ * format, cut at `cut`, per-channel int8, with fidelity measured on real photos (the first 16 under `photosDir`
+ * in path order, by default the code's own calibration photos); refused below the threshold.
  */
 export async function importBackbone(
   store: ObjectStore,
-  options: { modelJson: string; id: string; cut: string; photosDir: string; scale: number; offset: number },
+  options: { modelJson: string; id: string; cut: string; photosDir?: string; scale: number; offset: number },
 ): Promise<{ id: string; cosineMean: number; bytes: number }> {
   await initTf();
   let parsed: z.infer<typeof modelJsonSchema>;
@@ -52,11 +58,13 @@ export async function importBackbone(
     }),
   );
   const size = (model.inputs[0]?.shape[1] as number | null) ?? 224;
-  const files = readdirSync(options.photosDir, { recursive: true })
-    .map((f) => join(options.photosDir, String(f)))
+  const photosDir = options.photosDir ?? calibrationPhotosDir();
+  const files = readdirSync(photosDir, { recursive: true })
+    .map((f) => join(photosDir, String(f)))
     .filter((f) => /\.(jpe?g|png|webp)$/i.test(f) && statSync(f).isFile())
+    .sort()
     .slice(0, 16);
-  if (files.length === 0) throw new CliError(`${options.photosDir} has no photos to measure fidelity on`);
+  if (files.length === 0) throw new CliError(`${photosDir} has no photos to measure fidelity on`);
   const photos = await Promise.all(
     files.map(async (f) => (await decodeImage(new Uint8Array(readFileSync(f)), { size })).data),
   );

@@ -6,7 +6,7 @@ import { type LiveStack, readLiveStack } from '../../shared/local/stack-lock.js'
 import type { RetrainTrigger } from '../../shared/pipeline/retrain-requests.js';
 import { createSqsTrigger } from '../../shared/pipeline/sqs-trigger.js';
 import { type HeadstartOutputs, parseStackOutputs } from '../../shared/stack-outputs.js';
-import { createFsStore, createS3Store, type ObjectStore } from '../../shared/store/index.js';
+import { type ObjectStore, openStore } from '../../shared/store/index.js';
 import { CliError } from './cli-errors.js';
 
 /** Flags every command takes to say which Headstart to talk to. */
@@ -90,7 +90,7 @@ export function resolveTarget(
         : undefined;
     const api = (values.api as string | undefined) ?? outputs.endpointUrl ?? `http://${env.HOST}:${env.PORT}`;
     return {
-      store: createS3Store({ bucket, region, ...(endpoint ? { endpoint, forcePathStyle: true } : {}) }),
+      store: openStore({ kind: 's3', bucket, region, ...(endpoint ? { endpoint } : {}) }),
       api: api.replace(/\/$/, ''),
       ...(apiKey ? { apiKey } : {}),
       // Without a training queue, something local (`npm start` over the same bucket) runs the trainings.
@@ -109,7 +109,7 @@ export function resolveTarget(
     );
   }
   return {
-    store: createFsStore({ root: join(home, 'store') }),
+    store: openStore({ kind: 'fs', root: join(home, 'store') }),
     api: ((values.api as string | undefined) ?? `http://${env.HOST}:${env.PORT}`).replace(/\/$/, ''),
     ...(apiKey ? { apiKey } : {}),
     local: true,

@@ -305,12 +305,11 @@ async function run(argv: string[]): Promise<void> {
           );
         }
         const { importBackbone } = await import('./backbone-import.js');
-        const { fixturePhotosDir } = await import('./local-api.js');
         const r = await importBackbone(target.store, {
           modelJson: resolve(modelJson),
           id: values.id,
           cut: values.cut,
-          photosDir: typeof values.photos === 'string' ? resolve(values.photos) : fixturePhotosDir(),
+          ...(typeof values.photos === 'string' ? { photosDir: resolve(values.photos) } : {}),
           scale: values.scale ? Number(values.scale) : 1 / 255,
           offset: values.offset ? Number(values.offset) : 0,
         });

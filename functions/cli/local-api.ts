@@ -1,25 +1,10 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { getRequestListener } from '@hono/node-server';
 import type { Backbone } from '../../shared/backbone/index.js';
 import { createApp, createJsonLogger, storeBackboneLoader } from '../../shared/http/index.js';
 import type { ObjectStore } from '../../shared/store/index.js';
 import { CliError } from './cli-errors.js';
-
-/** The committed CC0 sample photos: fidelity checks for the default backbone when it is first built. */
-export function fixturePhotosDir(): string {
-  return join(
-    dirname(fileURLToPath(import.meta.url)),
-    '..',
-    '..',
-    'test',
-    'fixtures',
-    'clothing-mini',
-    'eval',
-  );
-}
 
 type Listener = (req: IncomingMessage, res: ServerResponse) => void;
 

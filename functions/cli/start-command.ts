@@ -1,14 +1,13 @@
 import { resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { calibrationPhotosDir } from '../../shared/backbone/index.js';
 import { readEnv } from '../../shared/config.js';
 import { startLocalStack } from '../../shared/local/local-stack.js';
 import { acquireStackLock, StackLockError } from '../../shared/local/stack-lock.js';
-import type { StoreSpec } from '../../shared/local/store-spec.js';
 import { formatTrainOutcome } from '../../shared/pipeline/train-outcome-text.js';
-import { StoreError } from '../../shared/store/index.js';
+import { openStore, StoreError, type StoreSpec, s3StoreOptions } from '../../shared/store/index.js';
 import { assertBucketExists } from '../../shared/store/s3-store.js';
 import { CliError } from './cli-errors.js';
-import { type ApiPort, bindApiPort, fixturePhotosDir, startApiServer } from './local-api.js';
+import { type ApiPort, bindApiPort, startApiServer } from './local-api.js';
 
 /**
  * `headstart start` / `npm start`: the local stack on the embedded default, until Ctrl-C. Refusals come before
@@ -25,10 +24,8 @@ export async function startCommand(): Promise<void> {
         ...(env.S3_ENDPOINT ? { endpoint: env.S3_ENDPOINT } : {}),
       }
     : { kind: 'fs', root: resolve(home, 'store') };
-  const description =
-    spec.kind === 's3'
-      ? `s3://${spec.bucket}${spec.endpoint ? ` (${spec.endpoint})` : ''}`
-      : pathToFileURL(spec.root).href;
+  // The store's own description, which is what `liveStackOf` compares a target's store with.
+  const { description } = openStore(spec);
   let lock: ReturnType<typeof acquireStackLock>;
   try {
     lock = acquireStackLock({ home, store: description });
@@ -41,11 +38,7 @@ export async function startCommand(): Promise<void> {
   try {
     listener = await bindApiPort({ port: env.PORT, host: env.HOST });
     if (spec.kind === 's3') {
-      await assertBucketExists({
-        bucket: spec.bucket,
-        region: spec.region,
-        ...(spec.endpoint ? { endpoint: spec.endpoint, forcePathStyle: true } : {}),
-      }).catch((err) => {
+      await assertBucketExists(s3StoreOptions(spec)).catch((err) => {
         throw err instanceof StoreError && err.code === 'no_such_bucket' ? new CliError(err.message) : err;
       });
     }
@@ -53,7 +46,7 @@ export async function startCommand(): Promise<void> {
     log(`store: ${description}`);
     const stack = await startLocalStack({
       store: spec,
-      photosDir: fixturePhotosDir(),
+      photosDir: calibrationPhotosDir(),
       quietSeconds: env.HEADSTART_RETRAIN_QUIET_SECONDS,
       scanIntervalMs: env.HEADSTART_SCAN_SECONDS * 1000,
       log,

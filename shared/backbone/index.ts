@@ -28,6 +28,7 @@ export {
   saveBackbone,
   setDefaultBackbone,
 } from './backbone-store.js';
+export { calibrationPhotosDir } from './calibration.js';
 export {
   buildDefaultBackbone,
   DEFAULT_CUT,

@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import type { Env } from '../config.js';
+import type { StoreSpec } from '../store/index.js';
 import type { EdgeAppConfig } from './app.js';
 import type { LogLevel } from './edge-logger.js';
 
@@ -10,9 +11,8 @@ export const ORIGIN_HEADER_REGION = 'x-headstart-region';
 /** Lambda@Edge gives a function at most 1 MB of the request body (origin-request events, body included). */
 export const LAMBDA_EDGE_MAX_BODY_BYTES = 1024 * 1024;
 
-export type StoreConfig =
-  | { kind: 'fs'; root: string }
-  | { kind: 's3'; bucket: string; region?: string; endpoint?: string };
+/** Where the edge's objects are (see shared/store's StoreSpec). */
+export type StoreConfig = StoreSpec;
 
 /** Everything an entry needs to build the edge app; the app's own knobs are in `app`. */
 export interface EdgeRuntimeConfig {

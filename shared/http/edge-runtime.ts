@@ -5,17 +5,12 @@ import {
   readBackbone,
   readDefaultBackboneId,
 } from '../backbone/index.js';
-import { createFsStore, createS3Store, type ObjectStore } from '../store/index.js';
+import { type ObjectStore, openStore } from '../store/index.js';
 import { initTf } from '../tf/tf-runtime.js';
-import { createApp, type EdgeApp, type EdgeAppConfig } from './app.js';
-import type { EdgeRuntimeConfig, StoreConfig } from './edge-config.js';
+import { createEdgeApp, type EdgeApp, type EdgeAppConfig } from './app.js';
+import type { EdgeRuntimeConfig } from './edge-config.js';
 import { createJsonLogger, describeError, type EdgeLogger } from './edge-logger.js';
-import {
-  type BackboneByIdProvider,
-  type BackboneProvider,
-  createModelCache,
-  type ModelCache,
-} from './model-cache.js';
+import type { BackboneByIdProvider, BackboneProvider, ModelCache } from './model-cache.js';
 
 /**
  * Loads the backbone named by `backboneId`, or the store's default, into the wasm backend. Weights are checked
@@ -59,15 +54,6 @@ export function storeBackboneLoader(
   };
 }
 
-export function createStore(config: StoreConfig): ObjectStore {
-  if (config.kind === 'fs') return createFsStore({ root: config.root });
-  return createS3Store({
-    bucket: config.bucket,
-    ...(config.region ? { region: config.region } : {}),
-    ...(config.endpoint ? { endpoint: config.endpoint, forcePathStyle: true } : {}),
-  });
-}
-
 export interface EdgeRuntimeOverrides {
   store?: ObjectStore;
   backbone?: BackboneProvider;
@@ -92,12 +78,12 @@ export function createEdgeRuntime(
   overrides: EdgeRuntimeOverrides = {},
 ): EdgeRuntime {
   const logger = overrides.logger ?? createJsonLogger({ level: config.logLevel });
-  const store = overrides.store ?? createStore(config.store);
+  const store = overrides.store ?? openStore(config.store);
   const appConfig: Partial<EdgeAppConfig> = {
     ...config.app,
     ...(overrides.clock ? { clock: overrides.clock } : {}),
   };
-  const models = createModelCache({
+  const { app, models } = createEdgeApp({
     store,
     backbone:
       overrides.backbone ??
@@ -107,15 +93,6 @@ export function createEdgeRuntime(
       }),
     backboneById:
       overrides.backboneById ?? storeBackboneLoader(store, config.wasmDir ? { wasmDir: config.wasmDir } : {}),
-    ...(appConfig.pointerTtlSeconds !== undefined ? { pointerTtlSeconds: appConfig.pointerTtlSeconds } : {}),
-    ...(appConfig.headCacheSize !== undefined ? { headCacheSize: appConfig.headCacheSize } : {}),
-    ...(appConfig.clock ? { clock: appConfig.clock } : {}),
-    logger,
-  });
-  const app = createApp({
-    store,
-    backbone: () => models.backbone(),
-    models,
     config: appConfig,
     logger,
     ...(overrides.isBodyTruncated ? { isBodyTruncated: overrides.isBodyTruncated } : {}),

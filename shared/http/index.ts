@@ -1,5 +1,6 @@
 export {
   createApp,
+  createEdgeApp,
   createErrorApp,
   DEFAULT_EDGE_CONFIG,
   type EdgeApp,
@@ -26,7 +27,6 @@ export {
 } from './edge-logger.js';
 export {
   createEdgeRuntime,
-  createStore,
   type EdgeRuntime,
   type EdgeRuntimeOverrides,
   storeBackboneLoader,

@@ -1,4 +1,20 @@
-import { PayloadTooLargeError } from './http-errors.js';
+import type { Context, MiddlewareHandler } from 'hono';
+import { MAX_BATCH_IMAGES } from './api-schemas.js';
+import type { EdgeEnv } from './edge-env.js';
+import { BadRequestError, PayloadTooLargeError, UnsupportedMediaTypeError } from './http-errors.js';
+
+/** How to send one image; ends every refusal of a single-image request's body. */
+export const RAW_HINT =
+  'send the image as the body with Content-Type image/jpeg, image/png or image/webp, as multipart/form-data with a file field "image", or as JSON {"image": "<base64>"}';
+/** How to send a batch; ends every refusal of a batch request's body. */
+export const BATCH_HINT = `send multipart/form-data with the file field "image" repeated (at most ${MAX_BATCH_IMAGES}), or JSON {"images": ["<base64>", ...]}`;
+
+export function mediaTypeOf(header: string | undefined): string {
+  return (header ?? '').split(';')[0]!.trim().toLowerCase();
+}
+
+export const isJson = (m: string) => /^application\/([\w.-]+\+)?json$/.test(m);
+const isRawImage = (m: string) => m.startsWith('image/') || m === 'application/octet-stream';
 
 function mb(bytes: number): string {
   return `${(bytes / 1_000_000).toFixed(bytes < 1_000_000 ? 2 : 1)} MB`;
@@ -50,4 +66,45 @@ export async function readBodyWithin(request: Request, limit: number, hint: stri
     at += c.byteLength;
   }
   return out;
+}
+
+export interface BodyReaderOptions {
+  /** A batch route takes multipart or JSON only; a single-image route also takes the raw image. */
+  batch: boolean;
+  maxBodyBytes: number;
+  /** Appended to 413 messages: what to do about the limit where this app runs. */
+  hint: string;
+  /** Whether the host cut the body short before the app saw it (see EdgeAppDeps). */
+  isBodyTruncated?: ((c: Context) => boolean) | undefined;
+}
+
+/**
+ * The middleware that reads a prediction's body, within the limit, into `c.get('body')`: refuses a media type
+ * the route does not take (415, or 400 when there is no body at all) and a body over the limit (413).
+ */
+export function bodyReader(options: BodyReaderOptions): MiddlewareHandler<EdgeEnv> {
+  const { batch, maxBodyBytes, hint } = options;
+  return async (c, next) => {
+    if (options.isBodyTruncated?.(c)) throw truncatedBody(maxBodyBytes, hint);
+    const mediaType = mediaTypeOf(c.req.header('content-type'));
+    const accepted =
+      mediaType === 'multipart/form-data' || isJson(mediaType) || (!batch && isRawImage(mediaType));
+    if (!accepted) {
+      const empty = !c.req.raw.body || c.req.header('content-length') === '0';
+      if (!mediaType && empty)
+        throw new BadRequestError(
+          'missing_image',
+          `no image in the request: ${batch ? BATCH_HINT : RAW_HINT}`,
+        );
+      throw new UnsupportedMediaTypeError(
+        `Content-Type '${mediaType || '(none)'}' is not accepted here: ${batch ? BATCH_HINT : RAW_HINT}`,
+      );
+    }
+    const body = await readBodyWithin(c.req.raw, maxBodyBytes, hint);
+    // Hono's validators read the body again from the request, so it is rebuilt over the bytes already read (as
+    // Hono's own bodyLimit middleware does): the limit above then bounds them too.
+    c.req.raw = new Request(c.req.raw, { body });
+    c.set('body', body);
+    await next();
+  };
 }

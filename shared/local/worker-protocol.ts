@@ -1,6 +1,6 @@
 import type { UploadOutcome } from '../pipeline/extract-uploads.js';
 import type { TrainOutcome } from '../pipeline/train-project.js';
-import type { StoreSpec } from './store-spec.js';
+import type { StoreSpec } from '../store/index.js';
 
 /**
  * Messages between the local stack's API thread and its two workers (structured-clone data only). Errors cross

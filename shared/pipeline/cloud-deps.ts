@@ -3,7 +3,7 @@ import { type Backbone, loadBackbone, readBackbone, readDefaultBackboneId } from
 import type { Env } from '../config.js';
 import { ConfigError } from '../config.js';
 import type { DualExtractor } from '../finetune/dual-extractor.js';
-import { createS3Store, type ObjectStore } from '../store/index.js';
+import { type ObjectStore, openStore } from '../store/index.js';
 import { initTf } from '../tf/tf-runtime.js';
 import type { RetrainTrigger } from './retrain-requests.js';
 import { createSqsTrigger } from './sqs-trigger.js';
@@ -12,10 +12,11 @@ import { dualExtractorFromStore } from './trunk-deps.js';
 /** The S3 store a cloud function works on, from its environment. */
 export function storeFromEnv(env: Env): ObjectStore {
   if (!env.HEADSTART_BUCKET) throw new ConfigError('HEADSTART_BUCKET is not set');
-  return createS3Store({
+  return openStore({
+    kind: 's3',
     bucket: env.HEADSTART_BUCKET,
     region: env.AWS_REGION,
-    ...(env.S3_ENDPOINT ? { endpoint: env.S3_ENDPOINT, forcePathStyle: true } : {}),
+    ...(env.S3_ENDPOINT ? { endpoint: env.S3_ENDPOINT } : {}),
   });
 }
 

@@ -21,3 +21,4 @@ export {
   StoreError,
   StoreUnavailableError,
 } from './store-errors.js';
+export { openStore, type StoreSpec, s3StoreOptions, storeSpecSchema } from './store-spec.js';

@@ -5,16 +5,15 @@ import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { bindApiPort, fixturePhotosDir, startApiServer } from '../../functions/cli/local-api.js';
+import { bindApiPort, startApiServer } from '../../functions/cli/local-api.js';
+import { calibrationPhotosDir } from '../../shared/backbone/index.js';
 import { ensureDefaultBackbone } from '../../shared/local/ensure-backbone.js';
 import { type LocalStack, type LocalStackOptions, startLocalStack } from '../../shared/local/local-stack.js';
-import type { StoreSpec } from '../../shared/local/store-spec.js';
-import { openStore } from '../../shared/local/store-spec.js';
 import { localTrainerOwner } from '../../shared/local/training-leases.js';
 import { layout } from '../../shared/models/model-layout.js';
 import type { UploadOutcome } from '../../shared/pipeline/extract-uploads.js';
 import type { TrainOutcome } from '../../shared/pipeline/train-project.js';
-import { createFsStore, type ObjectStore } from '../../shared/store/index.js';
+import { createFsStore, type ObjectStore, openStore, type StoreSpec } from '../../shared/store/index.js';
 import { initTf } from '../../shared/tf/tf-runtime.js';
 import { type CountingProxy, countingProxy } from '../support/counting-proxy.js';
 import { clothingMini, fixturesDir } from '../support/fixtures.js';
@@ -36,7 +35,7 @@ let template: string; // an FS store root with the default backbone and its trun
 beforeAll(async () => {
   template = join(mkdtempSync(join(tmpdir(), 'hs-hostile-template-')), 'store');
   await initTf();
-  await ensureDefaultBackbone(createFsStore({ root: template }), { photosDir: fixturePhotosDir() });
+  await ensureDefaultBackbone(createFsStore({ root: template }), { photosDir: calibrationPhotosDir() });
 }, 180_000);
 
 afterAll(async () => {
@@ -128,7 +127,7 @@ async function start(spec: StoreSpec, extra: Partial<LocalStackOptions> = {}): P
   const uploads: UploadOutcome[] = [];
   const stack = await startLocalStack({
     store: spec,
-    photosDir: fixturePhotosDir(),
+    photosDir: calibrationPhotosDir(),
     quietSeconds: 0,
     log: (l) => logs.push(l),
     onTraining: (o) => trainings.push(o),

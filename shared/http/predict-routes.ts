@@ -1,0 +1,111 @@
+import type { RouteHandler } from '@hono/zod-openapi';
+import type { Context, MiddlewareHandler } from 'hono';
+import { batchPredictRoute, predictRoute } from './api-schemas.js';
+import { type Classified, type Predictor, rank } from './classify.js';
+import type { EdgeApp, EdgeEnv } from './edge-env.js';
+import { BadRequestError, UnprocessableImageError } from './http-errors.js';
+import { BATCH_HINT, isJson, mediaTypeOf, RAW_HINT } from './read-body.js';
+
+export interface PredictRouteDeps {
+  authorize: MiddlewareHandler<EdgeEnv>;
+  /** The body reader for a single-image (`false`) or a batch (`true`) route. */
+  readBody: (batch: boolean) => MiddlewareHandler<EdgeEnv>;
+  predict: Predictor;
+}
+
+const round = (ms: number) => Math.round(ms * 100) / 100;
+
+function timingsMs(c: Context<EdgeEnv>, t: Classified['timings']) {
+  return {
+    decode: round(t.decode),
+    backbone: round(t.backbone),
+    head: round(t.head),
+    total: round(performance.now() - c.get('startedAt')),
+  };
+}
+
+async function imageFromFile(file: Blob): Promise<Uint8Array> {
+  return new Uint8Array(await file.arrayBuffer());
+}
+
+function fromBase64(text: string): Uint8Array {
+  const b = Buffer.from(text, 'base64');
+  return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+}
+
+const predictOne =
+  (predict: Predictor): RouteHandler<typeof predictRoute, EdgeEnv> =>
+  async (c) => {
+    const { project } = c.req.valid('param');
+    const { topK, minScore } = c.req.valid('query');
+    const mediaType = mediaTypeOf(c.req.header('content-type'));
+    let image: Uint8Array;
+    if (isJson(mediaType)) {
+      const body = c.req.valid('json') as { image?: string };
+      if (!body.image) throw new BadRequestError('missing_image', `no "image" in the JSON body: ${RAW_HINT}`);
+      image = fromBase64(body.image);
+    } else if (mediaType === 'multipart/form-data') {
+      const form = c.req.valid('form') as { image?: Blob };
+      if (!form.image)
+        throw new BadRequestError('missing_image', `no file field "image" in the form: ${RAW_HINT}`);
+      image = await imageFromFile(form.image);
+    } else {
+      image = c.get('body');
+    }
+    if (image.length === 0) throw new BadRequestError('missing_image', `the image is empty: ${RAW_HINT}`);
+    const { lease, out } = await predict(project, [image]);
+    const first = out.rows[0]!;
+    if ('error' in first)
+      throw new UnprocessableImageError(first.error.code, first.error.message, { cause: first.error });
+    return c.json(
+      {
+        project,
+        model: { version: lease.version, backbone: lease.manifest.backbone.id },
+        predictions: rank(out.probs, first.row, lease.head.labels, topK, minScore),
+        timingsMs: timingsMs(c, out.timings),
+      },
+      200,
+    );
+  };
+
+const predictBatch =
+  (predict: Predictor): RouteHandler<typeof batchPredictRoute, EdgeEnv> =>
+  async (c) => {
+    const { project } = c.req.valid('param');
+    const { topK, minScore } = c.req.valid('query');
+    let images: Uint8Array[];
+    if (isJson(mediaTypeOf(c.req.header('content-type')))) {
+      const body = c.req.valid('json') as { images?: string[] };
+      if (!body.images)
+        throw new BadRequestError('missing_image', `no "images" in the JSON body: ${BATCH_HINT}`);
+      images = body.images.map(fromBase64);
+    } else {
+      const form = c.req.valid('form') as { image?: Blob | Blob[] };
+      if (!form.image)
+        throw new BadRequestError('missing_image', `no file field "image" in the form: ${BATCH_HINT}`);
+      images = await Promise.all((Array.isArray(form.image) ? form.image : [form.image]).map(imageFromFile));
+    }
+    const { lease, out } = await predict(project, images);
+    const labels = lease.head.labels;
+    return c.json(
+      {
+        project,
+        model: { version: lease.version, backbone: lease.manifest.backbone.id },
+        results: out.rows.map((r, index) =>
+          'error' in r
+            ? { index, error: { code: r.error.code, message: r.error.message } }
+            : { index, predictions: rank(out.probs, r.row, labels, topK, minScore) },
+        ),
+        timingsMs: timingsMs(c, out.timings),
+      },
+      200,
+    );
+  };
+
+/** `POST /v1/projects/{project}/predict` and `.../predict/batch`: authorized, then the body read within its limit. */
+export function registerPredictRoutes(app: EdgeApp, deps: PredictRouteDeps): void {
+  app.on('POST', predictRoute.getRoutingPath(), deps.authorize, deps.readBody(false));
+  app.on('POST', batchPredictRoute.getRoutingPath(), deps.authorize, deps.readBody(true));
+  app.openapi(predictRoute, predictOne(deps.predict));
+  app.openapi(batchPredictRoute, predictBatch(deps.predict));
+}
