@@ -1,12 +1,7 @@
-import { HeadstartError, type HeadstartErrorOptions } from '../shared/headstart-error.js';
+import { areaError } from '../shared/headstart-error.js';
 
 /** Errors raised while synthesizing the CDK app: bad context, failed bundles, a backbone that cannot be built. */
-export class InfraError extends HeadstartError {
-  constructor(code: string, message: string, options?: HeadstartErrorOptions) {
-    super(code, message, options);
-    this.name = 'InfraError';
-  }
-}
+export class InfraError extends areaError('InfraError') {}
 
 /** A `-c headstart:*` context value (or CDK_DEFAULT_* variable) that the app cannot use. */
 export class InfraConfigError extends InfraError {

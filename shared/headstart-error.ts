@@ -36,6 +36,20 @@ export class HeadstartError extends Error {
   }
 }
 
+/**
+ * An area's base class (`class StoreError extends areaError('StoreError') {}`): a HeadstartError under that name
+ * that takes any code, with the area's defaults (an image error is a 422 to an API client, a dataset error is
+ * the user's to fix at the command line) unless the caller says otherwise.
+ */
+export function areaError(name: string, defaults: Omit<HeadstartErrorOptions, 'cause'> = {}) {
+  return class extends HeadstartError {
+    constructor(code: string, message: string, options?: HeadstartErrorOptions) {
+      super(code, message, { ...defaults, ...options });
+      this.name = name;
+    }
+  };
+}
+
 /** What to tell people about anything thrown: an error's message, or the thrown value itself. */
 export function messageOf(err: unknown): string {
   if (err instanceof Error) return err.message;

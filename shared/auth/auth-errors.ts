@@ -1,12 +1,7 @@
-import { HeadstartError, type HeadstartErrorOptions } from '../headstart-error.js';
+import { areaError } from '../headstart-error.js';
 
 /** Errors about API keys: creating, listing, revoking and checking them. */
-export class AuthError extends HeadstartError {
-  constructor(code: string, message: string, options?: HeadstartErrorOptions) {
-    super(code, message, options);
-    this.name = 'AuthError';
-  }
-}
+export class AuthError extends areaError('AuthError') {}
 
 /** A stored key record is not one Headstart wrote (hand-edited, truncated, or from another tool). */
 export class InvalidKeyRecordError extends AuthError {

@@ -1,12 +1,7 @@
-import { HeadstartError, type HeadstartErrorOptions } from '../headstart-error.js';
+import { areaError } from '../headstart-error.js';
 
 /** Errors raised while loading, exporting or running a backbone. */
-export class BackboneError extends HeadstartError {
-  constructor(code: string, message: string, options?: HeadstartErrorOptions) {
-    super(code, message, options);
-    this.name = 'BackboneError';
-  }
-}
+export class BackboneError extends areaError('BackboneError') {}
 
 /** The manifest or package is malformed, or names a layer, node or op Headstart cannot run. */
 export class InvalidBackboneError extends BackboneError {

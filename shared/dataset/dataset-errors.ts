@@ -1,15 +1,10 @@
-import { HeadstartError, type HeadstartErrorOptions } from '../headstart-error.js';
+import { areaError } from '../headstart-error.js';
 
 /**
  * Errors about uploads and the dataset they build. `code` is what quarantine records and the CLI show. A command
  * that stops on one ends with exit code 2: it names a project, label or file the user gave.
  */
-export class DatasetError extends HeadstartError {
-  constructor(code: string, message: string, options?: HeadstartErrorOptions) {
-    super(code, message, { exitCode: 2, ...options });
-    this.name = 'DatasetError';
-  }
-}
+export class DatasetError extends areaError('DatasetError', { exitCode: 2 }) {}
 
 /** The upload's key does not follow `uploads/<project>/<label>/<file>` or names something not allowed. */
 export class UploadKeyError extends DatasetError {

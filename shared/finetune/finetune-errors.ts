@@ -1,15 +1,10 @@
-import { HeadstartError, type HeadstartErrorOptions } from '../headstart-error.js';
+import { areaError } from '../headstart-error.js';
 
 /**
  * Errors raised while fine-tuning or loading a fine-tuned top. Callers branch on `code` (stable, machine-readable)
  * and show `message` to people.
  */
-export class FineTuneError extends HeadstartError {
-  constructor(code: string, message: string, options?: HeadstartErrorOptions) {
-    super(code, message, options);
-    this.name = 'FineTuneError';
-  }
-}
+export class FineTuneError extends areaError('FineTuneError') {}
 
 /** The graph cannot be split at the requested cut, or holds an op the trainable top cannot differentiate. */
 export class UnsupportedTopError extends FineTuneError {

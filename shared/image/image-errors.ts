@@ -1,16 +1,11 @@
-import { HeadstartError } from '../headstart-error.js';
+import { areaError } from '../headstart-error.js';
 
 /**
  * Every way an input image can be refused. Callers set an image aside by `code` (stable, machine-readable)
  * and show `message` to people, so messages name the concrete problem. An API answers them all with 422: the
  * request was well formed, the image in it cannot be used.
  */
-export class ImageError extends HeadstartError {
-  constructor(code: string, message: string, options?: { cause?: unknown }) {
-    super(code, message, { ...options, status: 422 });
-    this.name = 'ImageError';
-  }
-}
+export class ImageError extends areaError('ImageError', { status: 422 }) {}
 
 export class EmptyImageError extends ImageError {
   constructor(options?: { cause?: unknown }) {

@@ -1,12 +1,7 @@
-import { HeadstartError, type HeadstartErrorOptions } from '../headstart-error.js';
+import { areaError } from '../headstart-error.js';
 
 /** Errors about trained model versions and the pointer that names the current one. */
-export class ModelError extends HeadstartError {
-  constructor(code: string, message: string, options?: HeadstartErrorOptions) {
-    super(code, message, options);
-    this.name = 'ModelError';
-  }
-}
+export class ModelError extends areaError('ModelError') {}
 
 /** The project has no current version yet (nothing trained or promoted): 404 to a client. */
 export class NoModelError extends ModelError {

@@ -1,15 +1,10 @@
-import { HeadstartError, type HeadstartErrorOptions } from '../headstart-error.js';
+import { areaError } from '../headstart-error.js';
 
 /**
  * Errors raised by an object store, whatever its backend. None has an HTTP status: to a client of the API a
  * store failure is the server's, and the messages name keys and endpoints a client should not see.
  */
-export class StoreError extends HeadstartError {
-  constructor(code: string, message: string, options?: HeadstartErrorOptions) {
-    super(code, message, options);
-    this.name = 'StoreError';
-  }
-}
+export class StoreError extends areaError('StoreError') {}
 
 /**
  * A conditional write lost: create-if-absent found an object, or replace-if-ETag-matches found a different

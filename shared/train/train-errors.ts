@@ -1,15 +1,10 @@
-import { HeadstartError, type HeadstartErrorOptions } from '../headstart-error.js';
+import { areaError } from '../headstart-error.js';
 
 /**
  * Every way training or loading a head can be refused. Callers branch on `code` (stable, machine-readable) and
  * show `message` to people, so messages say what to do about it.
  */
-export class TrainingError extends HeadstartError {
-  constructor(code: string, message: string, options?: HeadstartErrorOptions) {
-    super(code, message, options);
-    this.name = 'TrainingError';
-  }
-}
+export class TrainingError extends areaError('TrainingError') {}
 
 export class TooFewLabelsError extends TrainingError {
   readonly labelCount: number;
