@@ -4,7 +4,7 @@ import type { Construct } from 'constructs';
 import { acknowledgeWildcardResources } from './nag.js';
 
 /**
- * Which keys each function may touch, as object-key patterns of shared/models/model-layout.ts. Nothing but the
+ * Which keys each function may touch, as object-key patterns of shared/layout/key-layout.ts. Nothing but the
  * CLI (the user's own credentials) writes `uploads/`, and bucket notifications fire only for `uploads/`, so no
  * function's writes can trigger a function.
  */

@@ -8,8 +8,8 @@ import { type Backbone, loadBackbone } from '../../shared/backbone/index.js';
 import { createDatasetIndex, type DatasetIndex } from '../../shared/dataset/dataset-index.js';
 import { decodeFeatures } from '../../shared/dataset/feature-file.js';
 import { listQuarantine, readQuarantine } from '../../shared/dataset/quarantine.js';
+import { layout } from '../../shared/layout/index.js';
 import { readPointer } from '../../shared/models/index.js';
-import { layout } from '../../shared/models/model-layout.js';
 import { createUploadExtractor } from '../../shared/pipeline/extract-uploads.js';
 import { createRetrainRequester, readRetrainRequest } from '../../shared/pipeline/retrain-requests.js';
 import {

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { instrument } from '../../test/support/edge-test-support.js';
-import { layout } from '../models/index.js';
+import { layout } from '../layout/index.js';
 import { createFsStore, type ObjectStore } from '../store/index.js';
 import {
   checkApiKey,

@@ -1,7 +1,7 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
 import { isValidProject } from '../dataset/upload-key.js';
-import { layout } from '../models/model-layout.js';
+import { layout } from '../layout/index.js';
 import type { ObjectStore } from '../store/index.js';
 import { InvalidKeyArgumentError, InvalidKeyRecordError } from './auth-errors.js';
 

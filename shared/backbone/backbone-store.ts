@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { layout } from '../models/model-layout.js';
+import { layout } from '../layout/index.js';
 import type { ObjectStore } from '../store/index.js';
 import { BackboneError, InvalidBackboneError } from './backbone-errors.js';
 import { type BackboneManifest, backboneIdSchema, backboneManifestSchema } from './backbone-manifest.js';

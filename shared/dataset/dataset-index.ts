@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
+import { layout } from '../layout/index.js';
 import { mapLimit } from '../map-limit.js';
-import { layout } from '../models/model-layout.js';
 import type { ObjectStore } from '../store/index.js';
 import { PreconditionFailedError } from '../store/index.js';
 import { IndexContentionError } from './dataset-errors.js';

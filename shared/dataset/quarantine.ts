@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
-import { layout } from '../models/model-layout.js';
+import { layout } from '../layout/index.js';
 import type { ObjectStore } from '../store/index.js';
 import { projectOf } from './upload-key.js';
 

@@ -1,3 +1,4 @@
+import { layout } from '../layout/index.js';
 import { UploadKeyError } from './dataset-errors.js';
 
 /**
@@ -71,10 +72,10 @@ function printable(s: string): string {
 }
 
 export function parseUploadKey(key: string): UploadKey {
-  if (!key.startsWith('uploads/')) {
+  if (!key.startsWith(layout.uploadsPrefix)) {
     throw new UploadKeyError('not_an_upload', `key '${printable(key)}' is not under uploads/`);
   }
-  const parts = key.slice('uploads/'.length).split('/');
+  const parts = key.slice(layout.uploadsPrefix.length).split('/');
   if (parts.length < 3) {
     throw new UploadKeyError(
       'key_too_shallow',
@@ -108,7 +109,7 @@ export function parseUploadKey(key: string): UploadKey {
  * Refused keys whose project is unreadable are filed under `_unsorted`.
  */
 export function projectOf(key: string): string | undefined {
-  const p = key.startsWith('uploads/') ? key.split('/')[1] : undefined;
+  const p = key.startsWith(layout.uploadsPrefix) ? key.split('/')[1] : undefined;
   return p && isValidProject(p) ? p : undefined;
 }
 

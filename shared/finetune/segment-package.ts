@@ -4,7 +4,7 @@ import { BACKBONE_JSON, sha256Hex } from '../backbone/backbone-package.js';
 import { saveBackbone } from '../backbone/backbone-store.js';
 import { headstartGraphSchema } from '../backbone/headstart-graph.js';
 import { decodeWeights, encodeWeights, weightSpecSchema } from '../backbone/quantize.js';
-import { layout } from '../models/model-layout.js';
+import { layout } from '../layout/index.js';
 import type { ObjectStore } from '../store/index.js';
 import { InvalidTopError, UnsupportedTopError } from './finetune-errors.js';
 import type { TopSegment } from './top-segment.js';

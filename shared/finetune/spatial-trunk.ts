@@ -8,7 +8,7 @@ import {
 import type { ExportResult } from '../backbone/export-backbone.js';
 import { loadNsfwjsMobileNetV2, NSFWJS_VERSION } from '../backbone/nsfwjs-source.js';
 import { decodeFeatures, encodeFeatures, type FeatureDtype } from '../dataset/feature-file.js';
-import { layout } from '../models/model-layout.js';
+import { layout } from '../layout/index.js';
 import { InvalidFineTuneInputError } from './finetune-errors.js';
 import { foldTopSegment, type TopSegment } from './top-segment.js';
 

@@ -1,4 +1,4 @@
-import { layout } from '../models/index.js';
+import { layout } from '../layout/index.js';
 import type { ObjectStore } from '../store/index.js';
 import { healthRoute, readyRoute } from './api-schemas.js';
 import type { EdgeApp } from './edge-env.js';

@@ -16,15 +16,8 @@ import { overwriteVersionFile, publishTestModel } from '../../test/support/publi
 import { type Backbone, BackboneNotFoundError, readDefaultBackboneId } from '../backbone/index.js';
 import { loadTop, parseTop, topFiles, trunkBackboneId } from '../finetune/index.js';
 import { decodeImage } from '../image/index.js';
-import {
-  flipPointer,
-  HEAD_BIN,
-  HEAD_JSON,
-  layout,
-  readPointer,
-  TOP_JSON,
-  TOP_WEIGHTS,
-} from '../models/index.js';
+import { layout } from '../layout/index.js';
+import { flipPointer, HEAD_BIN, HEAD_JSON, readPointer, TOP_JSON, TOP_WEIGHTS } from '../models/index.js';
 import type { ObjectStore } from '../store/index.js';
 import { tf } from '../tf/tf-runtime.js';
 import type { EdgeApp } from './app.js';

@@ -1,5 +1,6 @@
 import type { Backbone } from '../backbone/index.js';
 import { HeadstartError, messageOf } from '../headstart-error.js';
+import { layout } from '../layout/index.js';
 import {
   type CurrentPointer,
   type DecodedVersion,
@@ -7,7 +8,6 @@ import {
   describeMode,
   InvalidVersionError,
   type LoadedVersion,
-  layout,
   type ModelManifest,
   pollPointer,
   readVersion,

@@ -1,4 +1,5 @@
 import { compareSequencers } from '../dataset/sequencer.js';
+import { layout, parseTrainingKey } from '../layout/index.js';
 import { readRetrainRequest } from '../pipeline/retrain-requests.js';
 import { readTrainingState, type TrainOutcome } from '../pipeline/train-project.js';
 import type { ObjectStore } from '../store/index.js';
@@ -75,12 +76,12 @@ export function createTrainScheduler(options: TrainSchedulerOptions): TrainSched
   return {
     async tick() {
       const etags = new Map<string, { request?: string; state?: string }>();
-      for await (const o of store.list('training/')) {
-        const m = /^training\/([^/]+)\/(request|state)\.json$/.exec(o.key);
-        if (!m) continue;
-        const e = etags.get(m[1]!) ?? {};
-        e[m[2] as 'request' | 'state'] = o.etag;
-        etags.set(m[1]!, e);
+      for await (const o of store.list(layout.trainingPrefix)) {
+        const k = parseTrainingKey(o.key);
+        if (!k || k.file === 'lease') continue;
+        const e = etags.get(k.project) ?? {};
+        e[k.file] = o.etag;
+        etags.set(k.project, e);
       }
       const clock = Date.now();
       const outcomes: TrainOutcome[] = [];

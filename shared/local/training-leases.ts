@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
 import { z } from 'zod';
-import { layout } from '../models/model-layout.js';
+import { layout, parseTrainingKey } from '../layout/index.js';
 import type { ObjectStore } from '../store/index.js';
 import { isAlive } from './stack-lock.js';
 
@@ -30,8 +30,8 @@ export async function removeDeadLeases(
   options: { legacyIsLocal: boolean; log?: (line: string) => void },
 ): Promise<string[]> {
   const removed: string[] = [];
-  for await (const o of store.list('training/')) {
-    if (!o.key.endsWith('/lease.json')) continue;
+  for await (const o of store.list(layout.trainingPrefix)) {
+    if (parseTrainingKey(o.key)?.file !== 'lease') continue;
     const held = await store.get(o.key);
     if (!held) continue;
     let owner: string;

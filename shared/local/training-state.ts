@@ -1,4 +1,4 @@
-import { layout } from '../models/model-layout.js';
+import { layout, parseTrainingKey } from '../layout/index.js';
 import { recordFailure } from '../pipeline/train-outcome.js';
 import { readTrainingState, type TrainingState } from '../pipeline/train-project.js';
 import type { ObjectStore } from '../store/index.js';
@@ -15,9 +15,9 @@ export async function abandonTrainings(
   log: (line: string) => void,
 ): Promise<string[]> {
   const projects: string[] = [];
-  for await (const o of store.list('training/')) {
-    const m = /^training\/([^/]+)\/lease\.json$/.exec(o.key);
-    if (m) projects.push(m[1]!);
+  for await (const o of store.list(layout.trainingPrefix)) {
+    const k = parseTrainingKey(o.key);
+    if (k?.file === 'lease') projects.push(k.project);
   }
   const abandoned: string[] = [];
   for (const project of projects) {

@@ -2,6 +2,7 @@ import type { DatasetIndex } from '../dataset/dataset-index.js';
 import { listQuarantine, UNSORTED } from '../dataset/quarantine.js';
 import type { UploadEvent } from '../dataset/s3-events.js';
 import { localSequencer } from '../dataset/sequencer.js';
+import { layout } from '../layout/index.js';
 import type { UploadOutcome } from '../pipeline/extract-uploads.js';
 import type { ObjectStore } from '../store/index.js';
 
@@ -97,7 +98,7 @@ export function createUploadReconciler(options: UploadReconcilerOptions): Upload
       const memory = seen;
       const listed = new Map<string, string>();
       const sizes = new Map<string, number>();
-      for await (const o of store.list('uploads/')) {
+      for await (const o of store.list(layout.uploadsPrefix)) {
         listed.set(o.key, o.etag);
         sizes.set(o.key, o.size);
       }

@@ -1,5 +1,5 @@
+export { type CurrentPointer, currentPointerSchema } from './current-pointer.js';
 export { InvalidVersionError, ModelError, NoModelError, PointerConflictError } from './model-errors.js';
-export { type CurrentPointer, currentPointerSchema, layout } from './model-layout.js';
 export {
   flipPointer,
   type LoadedVersion,

@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { motoBucket } from '../../test/support/moto.js';
+import { layout } from '../layout/index.js';
 import { createFsStore, type ObjectStore, StoreUnavailableError } from '../store/index.js';
-import { layout } from './model-layout.js';
 import { flipPointer, readPointer, rollback, writeVersion } from './model-store.js';
 import { VERSION_STAGE_TAG } from './version-stage.js';
 

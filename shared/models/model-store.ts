@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto';
+import { layout } from '../layout/index.js';
 import type { ObjectStore } from '../store/index.js';
 import { isNotModified, PreconditionFailedError, parseJson } from '../store/index.js';
+import { type CurrentPointer, currentPointerSchema } from './current-pointer.js';
 import { InvalidVersionError, NoModelError, PointerConflictError } from './model-errors.js';
-import { type CurrentPointer, currentPointerSchema, layout } from './model-layout.js';
 import { type ManifestDraft, type ModelManifest, modelManifestSchema } from './version-format.js';
 import { VERSION_STAGE, versionStageTags } from './version-stage.js';
 

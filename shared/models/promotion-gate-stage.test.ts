@@ -5,11 +5,11 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createDatasetIndex, type DatasetIndex } from '../dataset/dataset-index.js';
 import { encodeFeatures } from '../dataset/feature-file.js';
+import { layout } from '../layout/index.js';
 import { writeRetrainRequest } from '../pipeline/retrain-requests.js';
 import { createProjectTrainer } from '../pipeline/train-project.js';
 import { createFsStore, type ObjectStore } from '../store/index.js';
 import { initTf } from '../tf/tf-runtime.js';
-import { layout } from './model-layout.js';
 import { readPointer } from './model-store.js';
 import { VERSION_STAGE_TAG } from './version-stage.js';
 

@@ -4,12 +4,12 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type FineTunedTestTop, fineTunedTestTop } from '../../test/support/publish-finetuned-model.js';
 import { loadTop } from '../finetune/index.js';
+import { layout } from '../layout/index.js';
 import { createFsStore, type ObjectStore } from '../store/index.js';
 import { initTf } from '../tf/tf-runtime.js';
 import { loadHead, type TrainResult, trainHead } from '../train/index.js';
 import { gaussianBlobs } from '../train/synthetic-blobs.js';
 import { InvalidVersionError } from './model-errors.js';
-import { layout } from './model-layout.js';
 import { readVersion, writeVersion } from './model-store.js';
 import {
   decodeVersion,

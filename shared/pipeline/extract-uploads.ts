@@ -10,7 +10,7 @@ import { compareSequencers } from '../dataset/sequencer.js';
 import { parseUploadKey, projectOf } from '../dataset/upload-key.js';
 import { type DualExtractor, encodeSpatialFeatures, spatialFeatureKey } from '../finetune/index.js';
 import { decodeImage, ImageError, type ImageView } from '../image/index.js';
-import { layout } from '../models/model-layout.js';
+import { layout } from '../layout/index.js';
 import type { ObjectStore, StoredObject } from '../store/index.js';
 import {
   CorruptObjectError,

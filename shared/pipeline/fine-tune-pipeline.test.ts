@@ -22,7 +22,8 @@ import {
   type TopSegment,
   trunkBackboneId,
 } from '../finetune/index.js';
-import { layout, readPointer, readVersion, TOP_JSON, TOP_WEIGHTS } from '../models/index.js';
+import { layout } from '../layout/index.js';
+import { readPointer, readVersion, TOP_JSON, TOP_WEIGHTS } from '../models/index.js';
 import { createFsStore, type ObjectStore } from '../store/index.js';
 import { initTf } from '../tf/tf-runtime.js';
 import { createUploadExtractor } from './extract-uploads.js';

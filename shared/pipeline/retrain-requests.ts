@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { localSequencer } from '../dataset/sequencer.js';
-import { layout } from '../models/model-layout.js';
+import { layout } from '../layout/index.js';
 import type { ObjectStore } from '../store/index.js';
 
 /**

@@ -14,12 +14,12 @@ import {
 import { FineTuneError } from '../finetune/finetune-errors.js';
 import { decodeSpatialFeatures, spatialFeatureKey } from '../finetune/spatial-trunk.js';
 import type { TopSegment } from '../finetune/top-segment.js';
+import { layout } from '../layout/index.js';
 import { mapLimit } from '../map-limit.js';
 import {
   encodeFineTunedVersion,
   encodeHeadVersion,
   flipPointer,
-  layout,
   type ModelManifest,
   modeOf,
   newVersionName,
@@ -692,7 +692,7 @@ class ProjectTrainer {
       decision: 'candidate',
       reason: 'the pointer kept changing',
     };
-    await store.put(`${layout.modelsPrefix(project)}decisions/${version}.json`, JSON.stringify(decision), {
+    await store.put(layout.decision(project, version), JSON.stringify(decision), {
       contentType: 'application/json',
     });
     return decision;
@@ -748,5 +748,5 @@ export async function readDecision(
   project: string,
   version: string,
 ): Promise<Decision | undefined> {
-  return readJson(store, `${layout.modelsPrefix(project)}decisions/${version}.json`, decisionSchema);
+  return readJson(store, layout.decision(project, version), decisionSchema);
 }

@@ -9,7 +9,8 @@ import { createDatasetIndex, type DatasetIndex } from '../../shared/dataset/data
 import { readQuarantine } from '../../shared/dataset/quarantine.js';
 import type { UploadEvent } from '../../shared/dataset/s3-events.js';
 import { localSequencer } from '../../shared/dataset/sequencer.js';
-import { layout, readPointer, readVersion } from '../../shared/models/index.js';
+import { layout } from '../../shared/layout/index.js';
+import { readPointer, readVersion } from '../../shared/models/index.js';
 import {
   createUploadExtractor,
   type UploadExtractor,

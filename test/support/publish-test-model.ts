@@ -7,11 +7,11 @@ import {
   setDefaultBackbone,
 } from '../../shared/backbone/index.js';
 import { decodeImage } from '../../shared/image/index.js';
+import { layout } from '../../shared/layout/index.js';
 import {
   flipPointer,
   HEAD_BIN,
   HEAD_JSON,
-  layout,
   type ModelManifest,
   readPointer,
   writeVersion,

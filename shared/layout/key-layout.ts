@@ -1,8 +1,7 @@
-import { z } from 'zod';
-
 /**
- * Where everything lives in the store. One module owns the layout so that the functions, the edge and the CLI
- * cannot disagree about a key.
+ * Where everything lives in the store: the one module that builds (and reads back) Headstart's keys, so the
+ * functions, the edge, the local stack and the CLI cannot disagree about one. It imports nothing, so every layer
+ * can use it.
  */
 export const layout = {
   uploadsPrefix: 'uploads/',
@@ -13,6 +12,7 @@ export const layout = {
   datasetShard: (project: string, shard: string) => `datasets/${project}/index/${shard}.json`,
   quarantinePrefix: (projectOrUnknown: string) => `quarantine/${projectOrUnknown}/`,
   projectSettings: (project: string) => `projects/${project}/settings.json`,
+  trainingPrefix: 'training/',
   trainingRequest: (project: string) => `training/${project}/request.json`,
   trainingState: (project: string) => `training/${project}/state.json`,
   trainingLease: (project: string) => `training/${project}/lease.json`,
@@ -21,6 +21,8 @@ export const layout = {
   currentPointer: (project: string) => `models/${project}/current.json`,
   versionPrefix: (project: string, version: string) => `models/${project}/${version}/`,
   versionFile: (project: string, version: string, file: string) => `models/${project}/${version}/${file}`,
+  /** Why a version was promoted or held back; beside the versions, never expired. */
+  decision: (project: string, version: string) => `models/${project}/decisions/${version}.json`,
   backbone: (id: string, file: string) => `backbones/${id}/${file}`,
   /** Names the backbone new trainings and the edge use unless a project says otherwise. */
   defaultBackbonePointer: 'backbones/default.json',
@@ -28,17 +30,10 @@ export const layout = {
   apiKey: (project: string, keyId: string) => `keys/${project}/${keyId}.json`,
 } as const;
 
-const sha256 = z.string().regex(/^[0-9a-f]{64}$/);
+export type TrainingFile = 'request' | 'state' | 'lease';
 
-/** `models/<project>/current.json` */
-export const currentPointerSchema = z.object({
-  project: z.string(),
-  version: z.string(),
-  /** sha256 of the version's manifest.json, so a reader can tell a swapped manifest from the one promoted. */
-  manifestSha256: sha256,
-  promotedAt: z.string().datetime(),
-  reason: z.enum(['promoted', 'forced', 'rollback']),
-});
-export type CurrentPointer = z.infer<typeof currentPointerSchema>;
-
-/** `models/<project>/<version>/manifest.json` is described by version-format.ts, its only owner. */
+/** The project and file of a key under `training/` (`training/<project>/<request|state|lease>.json`), if it is one. */
+export function parseTrainingKey(key: string): { project: string; file: TrainingFile } | undefined {
+  const m = /^training\/([^/]+)\/(request|state|lease)\.json$/.exec(key);
+  return m ? { project: m[1]!, file: m[2] as TrainingFile } : undefined;
+}

@@ -1,0 +1,1 @@
+export { layout, parseTrainingKey, type TrainingFile } from './key-layout.js';

@@ -1,0 +1,23 @@
+import { describe, expect, it } from 'vitest';
+import { layout, parseTrainingKey } from './key-layout.js';
+
+describe('key layout', () => {
+  it('reads back the training keys it builds, and nothing else under training/', () => {
+    for (const [key, file] of [
+      [layout.trainingRequest('closet'), 'request'],
+      [layout.trainingState('closet'), 'state'],
+      [layout.trainingLease('closet'), 'lease'],
+    ] as const) {
+      expect(parseTrainingKey(key)).toEqual({ project: 'closet', file });
+    }
+    expect(parseTrainingKey('training/closet/notes.json')).toBeUndefined();
+    expect(parseTrainingKey('training/a/b/request.json')).toBeUndefined();
+    expect(parseTrainingKey(layout.currentPointer('closet'))).toBeUndefined();
+  });
+
+  it('files decisions under the project models prefix, beside its versions', () => {
+    const key = layout.decision('closet', 'v1');
+    expect(key.startsWith(layout.modelsPrefix('closet'))).toBe(true);
+    expect(key).not.toBe(layout.versionFile('closet', 'v1', 'manifest.json'));
+  });
+});
