@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { layout } from '../layout/index.js';
-import type { ObjectStore } from '../store/index.js';
+import { type ObjectStore, readJson } from '../store/index.js';
 import { projectOf } from './upload-key.js';
 
 /**
@@ -40,8 +40,7 @@ export async function putQuarantine(
 }
 
 export async function readQuarantine(store: ObjectStore, key: string): Promise<QuarantineRecord | undefined> {
-  const o = await store.get(`${quarantineBase(key)}.json`);
-  return o ? quarantineRecordSchema.parse(JSON.parse(new TextDecoder().decode(o.body))) : undefined;
+  return readJson(store, `${quarantineBase(key)}.json`, quarantineRecordSchema);
 }
 
 export async function clearQuarantine(store: ObjectStore, key: string): Promise<void> {
@@ -54,8 +53,8 @@ export async function listQuarantine(store: ObjectStore, project: string): Promi
   const out: QuarantineRecord[] = [];
   for await (const o of store.list(layout.quarantinePrefix(project))) {
     if (!o.key.endsWith('.json')) continue;
-    const obj = await store.get(o.key);
-    if (obj) out.push(quarantineRecordSchema.parse(JSON.parse(new TextDecoder().decode(obj.body))));
+    const record = await readJson(store, o.key, quarantineRecordSchema);
+    if (record) out.push(record);
   }
   return out.sort((a, b) => (a.key < b.key ? -1 : 1));
 }

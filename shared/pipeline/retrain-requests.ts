@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { localSequencer } from '../dataset/sequencer.js';
 import { layout } from '../layout/index.js';
-import type { ObjectStore } from '../store/index.js';
+import { type ObjectStore, readJson } from '../store/index.js';
 
 /**
  * Asking for a retrain is two steps: record the time of the latest request in the store
@@ -53,8 +53,7 @@ export async function readRetrainRequest(
   store: ObjectStore,
   project: string,
 ): Promise<RetrainRequest | undefined> {
-  const o = await store.get(layout.trainingRequest(project));
-  return o ? retrainRequestSchema.parse(JSON.parse(new TextDecoder().decode(o.body))) : undefined;
+  return readJson(store, layout.trainingRequest(project), retrainRequestSchema);
 }
 
 class CoalescingRequester implements RetrainRequester {
