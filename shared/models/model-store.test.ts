@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { motoBucket } from '../../test/support/moto.js';
+import { wrapStore } from '../../test/support/store-wrappers.js';
 import { layout } from '../layout/index.js';
 import { createFsStore, type ObjectStore, StoreUnavailableError } from '../store/index.js';
 import { flipPointer, readPointer, rollback, writeVersion } from './model-store.js';
@@ -48,22 +49,6 @@ async function stages(store: ObjectStore, version: string): Promise<Record<strin
 }
 const all = (stage: string) => Object.fromEntries(['manifest.json', ...FILES].map((n) => [n, stage]));
 
-/** `base` with some methods replaced. */
-function wrap(base: ObjectStore, overrides: Partial<ObjectStore>): ObjectStore {
-  return {
-    description: base.description,
-    get: (k) => base.get(k),
-    getIfChanged: (k, e) => base.getIfChanged(k, e),
-    head: (k) => base.head(k),
-    put: (k, b, o) => base.put(k, b, o),
-    putTags: (k, t) => base.putTags(k, t),
-    getTags: (k) => base.getTags(k),
-    delete: (k) => base.delete(k),
-    list: (p, o) => base.list(p, o),
-    ...overrides,
-  };
-}
-
 function suite(name: string, makeStore: () => Promise<ObjectStore>) {
   describe(`model version stages (${name})`, () => {
     it('tags every file of a written version, manifest included, as a candidate', async () => {
@@ -77,7 +62,7 @@ function suite(name: string, makeStore: () => Promise<ObjectStore>) {
         const base = await makeStore();
         // Records the version's tags at the moment the pointer is written.
         let tagsAtFlip: Record<string, string | undefined> | undefined;
-        const store = wrap(base, {
+        const store = wrapStore(base, {
           async put(key, body, options) {
             if (key === layout.currentPointer(P)) tagsAtFlip = await stages(base, 'v1');
             return base.put(key, body, options);
@@ -121,7 +106,7 @@ function suite(name: string, makeStore: () => Promise<ObjectStore>) {
       await flipPointer(base, P, 'v1', 'promoted', undefined);
       await write(base, 'v2');
       const before = await readPointer(base, P);
-      const failing = wrap(base, {
+      const failing = wrapStore(base, {
         putTags: async () => {
           throw new StoreUnavailableError('simulated outage');
         },
