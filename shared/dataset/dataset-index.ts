@@ -2,8 +2,7 @@ import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { layout } from '../layout/index.js';
 import { mapLimit } from '../map-limit.js';
-import type { ObjectStore } from '../store/index.js';
-import { PreconditionFailedError } from '../store/index.js';
+import { type ObjectStore, PreconditionFailedError, parseJson } from '../store/index.js';
 import { IndexContentionError } from './dataset-errors.js';
 import { compareSequencers } from './sequencer.js';
 
@@ -97,7 +96,7 @@ class ShardedIndex implements DatasetIndex {
   private async readShard(key: string): Promise<{ shard: Shard; etag?: string }> {
     const o = await this.store.get(key);
     if (!o) return { shard: { schemaVersion: 1, entries: {} } };
-    return { shard: shardSchema.parse(JSON.parse(new TextDecoder().decode(o.body))), etag: o.etag };
+    return { shard: parseJson(o.body, shardSchema), etag: o.etag };
   }
 
   async entry(project: string, key: string): Promise<IndexEntry | undefined> {

@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { z } from 'zod';
 import { layout, parseTrainingKey } from '../layout/index.js';
-import type { ObjectStore } from '../store/index.js';
+import { type ObjectStore, parseJson } from '../store/index.js';
 import { isAlive } from './stack-lock.js';
 
 /**
@@ -36,7 +36,7 @@ export async function removeDeadLeases(
     if (!held) continue;
     let owner: string;
     try {
-      owner = leaseSchema.parse(JSON.parse(new TextDecoder().decode(held.body))).owner;
+      owner = parseJson(held.body, leaseSchema).owner;
     } catch {
       continue; // unreadable: the trainer's own expiry decides
     }
@@ -54,7 +54,7 @@ export async function removeOwnLease(store: ObjectStore, project: string, owner:
   const held = await store.get(key);
   if (!held) return false;
   try {
-    if (leaseSchema.parse(JSON.parse(new TextDecoder().decode(held.body))).owner !== owner) return false;
+    if (parseJson(held.body, leaseSchema).owner !== owner) return false;
   } catch {
     return false;
   }
