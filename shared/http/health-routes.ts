@@ -1,11 +1,10 @@
+import { messageOf } from '../headstart-error.js';
 import { layout } from '../layout/index.js';
 import type { ObjectStore } from '../store/index.js';
 import { healthRoute, readyRoute } from './api-schemas.js';
 import type { EdgeApp } from './edge-env.js';
 import { ServiceUnavailableError } from './http-errors.js';
 import type { ModelCache } from './model-cache.js';
-
-const messageOf = (err: unknown) => (err instanceof Error ? err.message : String(err));
 
 /** `GET /healthz` (the process answers) and `GET /readyz` (the backbone is loaded and the store reachable). */
 export function registerHealthRoutes(app: EdgeApp, deps: { models: ModelCache; store: ObjectStore }): void {

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { loadTop, parseTop, type TopPackage, topFiles } from '../finetune/top-package.js';
+import { messageOf } from '../headstart-error.js';
 import { type Head, loadHead as loadSerializedHead, type SerializedHead } from '../train/index.js';
 import { InvalidVersionError } from './model-errors.js';
 
@@ -250,8 +251,4 @@ function decodeFineTunedTop({ manifest, files }: StoredVersion, where: string): 
   }
   // A loaded top has a head's contract: trunk activations in, class probabilities out.
   return async () => loadTop(pkg);
-}
-
-function messageOf(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }

@@ -315,7 +315,13 @@ class Extractor implements UploadExtractor {
         note: notCopied,
       });
     }
-    const look = await this.look(event);
+    // With the size from the event already checked, read at once; only a read that fails needs the HEAD, to tell
+    // a vanished upload from one the store cannot read. Without it, the HEAD comes first, so that an oversized
+    // upload is never downloaded.
+    const direct = event.size !== undefined ? await this.readBody(event.key) : undefined;
+    const look: ObjectLook = direct
+      ? { found: true, size: direct.body.byteLength, etag: direct.etag }
+      : await this.look(event);
     // Gone already: its delete event (a later sequencer) will tombstone it.
     if (!look.found) return { key: event.key, status: 'missing', project };
     if (look.size !== undefined && look.size > this.maxUploadBytes) {
@@ -325,7 +331,7 @@ class Extractor implements UploadExtractor {
         note: notCopied,
       });
     }
-    const obj = look.unreadable ? undefined : await this.readBody(event.key);
+    const obj = direct ?? (look.unreadable ? undefined : await this.readBody(event.key));
     if (!obj) {
       if (!look.unreadable) return { key: event.key, status: 'missing', project };
       return this.quarantine(
