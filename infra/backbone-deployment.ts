@@ -5,6 +5,7 @@ import * as s3assets from 'aws-cdk-lib/aws-s3-assets';
 import * as cr from 'aws-cdk-lib/custom-resources';
 import { Construct } from 'constructs';
 import { BACKBONE_JSON, BACKBONE_WEIGHTS } from '../shared/backbone/index.js';
+import { layout } from '../shared/layout/index.js';
 import type { BackboneAsset } from './backbone-asset.js';
 import { InfraError } from './infra-errors.js';
 
@@ -16,9 +17,9 @@ export interface BackboneDeploymentProps {
 /** The keys the default backbone lands on; the same layout `saveBackbone` and `setDefaultBackbone` write. */
 export function backboneKeys(id: string) {
   return {
-    weights: `backbones/${id}/${BACKBONE_WEIGHTS}`,
-    manifest: `backbones/${id}/${BACKBONE_JSON}`,
-    pointer: 'backbones/default.json',
+    weights: layout.backbone(id, BACKBONE_WEIGHTS),
+    manifest: layout.backbone(id, BACKBONE_JSON),
+    pointer: layout.defaultBackbonePointer,
   };
 }
 

@@ -1,6 +1,9 @@
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import type { Construct } from 'constructs';
+import { BACKBONE_JSON } from '../shared/backbone/index.js';
+import { SEGMENT_JSON, SEGMENT_WEIGHTS } from '../shared/finetune/index.js';
+import { everythingUnder, layout } from '../shared/layout/index.js';
 import { acknowledgeWildcardResources } from './nag.js';
 
 /**
@@ -21,32 +24,50 @@ export interface BucketAccess {
 
 export const FUNCTION_ACCESS = {
   precompute: {
-    read: ['uploads/*', 'backbones/*', 'projects/*/settings.json', 'features/*', 'datasets/*'],
-    write: ['features/*', 'datasets/*', 'quarantine/*', 'training/*/request.json'],
+    read: [
+      everythingUnder('uploads'),
+      everythingUnder('backbones'),
+      layout.projectSettings('*'),
+      everythingUnder('features'),
+      everythingUnder('datasets'),
+    ],
+    write: [
+      everythingUnder('features'),
+      everythingUnder('datasets'),
+      everythingUnder('quarantine'),
+      layout.trainingRequest('*'),
+    ],
     // A photo that decodes after all (or is removed) takes its quarantine record with it.
-    delete: ['quarantine/*'],
+    delete: [everythingUnder('quarantine')],
   },
   train: {
     read: [
-      'backbones/default.json',
-      'backbones/*/backbone.json',
+      layout.defaultBackbonePointer,
+      layout.backbone('*', BACKBONE_JSON),
       // A fine-tuning trunk's pretrained blocks, which fine-tuning starts from.
-      'backbones/*/segment.json',
-      'backbones/*/segment.bin',
-      'projects/*/settings.json',
-      'datasets/*',
-      'features/*',
-      'training/*',
-      'models/*',
+      layout.backbone('*', SEGMENT_JSON),
+      layout.backbone('*', SEGMENT_WEIGHTS),
+      layout.projectSettings('*'),
+      everythingUnder('datasets'),
+      everythingUnder('features'),
+      everythingUnder('training'),
+      everythingUnder('models'),
     ],
-    write: ['models/*', 'training/*'],
+    write: [everythingUnder('models'), everythingUnder('training')],
     // Model versions are written tagged candidate and retagged promoted (the bucket's lifecycle rule reads it).
-    tag: ['models/*'],
+    tag: [everythingUnder('models')],
     // The per-project training lease is released by deleting it.
-    delete: ['training/*'],
+    delete: [everythingUnder('training')],
   },
   // The edge also looks at a project's settings to tell "no model yet" from "no such project".
-  edge: { read: ['models/*', 'backbones/*', 'keys/*', 'projects/*/settings.json'] },
+  edge: {
+    read: [
+      everythingUnder('models'),
+      everythingUnder('backbones'),
+      everythingUnder('keys'),
+      layout.projectSettings('*'),
+    ],
+  },
 } as const satisfies Record<string, BucketAccess>;
 
 export type FunctionAccessName = keyof typeof FUNCTION_ACCESS;

@@ -1,4 +1,4 @@
-import { spawnSync } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 
 export interface TemplateToLint {
   file: string;
@@ -28,29 +28,27 @@ export function cfnLintMissing(): string | undefined {
   return undefined;
 }
 
-/** Runs cfn-lint over synthesized templates; any error or warning (beyond IGNORED_CHECKS) fails. */
-export function lintTemplates(templates: readonly TemplateToLint[]): LintResult {
+/**
+ * Runs cfn-lint over synthesized templates; any error or warning (beyond IGNORED_CHECKS) fails. Asynchronous:
+ * cfn-lint takes tens of seconds on a busy machine, and a caller's event loop (a test worker's) must stay free.
+ */
+export async function lintTemplates(templates: readonly TemplateToLint[]): Promise<LintResult> {
   const missing = cfnLintMissing();
   if (missing) return { status: 'skipped', reason: missing };
   // One run (cfn-lint's start-up dominates); every template is checked against every stack's region.
   const regions = [...new Set(templates.map((t) => t.region))];
-  const run = spawnSync(
-    'cfn-lint',
-    [
-      '--format',
-      'parseable',
-      '--regions',
-      ...regions,
-      '--ignore-checks',
-      ...Object.keys(IGNORED_CHECKS),
-      '--',
-      ...templates.map((t) => t.file),
-    ],
-    { encoding: 'utf8' },
-  );
-  if (run.error) return { status: 'failed', output: String(run.error), exitCode: -1 };
-  const output = `${run.stdout}${run.stderr}`.trim();
-  return run.status === 0
-    ? { status: 'passed', output }
-    : { status: 'failed', output, exitCode: run.status ?? 1 };
+  const args = [
+    ...['--format', 'parseable', '--regions', ...regions],
+    ...['--ignore-checks', ...Object.keys(IGNORED_CHECKS)],
+    '--',
+    ...templates.map((t) => t.file),
+  ];
+  return new Promise((resolve) => {
+    execFile('cfn-lint', args, { encoding: 'utf8', maxBuffer: 16 * 1024 * 1024 }, (error, stdout, stderr) => {
+      const output = `${stdout}${stderr}`.trim();
+      if (!error) return resolve({ status: 'passed', output });
+      const exitCode = typeof error.code === 'number' ? error.code : -1;
+      resolve({ status: 'failed', output: output || String(error), exitCode });
+    });
+  });
 }

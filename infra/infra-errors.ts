@@ -1,28 +1,19 @@
-import { areaError } from '../shared/headstart-error.js';
+import { areaError, errorKind } from '../shared/headstart-error.js';
 
 /** Errors raised while synthesizing the CDK app: bad context, failed bundles, a backbone that cannot be built. */
 export class InfraError extends areaError('InfraError') {}
 
 /** A `-c headstart:*` context value (or CDK_DEFAULT_* variable) that the app cannot use. */
-export class InfraConfigError extends InfraError {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super('invalid_infra_config', message, options);
-    this.name = 'InfraConfigError';
-  }
-}
+export class InfraConfigError extends errorKind(InfraError, {
+  name: 'InfraConfigError',
+  code: 'invalid_infra_config',
+}) {}
 
 /** esbuild failed, or a file a bundle needs (wasm binary, native package) is missing. */
-export class BundleError extends InfraError {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super('bundle_failed', message, options);
-    this.name = 'BundleError';
-  }
-}
+export class BundleError extends errorKind(InfraError, { name: 'BundleError', code: 'bundle_failed' }) {}
 
 /** A bundle came out larger than its Lambda limit allows. */
-export class BundleTooLargeError extends InfraError {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super('bundle_too_large', message, options);
-    this.name = 'BundleTooLargeError';
-  }
-}
+export class BundleTooLargeError extends errorKind(InfraError, {
+  name: 'BundleTooLargeError',
+  code: 'bundle_too_large',
+}) {}

@@ -28,7 +28,7 @@ if (templates.length === 0) {
   process.stderr.write(`no stack templates in ${dir}; run npx cdk synth first\n`);
   process.exit(1);
 }
-const result = lintTemplates(templates);
+const result = await lintTemplates(templates);
 if (result.status === 'skipped') {
   process.stderr.write(`[headstart] ${result.reason}\n`);
 } else {

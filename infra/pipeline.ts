@@ -8,6 +8,7 @@ import * as s3n from 'aws-cdk-lib/aws-s3-notifications';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct, type IDependable } from 'constructs';
+import { prefixes } from '../shared/layout/index.js';
 import { FUNCTION_ACCESS, grantBucketAccess } from './bucket-access.js';
 import type { BuiltBundle } from './bundling.js';
 import { createFunctionRole } from './function-role.js';
@@ -92,8 +93,8 @@ export function createPipeline(scope: Construct, props: PipelineProps): Pipeline
 
   // Only `uploads/`: everything the functions write lives under other prefixes, so nothing they write fires this.
   const target = new s3n.SqsDestination(uploads.queue);
-  props.bucket.addEventNotification(s3.EventType.OBJECT_CREATED, target, { prefix: 'uploads/' });
-  props.bucket.addEventNotification(s3.EventType.OBJECT_REMOVED, target, { prefix: 'uploads/' });
+  props.bucket.addEventNotification(s3.EventType.OBJECT_CREATED, target, { prefix: prefixes.uploads });
+  props.bucket.addEventNotification(s3.EventType.OBJECT_REMOVED, target, { prefix: prefixes.uploads });
 
   const common = {
     runtime: lambda.Runtime.NODEJS_24_X,

@@ -5,7 +5,7 @@ import type { Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import type { CloudAssembly } from 'aws-cdk-lib/cx-api';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, type TestContext } from 'vitest';
 import { ORIGIN_HEADER_BUCKET, ORIGIN_HEADER_REGION } from '../shared/http/index.js';
 import { STACK_OUTPUTS } from '../shared/stack-outputs.js';
 import { FUNCTION_ACCESS } from './bucket-access.js';
@@ -414,21 +414,7 @@ describe('the Lambda@Edge variant in eu-west-1', () => {
     expect(logs.some((l) => /default backbone/.test(l))).toBe(true);
   });
 
-  it('passes cfn-lint', (ctx) => {
-    const result = lintTemplates(
-      assembly.stacks.map((s) => ({
-        file: join(assembly.directory, s.templateFile),
-        region: s.environment.region,
-      })),
-    );
-    if (result.status === 'skipped') {
-      console.warn(`[headstart tests] ${result.reason}`);
-      ctx.skip();
-      return;
-    }
-    expect(result.status === 'failed' ? result.output : '').toBe('');
-    expect(result.status).toBe('passed');
-  });
+  it('passes cfn-lint', (ctx) => expectLintClean(ctx, assembly));
 
   it('fails synthesis on a finding nobody acknowledged', async () => {
     const hs2 = await createHeadstartApp({
@@ -479,20 +465,7 @@ describe('the Function URL variant (-c headstart:edge=function-url)', () => {
     });
   });
 
-  it('passes cfn-lint', (ctx) => {
-    const result = lintTemplates(
-      assembly.stacks.map((s) => ({
-        file: join(assembly.directory, s.templateFile),
-        region: s.environment.region,
-      })),
-    );
-    if (result.status === 'skipped') {
-      console.warn(`[headstart tests] ${result.reason}`);
-      ctx.skip();
-      return;
-    }
-    expect(result.status === 'failed' ? result.output : '').toBe('');
-  });
+  it('passes cfn-lint', (ctx) => expectLintClean(ctx, assembly));
 });
 
 describe('the Lambda@Edge variant when the app itself is in us-east-1', () => {
@@ -513,3 +486,20 @@ describe('the Lambda@Edge variant when the app itself is in us-east-1', () => {
     });
   }, 120_000);
 });
+
+/** cfn-lint over every stack of an assembly finds nothing (skipped, with the reason, where it is not installed). */
+async function expectLintClean(ctx: TestContext, assembly: CloudAssembly): Promise<void> {
+  const result = await lintTemplates(
+    assembly.stacks.map((s) => ({
+      file: join(assembly.directory, s.templateFile),
+      region: s.environment.region,
+    })),
+  );
+  if (result.status === 'skipped') {
+    console.warn(`[headstart tests] ${result.reason}`);
+    ctx.skip();
+    return;
+  }
+  expect(result.status === 'failed' ? result.output : '').toBe('');
+  expect(result.status).toBe('passed');
+}

@@ -1,6 +1,7 @@
 import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import type { Construct } from 'constructs';
+import { prefixes } from '../shared/layout/index.js';
 import { VERSION_STAGE, VERSION_STAGE_TAG } from '../shared/models/version-stage.js';
 import { acknowledge } from './nag.js';
 
@@ -59,7 +60,7 @@ export function createStorage(scope: Construct, props: StorageProps = {}): Stora
       {
         // Set-aside uploads are kept long enough to look at with `headstart status`, then dropped.
         id: 'expire-quarantine',
-        prefix: 'quarantine/',
+        prefix: prefixes.quarantine,
         expiration: Duration.days(RETENTION.quarantineDays),
         noncurrentVersionExpiration: Duration.days(1),
       },
@@ -67,19 +68,19 @@ export function createStorage(scope: Construct, props: StorageProps = {}): Stora
         // A version the promotion gate held back is tagged candidate by writeVersion (shared/models); promoting
         // it (including a rollback to it) retags it promoted first, so versions any pointer named are kept.
         id: 'expire-candidate-model-versions',
-        prefix: 'models/',
+        prefix: prefixes.models,
         tagFilters: { [VERSION_STAGE_TAG]: VERSION_STAGE.candidate },
         expiration: Duration.days(candidateDays),
         noncurrentVersionExpiration: Duration.days(1),
       },
       {
         id: 'expire-rewritten-dataset-index',
-        prefix: 'datasets/',
+        prefix: prefixes.datasets,
         noncurrentVersionExpiration: Duration.days(RETENTION.churnNoncurrentDays),
       },
       {
         id: 'expire-rewritten-training-state',
-        prefix: 'training/',
+        prefix: prefixes.training,
         noncurrentVersionExpiration: Duration.days(RETENTION.churnNoncurrentDays),
       },
       {

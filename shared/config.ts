@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { HeadstartError } from './headstart-error.js';
+import { errorKind, HeadstartError } from './headstart-error.js';
 
 /**
  * The one place that reads the environment. Everything else takes its configuration as arguments, so the
@@ -52,12 +52,11 @@ const envSchema = z.object({
 export type Env = z.infer<typeof envSchema>;
 
 /** The environment (or a file standing for it) cannot configure Headstart; a command stops with exit code 2. */
-export class ConfigError extends HeadstartError {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super('invalid_config', message, { ...options, exitCode: 2 });
-    this.name = 'ConfigError';
-  }
-}
+export class ConfigError extends errorKind(HeadstartError, {
+  name: 'ConfigError',
+  code: 'invalid_config',
+  exitCode: 2,
+}) {}
 
 export function readEnv(env: Record<string, string | undefined> = process.env): Env {
   const parsed = envSchema.safeParse(env);

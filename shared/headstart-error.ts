@@ -50,6 +50,32 @@ export function areaError(name: string, defaults: Omit<HeadstartErrorOptions, 'c
   };
 }
 
+type AreaErrorClass = new (code: string, message: string, options?: HeadstartErrorOptions) => HeadstartError;
+
+export interface ErrorKind extends Omit<HeadstartErrorOptions, 'cause'> {
+  /** The class name, which shows in logs and stack traces. */
+  name: string;
+  code: string;
+}
+
+/**
+ * One kind of error of an area, with a fixed code (`class NoModelError extends errorKind(ModelError, { name:
+ * 'NoModelError', code: 'no_model', status: 404 }) {}`): callers pass only a message and an optional cause.
+ */
+export function errorKind<B extends AreaErrorClass>(base: B, kind: ErrorKind) {
+  const { name, code, ...defaults } = kind;
+  const Kind = class extends (base as AreaErrorClass) {
+    constructor(message: string, options?: { cause?: unknown }) {
+      super(code, message, { ...defaults, ...options });
+      this.name = name;
+    }
+  };
+  return Kind as unknown as new (
+    message: string,
+    options?: { cause?: unknown },
+  ) => InstanceType<B>;
+}
+
 /** What to tell people about anything thrown: an error's message, or the thrown value itself. */
 export function messageOf(err: unknown): string {
   if (err instanceof Error) return err.message;

@@ -4,6 +4,7 @@ import { basename } from 'node:path';
 import { DatasetError, UploadTooLargeError } from '../../shared/dataset/dataset-errors.js';
 import { checkProject, parseUploadKey } from '../../shared/dataset/upload-key.js';
 import { decodeImage, ImageError } from '../../shared/image/index.js';
+import { layout } from '../../shared/layout/index.js';
 import type { ObjectStore } from '../../shared/store/index.js';
 import { CliError } from './cli-errors.js';
 import { fsReason, type LabelledFile, listLabelledFiles } from './labelled-folder.js';
@@ -44,7 +45,7 @@ export interface UploadOptions {
 function checkFile(f: LabelledFile, options: UploadOptions): { key: string; bytes: Uint8Array } {
   if (f.refusal) throw new DatasetError(f.refusal.code, f.refusal.message);
   if (!f.label) throw new DatasetError('no_label', 'file is not in a label folder (<dir>/<label>/<file>)');
-  const key = parseUploadKey(`uploads/${options.project}/${f.label}/${basename(f.path)}`).key;
+  const key = parseUploadKey(layout.upload(options.project, f.label, basename(f.path))).key;
   if (f.size > options.maxUploadBytes) {
     throw new UploadTooLargeError(
       `file is ${megabytes(f.size)} (${f.size} bytes), over the ${megabytes(options.maxUploadBytes)} upload limit (HEADSTART_MAX_UPLOAD_BYTES=${options.maxUploadBytes}); downscale it (the model sees 224 px)`,

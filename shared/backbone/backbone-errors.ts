@@ -1,36 +1,28 @@
-import { areaError } from '../headstart-error.js';
+import { areaError, errorKind } from '../headstart-error.js';
 
 /** Errors raised while loading, exporting or running a backbone. */
 export class BackboneError extends areaError('BackboneError') {}
 
 /** The manifest or package is malformed, or names a layer, node or op Headstart cannot run. */
-export class InvalidBackboneError extends BackboneError {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super('invalid_backbone', message, options);
-    this.name = 'InvalidBackboneError';
-  }
-}
+export class InvalidBackboneError extends errorKind(BackboneError, {
+  name: 'InvalidBackboneError',
+  code: 'invalid_backbone',
+}) {}
 
 /** The weights do not hash to the sha256 recorded in the manifest. */
-export class BackboneIntegrityError extends BackboneError {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super('backbone_integrity', message, options);
-    this.name = 'BackboneIntegrityError';
-  }
-}
+export class BackboneIntegrityError extends errorKind(BackboneError, {
+  name: 'BackboneIntegrityError',
+  code: 'backbone_integrity',
+}) {}
 
 /** An exported backbone strays too far from its source; publishing it would change what users' heads see. */
-export class FidelityError extends BackboneError {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super('fidelity_below_threshold', message, options);
-    this.name = 'FidelityError';
-  }
-}
+export class FidelityError extends errorKind(BackboneError, {
+  name: 'FidelityError',
+  code: 'fidelity_below_threshold',
+}) {}
 
 /** Images handed to a backbone do not match its input size. */
-export class BackboneInputError extends BackboneError {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super('backbone_input', message, options);
-    this.name = 'BackboneInputError';
-  }
-}
+export class BackboneInputError extends errorKind(BackboneError, {
+  name: 'BackboneInputError',
+  code: 'backbone_input',
+}) {}

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { errorKind } from '../headstart-error.js';
 import { layout } from '../layout/index.js';
 import type { ObjectStore } from '../store/index.js';
 import { BackboneError, InvalidBackboneError } from './backbone-errors.js';
@@ -12,12 +13,10 @@ import {
 } from './backbone-package.js';
 
 /** The backbone is not in the store. */
-export class BackboneNotFoundError extends BackboneError {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super('backbone_not_found', message, options);
-    this.name = 'BackboneNotFoundError';
-  }
-}
+export class BackboneNotFoundError extends errorKind(BackboneError, {
+  name: 'BackboneNotFoundError',
+  code: 'backbone_not_found',
+}) {}
 
 const defaultPointerSchema = z.object({ id: backboneIdSchema });
 
@@ -50,7 +49,7 @@ export async function readBackbone(store: ObjectStore, id: string): Promise<Back
 
 export async function listBackbones(store: ObjectStore): Promise<string[]> {
   const ids: string[] = [];
-  for await (const o of store.list('backbones/')) {
+  for await (const o of store.list(layout.backbonesPrefix)) {
     const m = /^backbones\/([^/]+)\/backbone\.json$/.exec(o.key);
     if (m) ids.push(m[1]!);
   }

@@ -1,4 +1,4 @@
-import { areaError } from '../headstart-error.js';
+import { areaError, errorKind } from '../headstart-error.js';
 
 /**
  * Errors about uploads and the dataset they build. `code` is what quarantine records and the CLI show. A command
@@ -15,25 +15,20 @@ export class UploadKeyError extends DatasetError {
 }
 
 /** The upload is larger than the configured byte limit: 413 to a client. */
-export class UploadTooLargeError extends DatasetError {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super('upload_too_large', message, { ...options, status: 413 });
-    this.name = 'UploadTooLargeError';
-  }
-}
+export class UploadTooLargeError extends errorKind(DatasetError, {
+  name: 'UploadTooLargeError',
+  code: 'upload_too_large',
+  status: 413,
+}) {}
 
 /** A stored feature file is not one Headstart wrote, or was cut short. */
-export class FeatureFileError extends DatasetError {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super('invalid_feature_file', message, options);
-    this.name = 'FeatureFileError';
-  }
-}
+export class FeatureFileError extends errorKind(DatasetError, {
+  name: 'FeatureFileError',
+  code: 'invalid_feature_file',
+}) {}
 
 /** Someone kept winning the race for a dataset index shard; the event is retried later. */
-export class IndexContentionError extends DatasetError {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super('index_contention', message, options);
-    this.name = 'IndexContentionError';
-  }
-}
+export class IndexContentionError extends errorKind(DatasetError, {
+  name: 'IndexContentionError',
+  code: 'index_contention',
+}) {}

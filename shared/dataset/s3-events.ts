@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { HeadstartError } from '../headstart-error.js';
+import { errorKind, HeadstartError } from '../headstart-error.js';
 import { decodeEventKey } from './upload-key.js';
 
 /** One change to one upload, whatever delivered it (S3 via SQS in the cloud, the file-system store locally). */
@@ -35,12 +35,10 @@ const notification = z.union([
   z.object({ Event: z.literal('s3:TestEvent') }),
 ]);
 
-export class EventParseError extends HeadstartError {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super('invalid_event', message, options);
-    this.name = 'EventParseError';
-  }
-}
+export class EventParseError extends errorKind(HeadstartError, {
+  name: 'EventParseError',
+  code: 'invalid_event',
+}) {}
 
 /** Parses the body of an SQS message carrying an S3 event notification. Keys are decoded as S3 encodes them. */
 export function parseS3Notification(body: string): UploadEvent[] {

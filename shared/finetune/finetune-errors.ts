@@ -1,4 +1,4 @@
-import { areaError } from '../headstart-error.js';
+import { areaError, errorKind } from '../headstart-error.js';
 
 /**
  * Errors raised while fine-tuning or loading a fine-tuned top. Callers branch on `code` (stable, machine-readable)
@@ -7,25 +7,19 @@ import { areaError } from '../headstart-error.js';
 export class FineTuneError extends areaError('FineTuneError') {}
 
 /** The graph cannot be split at the requested cut, or holds an op the trainable top cannot differentiate. */
-export class UnsupportedTopError extends FineTuneError {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super('unsupported_top', message, options);
-    this.name = 'UnsupportedTopError';
-  }
-}
+export class UnsupportedTopError extends errorKind(FineTuneError, {
+  name: 'UnsupportedTopError',
+  code: 'unsupported_top',
+}) {}
 
 /** A serialized top is malformed, its weights do not hash to its descriptor, or it needs another trunk. */
-export class InvalidTopError extends FineTuneError {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super('invalid_top', message, options);
-    this.name = 'InvalidTopError';
-  }
-}
+export class InvalidTopError extends errorKind(FineTuneError, {
+  name: 'InvalidTopError',
+  code: 'invalid_top',
+}) {}
 
 /** The examples handed to fineTune do not match the top (shape, labels, splits). */
-export class InvalidFineTuneInputError extends FineTuneError {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super('invalid_finetune_input', message, options);
-    this.name = 'InvalidFineTuneInputError';
-  }
-}
+export class InvalidFineTuneInputError extends errorKind(FineTuneError, {
+  name: 'InvalidFineTuneInputError',
+  code: 'invalid_finetune_input',
+}) {}

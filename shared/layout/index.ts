@@ -1,1 +1,8 @@
-export { layout, parseTrainingKey, type TrainingFile } from './key-layout.js';
+export {
+  everythingUnder,
+  layout,
+  parseTrainingKey,
+  prefixes,
+  type TopPrefix,
+  type TrainingFile,
+} from './key-layout.js';

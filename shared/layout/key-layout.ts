@@ -3,16 +3,37 @@
  * functions, the edge, the local stack and the CLI cannot disagree about one. It imports nothing, so every layer
  * can use it.
  */
+/** The top-level prefixes: the bucket's lifecycle rules, event filters and IAM grants are written in these. */
+export const prefixes = {
+  uploads: 'uploads/',
+  features: 'features/',
+  datasets: 'datasets/',
+  quarantine: 'quarantine/',
+  projects: 'projects/',
+  training: 'training/',
+  models: 'models/',
+  backbones: 'backbones/',
+  keys: 'keys/',
+} as const;
+
+export type TopPrefix = keyof typeof prefixes;
+
+/** An IAM resource pattern for everything under a top-level prefix: `models/*`. */
+export const everythingUnder = (prefix: TopPrefix) => `${prefixes[prefix]}*`;
+
 export const layout = {
-  uploadsPrefix: 'uploads/',
+  uploadsPrefix: prefixes.uploads,
   projectUploads: (project: string) => `uploads/${project}/`,
+  upload: (project: string, label: string, file: string) => `uploads/${project}/${label}/${file}`,
   feature: (backboneId: string, sha256: string, view = 'identity') =>
     view === 'identity' ? `features/${backboneId}/${sha256}` : `features/${backboneId}/${sha256}.${view}`,
   datasetShardPrefix: (project: string) => `datasets/${project}/index/`,
   datasetShard: (project: string, shard: string) => `datasets/${project}/index/${shard}.json`,
   quarantinePrefix: (projectOrUnknown: string) => `quarantine/${projectOrUnknown}/`,
   projectSettings: (project: string) => `projects/${project}/settings.json`,
-  trainingPrefix: 'training/',
+  trainingPrefix: prefixes.training,
+  datasetsPrefix: prefixes.datasets,
+  backbonesPrefix: prefixes.backbones,
   trainingRequest: (project: string) => `training/${project}/request.json`,
   trainingState: (project: string) => `training/${project}/state.json`,
   trainingLease: (project: string) => `training/${project}/lease.json`,

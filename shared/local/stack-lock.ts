@@ -2,7 +2,7 @@ import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { HeadstartError } from '../headstart-error.js';
+import { errorKind, HeadstartError } from '../headstart-error.js';
 
 /**
  * One local stack per home. The stack writes `<home>/stack.json` (its pid, host, store and API URL) when it starts
@@ -19,12 +19,10 @@ const lockSchema = z.object({
 });
 export type LiveStack = z.infer<typeof lockSchema>;
 
-export class StackLockError extends HeadstartError {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super('stack_running', message, options);
-    this.name = 'StackLockError';
-  }
-}
+export class StackLockError extends errorKind(HeadstartError, {
+  name: 'StackLockError',
+  code: 'stack_running',
+}) {}
 
 export interface StackLock {
   readonly info: LiveStack;

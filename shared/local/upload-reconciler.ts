@@ -49,7 +49,7 @@ const defaultDelay = (failures: number) => Math.min(5_000 * 2 ** (failures - 1),
 async function loadSeen(store: ObjectStore, index: DatasetIndex): Promise<Map<string, string | undefined>> {
   const seen = new Map<string, string | undefined>();
   const projects = new Set<string>();
-  for await (const o of store.list('datasets/')) {
+  for await (const o of store.list(layout.datasetsPrefix)) {
     const p = o.key.split('/')[1];
     if (p) projects.add(p);
   }

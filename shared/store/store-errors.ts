@@ -1,4 +1,4 @@
-import { areaError } from '../headstart-error.js';
+import { areaError, errorKind } from '../headstart-error.js';
 
 /**
  * Errors raised by an object store, whatever its backend. None has an HTTP status: to a client of the API a
@@ -10,49 +10,34 @@ export class StoreError extends areaError('StoreError') {}
  * A conditional write lost: create-if-absent found an object, or replace-if-ETag-matches found a different
  * ETag (or no object at all). Callers usually re-read and decide again rather than retry blindly.
  */
-export class PreconditionFailedError extends StoreError {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super('precondition_failed', message, options);
-    this.name = 'PreconditionFailedError';
-  }
-}
+export class PreconditionFailedError extends errorKind(StoreError, {
+  name: 'PreconditionFailedError',
+  code: 'precondition_failed',
+}) {}
 
 /** An operation that needs an existing object (replacing its tags) found none under the key. */
-export class NoSuchKeyError extends StoreError {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super('no_such_key', message, options);
-    this.name = 'NoSuchKeyError';
-  }
-}
+export class NoSuchKeyError extends errorKind(StoreError, { name: 'NoSuchKeyError', code: 'no_such_key' }) {}
 
 /** The key cannot name an object in this store (empty, too long, control characters, path traversal...). */
-export class InvalidKeyError extends StoreError {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super('invalid_key', message, options);
-    this.name = 'InvalidKeyError';
-  }
-}
+export class InvalidKeyError extends errorKind(StoreError, {
+  name: 'InvalidKeyError',
+  code: 'invalid_key',
+}) {}
 
 /** Put options the store cannot carry faithfully (metadata or tags, content type, conflicting conditions). */
-export class InvalidOptionsError extends StoreError {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super('invalid_options', message, options);
-    this.name = 'InvalidOptionsError';
-  }
-}
+export class InvalidOptionsError extends errorKind(StoreError, {
+  name: 'InvalidOptionsError',
+  code: 'invalid_options',
+}) {}
 
 /** The store could not be reached or answered with a server-side failure; retrying later may succeed. */
-export class StoreUnavailableError extends StoreError {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super('store_unavailable', message, options);
-    this.name = 'StoreUnavailableError';
-  }
-}
+export class StoreUnavailableError extends errorKind(StoreError, {
+  name: 'StoreUnavailableError',
+  code: 'store_unavailable',
+}) {}
 
 /** A stored object is unreadable (truncated or foreign file in an FS store). */
-export class CorruptObjectError extends StoreError {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super('corrupt_object', message, options);
-    this.name = 'CorruptObjectError';
-  }
-}
+export class CorruptObjectError extends errorKind(StoreError, {
+  name: 'CorruptObjectError',
+  code: 'corrupt_object',
+}) {}
