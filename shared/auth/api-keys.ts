@@ -2,7 +2,7 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
 import { isValidProject } from '../dataset/upload-key.js';
 import { layout } from '../layout/index.js';
-import type { ObjectStore } from '../store/index.js';
+import { type ObjectStore, parseJson } from '../store/index.js';
 import { InvalidKeyArgumentError, InvalidKeyRecordError } from './auth-errors.js';
 
 /**
@@ -67,19 +67,9 @@ function info(record: KeyRecord): ApiKeyInfo {
 }
 
 function parseRecord(key: string, body: Uint8Array): KeyRecord {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(new TextDecoder().decode(body));
-  } catch (cause) {
-    throw new InvalidKeyRecordError(`${key} is not JSON`, { cause });
-  }
-  const parsed = keyRecordSchema.safeParse(raw);
-  if (!parsed.success) {
-    throw new InvalidKeyRecordError(`${key} is not a key record: ${parsed.error.issues[0]?.message}`, {
-      cause: parsed.error,
-    });
-  }
-  return parsed.data;
+  return parseJson(body, keyRecordSchema, {
+    invalid: (detail, cause) => new InvalidKeyRecordError(`${key} is not a key record: ${detail}`, { cause }),
+  });
 }
 
 export interface CreateKeyOptions {

@@ -9,7 +9,7 @@ export type {
   StoredObject,
 } from './object-store.js';
 export { isNotModified } from './object-store.js';
-export { parseJson, readJson } from './read-json.js';
+export { type ParseJsonOptions, parseJson, readJson } from './read-json.js';
 export type { S3StoreOptions } from './s3-store.js';
 export { createS3Store } from './s3-store.js';
 export {
