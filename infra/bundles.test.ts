@@ -186,7 +186,7 @@ describe.skipIf(!endpoint)('the built bundles against moto_server', () => {
     // The bundle fine-tuned from the deployed segment as well as training a head, and chose between them.
     expect(mode.fineTuned).toBeDefined();
     expect(parsed.training.mode).toBe(mode.chosen);
-  });
+  }, 180_000);
 
   it('the Lambda@Edge bundle answers a CloudFront origin-request with a base64 JPEG body', async () => {
     const { key } = await createKey(store, PROJECT);

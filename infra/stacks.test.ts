@@ -414,7 +414,8 @@ describe('the Lambda@Edge variant in eu-west-1', () => {
     expect(logs.some((l) => /default backbone/.test(l))).toBe(true);
   });
 
-  it('passes cfn-lint', (ctx) => expectLintClean(ctx, assembly));
+  // cfn-lint alone takes tens of seconds, minutes on a loaded machine.
+  it('passes cfn-lint', (ctx) => expectLintClean(ctx, assembly), 300_000);
 
   it('fails synthesis on a finding nobody acknowledged', async () => {
     const hs2 = await createHeadstartApp({
@@ -465,7 +466,8 @@ describe('the Function URL variant (-c headstart:edge=function-url)', () => {
     });
   });
 
-  it('passes cfn-lint', (ctx) => expectLintClean(ctx, assembly));
+  // cfn-lint alone takes tens of seconds, minutes on a loaded machine.
+  it('passes cfn-lint', (ctx) => expectLintClean(ctx, assembly), 300_000);
 });
 
 describe('the Lambda@Edge variant when the app itself is in us-east-1', () => {

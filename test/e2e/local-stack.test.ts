@@ -24,7 +24,7 @@ async function startStack(env: Record<string, string>): Promise<{ url: string; l
   children.push(child);
   const logs: string[] = [];
   const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`stack did not start:\n${logs.join('')}`)), 90_000);
+    const timer = setTimeout(() => reject(new Error(`stack did not start:\n${logs.join('')}`)), 180_000);
     const onData = (d: Buffer) => {
       logs.push(d.toString());
       const m = /API: (http:\/\/\S+)/.exec(logs.join(''));
