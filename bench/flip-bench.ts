@@ -3,12 +3,22 @@
 // the head's probabilities or the features, and what a batch of two (the photo and its mirror) costs against a
 // batch of one in the same run.
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Backbone, loadBackbone } from '../shared/backbone/index.js';
+import { createApp } from '../shared/http/index.js';
 import { decodeImage, type ImageView } from '../shared/image/index.js';
+import { encodeHeadVersion, flipPointer, writeVersion } from '../shared/models/index.js';
+import { createFsStore } from '../shared/store/index.js';
 import { initTf } from '../shared/tf/tf-runtime.js';
-import { computeMetrics, loadHead, type TrainInput, trainHead } from '../shared/train/index.js';
+import {
+  computeMetrics,
+  loadHead,
+  type SerializedHead,
+  type TrainInput,
+  trainHead,
+} from '../shared/train/index.js';
 import { testBackbone } from '../test/support/test-backbone.js';
 import {
   clothingSmallDir,
@@ -62,7 +72,8 @@ function mean(a: Float32Array, b: Float32Array): Float32Array {
   return a.map((v, i) => (v + b[i]!) / 2);
 }
 
-async function accuracy(backbone: Backbone, files: File[]): Promise<void> {
+/** Emits the accuracies (unless `quiet`); returns the head trained with the mirrored views. */
+async function accuracy(backbone: Backbone, files: File[], quiet: boolean): Promise<SerializedHead> {
   const dim = backbone.featureDim;
   const labelNames = [...new Set(files.map((f) => f.label))].sort();
   const plain = await viewFeatures(backbone, files, 'identity');
@@ -86,13 +97,16 @@ async function accuracy(backbone: Backbone, files: File[]): Promise<void> {
     labelNames,
     ids: [...base.ids, ...tr.map((i) => `${id(i)}.hflip`)],
   };
+  let last: SerializedHead | undefined;
   for (const [name, input] of [
     ['plain', base],
     ['hflip', withFlips],
   ] as const) {
+    if (quiet && name === 'plain') continue;
     // No refit: validation stays out of the fit, so its scores are the selection-free comparison.
     const result = await trainHead(input, { validationIds: va.map(id), refit: false });
     const head = await loadHead(result.head);
+    last = result.head;
     for (const [split, rows] of [
       ['validation', va],
       ['test', te],
@@ -105,12 +119,14 @@ async function accuracy(backbone: Backbone, files: File[]): Promise<void> {
       const probAvg = score(mean(head.predict(p, rows.length), head.predict(m, rows.length)));
       const featAvg = score(head.predict(mean(p, m), rows.length));
       const extra = { trainedOn: name, n: rows.length, head: result.config.headType };
+      if (quiet) continue;
       emit(`flip_${split}_accuracy_single`, single, 'ratio', extra);
       emit(`flip_${split}_accuracy_prob_average`, probAvg, 'ratio', extra);
       emit(`flip_${split}_accuracy_feature_average`, featAvg, 'ratio', extra);
     }
     head.dispose();
   }
+  return last!;
 }
 
 async function latency(backbone: Backbone, files: File[]): Promise<void> {
@@ -144,6 +160,68 @@ async function latency(backbone: Backbone, files: File[]): Promise<void> {
   emit('flip_backbone_batch2_over_batch1', p2 / p1, 'ratio');
 }
 
+/** Two projects with the same head, one served flip-averaged: HTTP p50 of each, interleaved, via app.request. */
+async function httpLatency(backbone: Backbone, files: File[], head: SerializedHead): Promise<void> {
+  const store = createFsStore({ root: mkdtempSync(join(tmpdir(), 'headstart-flip-bench-')) });
+  const manifest = backbone.manifest;
+  for (const [project, flip] of [
+    ['single', false],
+    ['flipped', true],
+  ] as const) {
+    const encoded = encodeHeadVersion({
+      common: {
+        project,
+        version: 'v1',
+        createdAt: new Date().toISOString(),
+        metrics: { accuracy: 0, macroF1: 0, n: 0 },
+        datasetSnapshot: '0'.repeat(64),
+        serving: { flip },
+        evaluation: {},
+      },
+      backbone: {
+        id: manifest.id,
+        weightsSha256: manifest.weightsSha256,
+        inputSize: backbone.inputSize,
+        featureDim: backbone.featureDim,
+      },
+      head,
+      type: 'softmax',
+      training: {},
+    });
+    await writeVersion(store, encoded.manifest, encoded.files);
+    await flipPointer(store, project, 'v1', 'promoted', undefined);
+  }
+  const app = createApp({ store, backbone: async () => backbone, config: { requireKeys: false } });
+  const bodies = files
+    .filter((f) => f.split === 'test')
+    .slice(0, 8)
+    .map((f) => readBytes(f.path));
+  const send = async (project: string, body: Uint8Array) => {
+    const t = performance.now();
+    const res = await app.request(`/v1/projects/${project}/predict`, {
+      method: 'POST',
+      body,
+      headers: { 'content-type': 'image/jpeg' },
+    });
+    if (res.status !== 200) throw new Error(`${project}: ${res.status} ${await res.text()}`);
+    return performance.now() - t;
+  };
+  for (const b of bodies) await Promise.all([send('single', b), send('flipped', b)]); // warm-up, both loaded
+  const single: number[] = [];
+  const flipped: number[] = [];
+  for (let r = 0; r < 10; r++) {
+    for (const b of bodies) {
+      single.push(await send('single', b));
+      flipped.push(await send('flipped', b));
+    }
+  }
+  const p1 = percentile(single, 50);
+  const p2 = percentile(flipped, 50);
+  emit('flip_http_single_p50', p1, 'ms', { n: single.length, via: 'app.request, 400x533-ish JPEGs' });
+  emit('flip_http_flipped_p50', p2, 'ms', { n: flipped.length });
+  emit('flip_http_flipped_over_single', p2 / p1, 'ratio');
+}
+
 async function main(): Promise<void> {
   await initTf();
   const backbone = await loadBackbone(await testBackbone());
@@ -155,7 +233,8 @@ async function main(): Promise<void> {
     return;
   }
   await latency(backbone, files);
-  if (!process.argv.includes('--latency-only')) await accuracy(backbone, files);
+  const head = await accuracy(backbone, files, process.argv.includes('--latency-only'));
+  await httpLatency(backbone, files, head);
 }
 
 await main();
