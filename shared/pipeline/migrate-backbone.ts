@@ -65,14 +65,18 @@ export async function listIndexedProjects(store: ObjectStore): Promise<string[]>
   return [...out].sort();
 }
 
-/** Whether the project's current version runs on `ids` (the target backbone or its trunk). */
-async function servesOn(store: ObjectStore, project: string, ids: readonly string[]): Promise<boolean> {
+/** Whether the project has a current version that runs on none of `ids` (the target backbone or its trunk). */
+async function servesOnAnother(
+  store: ObjectStore,
+  project: string,
+  ids: readonly string[],
+): Promise<boolean> {
   const current = await readPointer(store, project);
   if (!current) return false;
   try {
-    return ids.includes((await readVersion(store, project, current.pointer.version)).manifest.backbone.id);
+    return !ids.includes((await readVersion(store, project, current.pointer.version)).manifest.backbone.id);
   } catch {
-    return false; // an unreadable current version is replaced by the retrain
+    return true; // an unreadable current version is replaced by the retrain
   }
 }
 
@@ -143,7 +147,7 @@ async function retrainIfNeeded(
   m: ProjectMigration,
 ): Promise<void> {
   if (m.photos === 0) return;
-  if (m.extracted > 0 || !(await servesOn(deps.store, m.project, ids))) {
+  if (m.extracted > 0 || (await servesOnAnother(deps.store, m.project, ids))) {
     await deps.requestRetrain(m.project);
     m.retrainRequested = true;
   }

@@ -1,7 +1,8 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { beforeAll, describe, expect, inject, it } from 'vitest';
+import { beforeAll, describe, expect, inject, it, vi } from 'vitest';
+import { main } from '../../functions/cli/headstart.js';
 import {
   type Backbone,
   type BackbonePackage,
@@ -259,3 +260,48 @@ if (endpoint) {
 } else {
   console.warn(`[backbone migration] S3 variant skipped: ${inject('motoSkipReason')}`);
 }
+
+describe('headstart backbone migrate', () => {
+  async function cli(home: string, ...args: string[]) {
+    const out: string[] = [];
+    const err: string[] = [];
+    vi.spyOn(console, 'log').mockImplementation((...a) => void out.push(a.join(' ')));
+    vi.spyOn(console, 'error').mockImplementation((...a) => void err.push(a.join(' ')));
+    process.exitCode = undefined;
+    try {
+      const code = await main([...args, '--home', home]);
+      return { code, out: out.join('\n'), err: err.join('\n') };
+    } finally {
+      process.exitCode = undefined;
+      vi.restoreAllMocks();
+    }
+  }
+
+  it('migrates a local home, prints progress and what it did, and does nothing the second time', async () => {
+    const home = mkdtempSync(join(tmpdir(), 'headstart-migrate-cli-'));
+    const store = createFsStore({ root: join(home, 'store') });
+    const index = createDatasetIndex(store);
+    await saveBackbone(store, oldPkg);
+    await setDefaultBackbone(store, oldPkg.manifest.id);
+    await saveBackbone(store, newPkg);
+    await uploadAndExtract(store, index, 'closet', oldBackbone);
+    const to = newPkg.manifest.id;
+
+    const first = await cli(home, 'backbone', 'migrate', '--to', to);
+    expect(first.code, first.err).toBe(0);
+    expect(first.err).toContain('closet: 12 of 12 photos');
+    expect(first.out).toContain(
+      'closet: 12 photos, extracted 12, already there 0, failed 0; retrain requested',
+    );
+    expect(first.out).toContain(`${to} is now the default backbone`);
+    expect(await readRetrainRequest(store, 'closet')).toBeDefined();
+
+    const second = await cli(home, 'backbone', 'migrate', '--to', to);
+    expect(second.out).toContain('closet: 12 photos, extracted 0, already there 12, failed 0\n');
+    expect(second.out).toContain(`${to} is the default backbone`);
+
+    const unknown = await cli(home, 'backbone', 'migrate', '--to', 'no-such-backbone');
+    expect(unknown.code).toBe(1);
+    expect(unknown.err).toMatch(/backbone 'no-such-backbone' is not in .*backbone list/);
+  });
+});
