@@ -38,7 +38,7 @@ Usage: headstart <command> [options]    (run \`headstart <command> --help\` for 
   eval --project P <dir> [--json]  score the current model on a labelled folder (not added to training)
   models --project P            list versions;  rollback --project P --to V
   keys create|list|revoke --project P
-  backbone list|import
+  backbone list|import|migrate
 
 ${targetHelp}`,
   start: `headstart start: run Headstart locally on its embedded default.
@@ -71,11 +71,15 @@ error and the rest are still scored; the exit code is 1 if any failed.\n${target
   keys: `headstart keys create|list|revoke --project P [--name NOTE] [--id KEY_ID]: manage API keys.
 
 Keys are stored only as hashes; \`create\` prints the key once.\n${targetHelp}`,
-  backbone: `headstart backbone list | import <model.json> --id ID --cut LAYER [--photos DIR]
+  backbone: `headstart backbone list | import <model.json> --id ID --cut LAYER [--photos DIR] | migrate [--to ID] [--project P]
 
 list: backbones in the store. import: a tfjs layers model exported to the edge format (cut at LAYER, batch norm
 folded, per-channel int8), refused if its features stray from the source's on real photos (--photos, default
-the bundled samples). --scale/--offset give its input normalization (default 1/255 and 0).\n${targetHelp}`,
+the bundled samples). --scale/--offset give its input normalization (default 1/255 and 0).
+migrate: re-extracts every indexed photo under backbone ID (default: this release's built-in default, built into
+the store if missing) and its fine-tuning trunk, skipping photos already extracted (a second run does nothing);
+failures are listed and the rest go on. Without --project it then makes ID the store's default backbone and
+requests a retrain of each project; existing versions keep serving on the backbone they name.\n${targetHelp}`,
 };
 
 function out(json: boolean, value: unknown, text: () => string): void {
@@ -320,7 +324,23 @@ async function run(argv: string[]): Promise<void> {
         );
         return;
       }
-      if (positionals[0] !== 'list') throw new UsageError('backbone needs list or import');
+      if (positionals[0] === 'migrate') {
+        const project = values.project === undefined ? undefined : requireProject(values);
+        const { migrateCommand, migrationText } = await import('./backbone-migrate.js');
+        const r = await migrateCommand(target, {
+          ...(typeof values.to === 'string' ? { to: values.to } : {}),
+          ...(project ? { project } : {}),
+          log: (line) => console.error(`  ${line}`),
+        });
+        out(json, r, () => migrationText(r, project));
+        const failed = r.projects.reduce((n, p) => n + p.failed.length, 0);
+        if (failed > 0) {
+          console.error(`headstart: ${failed} photos could not be extracted (listed above)`);
+          process.exitCode = 1;
+        }
+        return;
+      }
+      if (positionals[0] !== 'list') throw new UsageError('backbone needs list, import or migrate');
       const [ids, defaultId] = await Promise.all([
         listBackbones(target.store),
         readDefaultBackboneId(target.store),

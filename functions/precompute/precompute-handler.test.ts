@@ -123,7 +123,8 @@ function suite(name: string, makeEnv: () => Promise<SuiteEnv>) {
       const res = await handler([...keys, ...bad.map((b) => b[0])].map((k) => s3EventRecord('created', k)));
 
       expect(res.batchItemFailures).toEqual([]);
-      expect(await countKeys(store, `features/${backbone.manifest.id}/`)).toBe(17);
+      // Each photo and its mirror (the default `augmentations: ['hflip']`).
+      expect(await countKeys(store, `features/${backbone.manifest.id}/`)).toBe(17 * 2);
       const snapshot = await index.snapshot('wardrobe');
       expect(snapshot.map((e) => e.key).sort()).toEqual(keys.sort());
       const q = await listQuarantine(store, 'wardrobe');
@@ -147,7 +148,7 @@ function suite(name: string, makeEnv: () => Promise<SuiteEnv>) {
       await store.put('uploads/twins/hat/b copy+1.jpg', photo.bytes);
       await handler([s3EventRecord('created', 'uploads/twins/hat/a.jpg')]);
       await handler([s3EventRecord('created', 'uploads/twins/hat/b copy+1.jpg')]);
-      expect(await countKeys(store, `features/${backbone.manifest.id}/`)).toBe(1);
+      expect(await countKeys(store, `features/${backbone.manifest.id}/`)).toBe(1 * 2);
       expect((await index.snapshot('twins')).map((e) => e.key)).toEqual([
         'uploads/twins/hat/a.jpg',
         'uploads/twins/hat/b copy+1.jpg',

@@ -108,6 +108,11 @@ export const PredictionSchema = z.object({
 export const ModelRefSchema = z.object({
   version: z.string().openapi({ example: 'v20250101T120000123Z-0a1b2c' }),
   backbone: z.string().openapi({ example: 'mnv2-nsfwjs.block_13_depthwise_relu.224.i8c' }),
+  flip: z.boolean().openapi({
+    description:
+      "Whether each photo's scores are the mean of the photo's and its left-right mirror's (the project's `predictFlip` setting when this version was trained): both run through the backbone as one batch, so `timingsMs.backbone` covers two views per photo.",
+    example: false,
+  }),
 });
 
 export const TimingsSchema = z

@@ -1,5 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import sharp from 'sharp';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
   aPhoto,
@@ -8,12 +10,15 @@ import {
   evalPhotos,
   instrument,
   manualClock,
+  type TestApp,
   testApp,
 } from '../../test/support/edge-test-support.js';
 import { fixturesDir } from '../../test/support/fixtures.js';
+import { fineTunedTestTop, publishFineTunedModel } from '../../test/support/publish-finetuned-model.js';
 import { publishTestModel } from '../../test/support/publish-test-model.js';
 import { createKey, revokeKey } from '../auth/index.js';
 import type { Backbone } from '../backbone/index.js';
+import { decodeImage } from '../image/index.js';
 import type { ObjectStore } from '../store/index.js';
 import { MAX_BATCH_IMAGES } from './api-schemas.js';
 import { createApp } from './app.js';
@@ -68,7 +73,7 @@ describe('POST /v1/projects/{project}/predict', () => {
     expect(res.status).toBe(200);
     const body = (await res.json()) as PredictBody;
     expect(body.project).toBe(PROJECT);
-    expect(body.model).toEqual({ version, backbone: fx.pkg.manifest.id });
+    expect(body.model).toEqual({ version, backbone: fx.pkg.manifest.id, flip: false });
     expect(body.predictions).toHaveLength(3);
     const scores = body.predictions.map((p) => p.score);
     expect(scores).toEqual([...scores].sort((a, b) => b - a));
@@ -512,5 +517,111 @@ describe('GET /openapi.json', () => {
     );
     expect(Object.keys(doc.paths['/v1/projects/{project}/predict']!.post!)).toContain('responses');
     expect(doc.components.securitySchemes).toHaveProperty('Bearer');
+  });
+});
+
+describe('flip-averaged prediction (a version with serving.flip)', () => {
+  const FLIP = 'clothing-flip';
+  let pair: { photo: Uint8Array; mirrored: Uint8Array };
+
+  beforeAll(async () => {
+    await publishTestModel(store, FLIP, fx.trained, {
+      version: 'f1',
+      manifest: (m) => {
+        m.serving = { flip: true };
+      },
+    });
+    // Lossless and already at the input size, so decoding the mirrored file gives exactly the mirrored pixels.
+    const size = fx.backbone.inputSize;
+    const { data } = await decodeImage(evalPhotos()[5]!.bytes, { size });
+    const raw = { raw: { width: size, height: size, channels: 3 as const } };
+    pair = {
+      photo: new Uint8Array(await sharp(data, raw).png().toBuffer()),
+      mirrored: new Uint8Array(await sharp(data, raw).flop().png().toBuffer()),
+    };
+  });
+
+  const png = (body: Uint8Array): RequestInit => ({
+    method: 'POST',
+    body,
+    headers: { 'content-type': 'image/png' },
+  });
+  const scores = async (app: TestApp['app'], project: string, body: Uint8Array) => {
+    const res = await app.request(`/v1/projects/${project}/predict?topK=10`, png(body));
+    expect(res.status).toBe(200);
+    return (await res.json()) as PredictBody & { model: { flip: boolean } };
+  };
+
+  it('gives a mirrored photo the same scores as the photo, running both views as one batch of 2', async () => {
+    const calls: number[] = [];
+    const { app } = testApp(fx, store, {}, recordingBackbone(fx.backbone, calls));
+    const a = await scores(app, FLIP, pair.photo);
+    const b = await scores(app, FLIP, pair.mirrored);
+    expect(calls).toEqual([2, 2]);
+    expect(a.model.flip).toBe(true);
+    expect(b.predictions.map((p) => p.label)).toEqual(a.predictions.map((p) => p.label));
+    a.predictions.forEach((p, i) => {
+      expect(b.predictions[i]!.score).toBeCloseTo(p.score, 5);
+    });
+    // The same head without averaging tells the two apart: the equality above is the averaging's doing.
+    const plainA = await scores(app, PROJECT, pair.photo);
+    const plainB = await scores(app, PROJECT, pair.mirrored);
+    expect(plainA.model.flip).toBe(false);
+    const gap = Math.max(
+      ...plainA.predictions.map((p) =>
+        Math.abs(p.score - plainB.predictions.find((q) => q.label === p.label)!.score),
+      ),
+    );
+    expect(gap).toBeGreaterThan(1e-3);
+  });
+
+  it('averages each photo of a batch with its own mirror, in order', async () => {
+    const { app } = testApp(fx, store);
+    const photos = evalPhotos().filter((_, i) => i % 5 === 0);
+    const form = new FormData();
+    for (const p of photos) form.append('image', new Blob([p.bytes], { type: 'image/jpeg' }), 'p.jpg');
+    const res = await app.request(`/v1/projects/${FLIP}/predict/batch?topK=10`, {
+      method: 'POST',
+      body: form,
+    });
+    const batch = (await res.json()) as { results: { predictions: PredictBody['predictions'] }[] };
+    for (const [i, p] of photos.entries()) {
+      const one = (await (
+        await app.request(`/v1/projects/${FLIP}/predict?topK=10`, jpeg(p.bytes))
+      ).json()) as PredictBody;
+      batch.results[i]!.predictions.forEach((q, j) => {
+        expect(q.label).toBe(one.predictions[j]!.label);
+        expect(q.score).toBeCloseTo(one.predictions[j]!.score, 4);
+      });
+    }
+  });
+
+  it('leaves no tensors behind across requests', async () => {
+    const { app } = testApp(fx, store);
+    await scores(app, FLIP, pair.photo);
+    const before = tf.memory().numTensors;
+    for (let i = 0; i < 5; i++) await scores(app, FLIP, i % 2 ? pair.photo : pair.mirrored);
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it('serves a fine-tuned version flip-averaged too, mirroring the photo before its trunk', async () => {
+    const ft = await fineTunedTestTop();
+    const s = await fx.newStore();
+    await publishFineTunedModel(s, 'tuned-flip', ft, {
+      version: 't1',
+      manifest: (m) => {
+        m.serving = { flip: true };
+      },
+    });
+    const calls: number[] = [];
+    const { app } = testApp(fx, s, {}, fx.backbone, async () => recordingBackbone(ft.trunk, calls));
+    const a = await scores(app, 'tuned-flip', pair.photo);
+    const b = await scores(app, 'tuned-flip', pair.mirrored);
+    expect(a.model).toMatchObject({ flip: true, backbone: ft.trunk.manifest.id });
+    expect(calls).toEqual([2, 2]);
+    a.predictions.forEach((p, i) => {
+      expect(b.predictions[i]!.label).toBe(p.label);
+      expect(b.predictions[i]!.score).toBeCloseTo(p.score, 5);
+    });
   });
 });

@@ -1,4 +1,5 @@
-import { decodeImage, ImageError, type ResizePolicy } from '../image/index.js';
+import { decodeImage, ImageError, mirrorRows, type ResizePolicy } from '../image/index.js';
+import { servesFlipped } from '../models/index.js';
 import type { ModelCache, ModelLease } from './model-cache.js';
 import type { PredictGate } from './predict-gate.js';
 
@@ -12,6 +13,8 @@ export interface Classified {
   rows: ({ row: number } | { error: ImageError })[];
   probs: Float32Array;
   timings: { decode: number; backbone: number; head: number };
+  /** Whether each photo's probabilities are the mean of the photo's and its mirror's (the version's `serving.flip`). */
+  flip: boolean;
 }
 
 /** Classifies images with a project's current model, inside the gate; the lease is released when done. */
@@ -63,29 +66,48 @@ function decodeAll(images: Uint8Array[], lease: ModelLease, maxPixels: number) {
   );
 }
 
-async function classify(lease: ModelLease, images: Uint8Array[], maxPixels: number): Promise<Classified> {
+/** Each pair of rows (a photo, then its mirror) of `probs` averaged into one row. */
+function averagePairs(probs: Float32Array, k: number): Float32Array {
+  const out = new Float32Array(probs.length / 2);
+  for (let r = 0; r < out.length / k; r++) {
+    for (let j = 0; j < k; j++) out[r * k + j] = (probs[2 * r * k + j]! + probs[(2 * r + 1) * k + j]!) / 2;
+  }
+  return out;
+}
+
+/**
+ * The head's probabilities of each photo. With `flip`, every photo runs with its mirror in the same backbone
+ * batch and the two probability rows are averaged: mirrored pixels, not mirrored features, so a fine-tuned top
+ * sees a real mirrored activation, and averaging probabilities (not features) works for every head.
+ */
+async function run(lease: ModelLease, pixels: Uint8Array[], flip: boolean) {
   const { backbone, head } = lease;
+  const inputs = flip ? pixels.flatMap((p) => [p, mirrorRows(p, backbone.inputSize)]) : pixels;
+  const t0 = performance.now();
+  const features = await backbone.extract(inputs);
+  const t1 = performance.now();
+  const dim = backbone.featureDim;
+  const flat = features.length === 1 ? features[0]! : new Float32Array(features.length * dim);
+  if (features.length > 1) for (const [i, f] of features.entries()) flat.set(f, i * dim);
+  const raw = head.predict(flat, features.length);
+  const probs = flip ? averagePairs(raw, head.labels.length) : raw;
+  return { probs, backbone: t1 - t0, head: performance.now() - t1 };
+}
+
+async function classify(lease: ModelLease, images: Uint8Array[], maxPixels: number): Promise<Classified> {
+  const flip = servesFlipped(lease.manifest);
   const t0 = performance.now();
   const decoded = await decodeAll(images, lease, maxPixels);
-  const t1 = performance.now();
+  const decode = performance.now() - t0;
   const pixels: Uint8Array[] = [];
   const rows = decoded.map((d) => {
     if (d instanceof ImageError) return { error: d };
     pixels.push(d);
     return { row: pixels.length - 1 };
   });
-  let probs: Float32Array = new Float32Array(0);
-  let t2 = t1;
-  if (pixels.length > 0) {
-    const features = await backbone.extract(pixels);
-    t2 = performance.now();
-    const dim = backbone.featureDim;
-    const flat = features.length === 1 ? features[0]! : new Float32Array(features.length * dim);
-    if (features.length > 1) for (const [i, f] of features.entries()) flat.set(f, i * dim);
-    probs = head.predict(flat, features.length);
-  }
-  const t3 = performance.now();
-  return { rows, probs, timings: { decode: t1 - t0, backbone: t2 - t1, head: t3 - t2 } };
+  const out =
+    pixels.length > 0 ? await run(lease, pixels, flip) : { probs: new Float32Array(0), backbone: 0, head: 0 };
+  return { rows, probs: out.probs, flip, timings: { decode, backbone: out.backbone, head: out.head } };
 }
 
 export function createPredictor(options: {

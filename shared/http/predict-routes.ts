@@ -4,6 +4,7 @@ import { batchPredictRoute, predictRoute } from './api-schemas.js';
 import { type Classified, type Predictor, rank } from './classify.js';
 import type { EdgeApp, EdgeEnv } from './edge-env.js';
 import { BadRequestError, UnprocessableImageError } from './http-errors.js';
+import type { ModelLease } from './model-cache.js';
 import { BATCH_HINT, isJson, mediaTypeOf, RAW_HINT } from './read-body.js';
 
 export interface PredictRouteDeps {
@@ -22,6 +23,10 @@ function timingsMs(c: Context<EdgeEnv>, t: Classified['timings']) {
     head: round(t.head),
     total: round(performance.now() - c.get('startedAt')),
   };
+}
+
+function modelRef(lease: ModelLease, out: Classified) {
+  return { version: lease.version, backbone: lease.manifest.backbone.id, flip: out.flip };
 }
 
 async function imageFromFile(file: Blob): Promise<Uint8Array> {
@@ -60,7 +65,7 @@ const predictOne =
     return c.json(
       {
         project,
-        model: { version: lease.version, backbone: lease.manifest.backbone.id },
+        model: modelRef(lease, out),
         predictions: rank(out.probs, first.row, lease.head.labels, topK, minScore),
         timingsMs: timingsMs(c, out.timings),
       },
@@ -90,7 +95,7 @@ const predictBatch =
     return c.json(
       {
         project,
-        model: { version: lease.version, backbone: lease.manifest.backbone.id },
+        model: modelRef(lease, out),
         results: out.rows.map((r, index) =>
           'error' in r
             ? { index, error: { code: r.error.code, message: r.error.message } }

@@ -305,7 +305,8 @@ function cropSquare(rgb: Uint8Array, side: number, left: number, top: number, si
   return out;
 }
 
-function mirrorRows(rgb: Uint8Array, size: number): Uint8Array {
+/** A size x size RGB image mirrored left to right: the `hflip` view of pixels already decoded. */
+export function mirrorRows(rgb: Uint8Array, size: number): Uint8Array {
   const out = new Uint8Array(rgb.length);
   for (let y = 0; y < size; y++) {
     const row = y * size * 3;

@@ -7,6 +7,7 @@ export {
   type ImageFormat,
   type ImageProbe,
   type ImageView,
+  mirrorRows,
   probeImage,
   type ResizePolicy,
 } from './decode-image.js';

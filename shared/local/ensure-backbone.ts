@@ -35,43 +35,69 @@ async function fidelityPhotos(dir: string): Promise<Uint8Array[]> {
   );
 }
 
+async function hasBackbone(store: ObjectStore, id: string): Promise<boolean> {
+  try {
+    await readBackboneManifest(store, id);
+    return true;
+  } catch (err) {
+    if (!(err instanceof BackboneNotFoundError)) throw err;
+    return false;
+  }
+}
+
 /**
- * Makes sure the store has a default backbone, building it from the pinned nsfwjs package on first use
- * (deterministic: the same id and bytes everywhere), and, for the built-in default, its fine-tuning trunk.
- * Fidelity is measured on real photos from `photosDir`.
+ * Makes sure the store holds the code's built-in default backbone (`defaultBackboneId()`) and its fine-tuning
+ * trunk, building them from the pinned nsfwjs package when missing (deterministic: the same id and bytes
+ * everywhere), without making it the store's default. Fidelity is measured on real photos from `photosDir`.
+ */
+export async function ensureBuiltInBackbone(
+  store: ObjectStore,
+  options: { photosDir: string; log?: (line: string) => void },
+): Promise<string> {
+  const id = defaultBackboneId();
+  let photos: Uint8Array[] | undefined;
+  if (!(await hasBackbone(store, id))) {
+    options.log?.(`building the backbone ${id} from nsfwjs (once per store)...`);
+    photos = await fidelityPhotos(options.photosDir);
+    const { pkg } = await buildDefaultBackbone({ fidelityImages: photos });
+    await saveBackbone(store, pkg);
+    const f = pkg.manifest.fidelity!;
+    options.log?.(
+      `backbone ${pkg.manifest.id}: ${pkg.weights.byteLength} bytes, feature cosine vs source mean ${f.cosineMean.toFixed(5)} min ${f.cosineMin.toFixed(5)} on ${f.images} photos`,
+    );
+  }
+  await ensureTrunk(store, id, { ...options, photos });
+  return id;
+}
+
+async function ensureTrunk(
+  store: ObjectStore,
+  id: string,
+  options: { photosDir: string; log?: (line: string) => void; photos: Uint8Array[] | undefined },
+): Promise<void> {
+  const trunkId = trunkIdFor(id);
+  if (!trunkId || (await readSegment(store, trunkId))) return;
+  options.log?.(`building the fine-tuning trunk ${trunkId} (once per store)...`);
+  const photos = options.photos ?? (await fidelityPhotos(options.photosDir));
+  const { trunk, segment } = await buildDefaultFineTuning({ fidelityImages: photos });
+  await saveTrunk(store, trunk.pkg, segment);
+}
+
+/**
+ * Makes sure the store has a default backbone: the one it names, or else the built-in default, built on first
+ * use (see ensureBuiltInBackbone) and made the default. A store that names another default keeps it: moving a
+ * store to a new built-in default is `headstart backbone migrate`, which re-extracts the photos first.
  */
 export async function ensureDefaultBackbone(
   store: ObjectStore,
   options: { photosDir: string; log?: (line: string) => void },
 ): Promise<string> {
-  let id = await readDefaultBackboneId(store);
-  if (id) {
-    try {
-      await readBackboneManifest(store, id);
-    } catch (err) {
-      if (!(err instanceof BackboneNotFoundError)) throw err;
-      id = undefined;
-    }
+  const named = await readDefaultBackboneId(store);
+  if (named && (await hasBackbone(store, named))) {
+    await ensureTrunk(store, named, { ...options, photos: undefined });
+    return named;
   }
-  let photos: Uint8Array[] | undefined;
-  if (!id) {
-    options.log?.(`building the default backbone ${defaultBackboneId()} from nsfwjs (first start only)...`);
-    photos = await fidelityPhotos(options.photosDir);
-    const { pkg } = await buildDefaultBackbone({ fidelityImages: photos });
-    await saveBackbone(store, pkg);
-    await setDefaultBackbone(store, pkg.manifest.id);
-    const f = pkg.manifest.fidelity!;
-    options.log?.(
-      `backbone ${pkg.manifest.id}: ${pkg.weights.byteLength} bytes, feature cosine vs source mean ${f.cosineMean.toFixed(5)} min ${f.cosineMin.toFixed(5)} on ${f.images} photos`,
-    );
-    id = pkg.manifest.id;
-  }
-  const trunkId = trunkIdFor(id);
-  if (trunkId && !(await readSegment(store, trunkId))) {
-    options.log?.(`building the fine-tuning trunk ${trunkId} (first start only)...`);
-    photos ??= await fidelityPhotos(options.photosDir);
-    const { trunk, segment } = await buildDefaultFineTuning({ fidelityImages: photos });
-    await saveTrunk(store, trunk.pkg, segment);
-  }
+  const id = await ensureBuiltInBackbone(store, options);
+  await setDefaultBackbone(store, id);
   return id;
 }

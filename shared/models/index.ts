@@ -29,6 +29,8 @@ export {
   modelManifestSchema,
   modeOf,
   type StoredVersion,
+  servesFlipped,
+  servingSchema,
   TOP_FORMAT,
   TOP_JSON,
   TOP_WEIGHTS,
@@ -36,6 +38,7 @@ export {
   VERSION_FORMATS,
   type VersionCommon,
   type VersionMode,
+  type VersionServing,
 } from './version-format.js';
 export {
   VERSION_STAGE,

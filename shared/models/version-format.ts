@@ -44,6 +44,9 @@ const metricsSchema = z.object({
   n: z.number().int().nonnegative(),
 });
 
+export const servingSchema = z.object({ flip: z.boolean() });
+export type VersionServing = z.infer<typeof servingSchema>;
+
 /** `models/<project>/<version>/manifest.json`: immutable once written. */
 export const modelManifestSchema = z.object({
   schemaVersion: z.literal(1),
@@ -69,6 +72,11 @@ export const modelManifestSchema = z.object({
   metrics: metricsSchema,
   datasetSnapshot: sha256,
   training: z.record(z.string(), z.unknown()),
+  /**
+   * How the edge runs this version. `flip`: the photo and its mirror go through the backbone as one batch and
+   * the head's probabilities are averaged. Absent in versions written before it existed: served as one view.
+   */
+  serving: servingSchema.optional(),
 });
 export type ModelManifest = z.infer<typeof modelManifestSchema>;
 
@@ -88,6 +96,8 @@ export interface VersionCommon {
   createdAt: string;
   metrics: ModelManifest['metrics'];
   datasetSnapshot: string;
+  /** See `modelManifestSchema.serving`; pinned per version so a rollback serves exactly as before. */
+  serving?: VersionServing;
   /** Written as evaluation.json. */
   evaluation: unknown;
 }
@@ -154,6 +164,11 @@ export function encodeFineTunedVersion(input: {
     },
     { [VERSION_FILES.topJson]: files.json, [VERSION_FILES.topWeights]: files.weights },
   );
+}
+
+/** Whether the edge averages the photo with its mirror for this version (see `modelManifestSchema.serving`). */
+export function servesFlipped(manifest: Pick<ModelManifest, 'serving'>): boolean {
+  return manifest.serving?.flip === true;
 }
 
 /** Which kind of predictor a manifest describes. */

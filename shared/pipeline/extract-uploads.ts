@@ -3,24 +3,23 @@ import { z } from 'zod';
 import type { Backbone } from '../backbone/index.js';
 import { DatasetError, UploadTooLargeError } from '../dataset/dataset-errors.js';
 import type { DatasetIndex } from '../dataset/dataset-index.js';
-import { encodeFeatures } from '../dataset/feature-file.js';
 import { clearQuarantine, putQuarantine, readQuarantine } from '../dataset/quarantine.js';
 import type { UploadEvent } from '../dataset/s3-events.js';
 import { compareSequencers } from '../dataset/sequencer.js';
 import { parseUploadKey, projectOf } from '../dataset/upload-key.js';
-import { type DualExtractor, encodeSpatialFeatures, spatialFeatureKey } from '../finetune/index.js';
-import { decodeImage, ImageError, type ImageView } from '../image/index.js';
+import type { DualExtractor } from '../finetune/index.js';
+import { ImageError } from '../image/index.js';
 import { layout } from '../layout/index.js';
 import type { ObjectStore, StoredObject } from '../store/index.js';
-import {
-  CorruptObjectError,
-  InvalidKeyError,
-  PreconditionFailedError,
-  StoreError,
-  StoreUnavailableError,
-} from '../store/index.js';
+import { CorruptObjectError, InvalidKeyError, StoreError, StoreUnavailableError } from '../store/index.js';
 import { sameEtag } from '../store/store-input.js';
-import { createFeatureBatcher, type FeatureBatcher } from './feature-batcher.js';
+import type { FeatureBatcher } from './feature-batcher.js';
+import {
+  cacheViewFeatures,
+  createViewExtractors,
+  type ViewExtractors,
+  type ViewRequest,
+} from './view-features.js';
 
 export type UploadOutcome =
   | { key: string; status: 'indexed'; project: string; label: string; sha256: string; computed: number }
@@ -30,18 +29,34 @@ export type UploadOutcome =
 
 export const projectSettingsSchema = z.object({
   /**
-   * Augmented views whose features are cached beside the plain one. Off by default: a flip or a crop can change
-   * what a photo means (text, left/right, a detail at the edge), so each project opts in.
+   * Augmented views whose features are cached beside the plain one, used as extra examples of training photos.
+   * The mirror (`hflip`) by default: on clothing-small it pays with flip-averaged prediction and costs one more
+   * backbone pass per upload. `[]` turns it off, for photos a mirror changes the meaning of (text, left/right).
    */
-  augmentations: z.array(z.enum(['hflip', 'crop-tl', 'crop-br'])).default([]),
+  augmentations: z.array(z.enum(['hflip', 'crop-tl', 'crop-br'])).default(['hflip']),
   /**
    * 'auto' trains a head and, where the trunk's features are cached, also fine-tunes the top block, keeping
    * whichever scores better on validation; 'head' or 'finetune' force one. 'head' also skips caching the trunk's
    * (larger) features for the project's uploads.
    */
   trainingMode: z.enum(['auto', 'head', 'finetune']).default('auto'),
+  /**
+   * Serve the mean of the photo's and its mirror's probabilities (two backbone views per photo, one batch).
+   * Recorded in each version the project trains (`manifest.serving.flip`), so it applies from the next training
+   * and a rollback serves as it did. Off by default: see the README for its measured gain and latency.
+   */
+  predictFlip: z.boolean().default(false),
 });
 export type ProjectSettings = z.infer<typeof projectSettingsSchema>;
+
+/** What extraction caches of each photo of a project with these settings. */
+export function viewRequest(settings: ProjectSettings, maxPixels?: number): ViewRequest {
+  return {
+    views: ['identity', ...settings.augmentations],
+    trunk: settings.trainingMode !== 'head',
+    ...(maxPixels ? { maxPixels } : {}),
+  };
+}
 
 export interface ExtractDeps {
   store: ObjectStore;
@@ -62,39 +77,22 @@ export interface ExtractDeps {
   now?: () => Date;
 }
 
-interface DualFeatures {
-  pooled: Float32Array;
-  spatial: Float32Array;
-}
-
 export interface UploadExtractor {
   /** Handles one event. Throws only for failures worth a retry (store unreachable, contention). */
   handle(event: UploadEvent): Promise<UploadOutcome>;
 }
 
 class Extractor implements UploadExtractor {
-  private readonly batcher: FeatureBatcher;
-  private readonly dualBatcher: FeatureBatcher<DualFeatures> | undefined;
+  private readonly extractors: ViewExtractors;
   private readonly settings = new Map<string, Promise<ProjectSettings>>();
   private readonly maxUploadBytes: number;
 
   constructor(private readonly deps: ExtractDeps) {
-    this.batcher = deps.batcher ?? createFeatureBatcher(deps.backbone);
-    const { dual } = deps;
-    if (dual && dual.backboneId !== deps.backbone.manifest.id) {
-      throw new DatasetError(
-        'trunk_mismatch',
-        `the trunk extractor runs backbone '${dual.backboneId}', not '${deps.backbone.manifest.id}'`,
-      );
-    }
-    this.dualBatcher = dual
-      ? createFeatureBatcher<DualFeatures>({
-          extract: async (images) => {
-            const { pooled, spatial } = await dual.extract(images);
-            return pooled.map((p, i) => ({ pooled: p, spatial: spatial[i]! }));
-          },
-        })
-      : undefined;
+    this.extractors = createViewExtractors({
+      backbone: deps.backbone,
+      ...(deps.batcher ? { batcher: deps.batcher } : {}),
+      ...(deps.dual ? { dual: deps.dual } : {}),
+    });
     this.maxUploadBytes = deps.maxUploadBytes ?? 20 * 1024 * 1024;
   }
 
@@ -288,7 +286,7 @@ class Extractor implements UploadExtractor {
   }
 
   private async created(event: UploadEvent): Promise<UploadOutcome> {
-    const { store, index, backbone } = this.deps;
+    const { store, index } = this.deps;
     let parsed: ReturnType<typeof parseUploadKey>;
     try {
       parsed = parseUploadKey(event.key);
@@ -353,46 +351,14 @@ class Extractor implements UploadExtractor {
     }
     const sha256 = createHash('sha256').update(obj.body).digest('hex');
 
-    const settings = await this.projectSettings(project);
-    const views: ImageView[] = ['identity', ...settings.augmentations];
-    const trunkId = settings.trainingMode !== 'head' ? this.deps.dual?.trunkId : undefined;
-    let computed = 0;
-    const putOnce = async (key: string, body: Uint8Array) => {
-      try {
-        await store.put(key, body, { ifNoneMatch: '*' });
-        computed++;
-      } catch (err) {
-        if (!(err instanceof PreconditionFailedError)) throw err;
-      }
-    };
+    let computed: number;
     try {
-      for (const view of views) {
-        const featureKey = layout.feature(backbone.manifest.id, sha256, view);
-        // Fine-tuning reads only the plain photo's activation; augmented views train heads alone.
-        const spatialKey = view === 'identity' && trunkId ? spatialFeatureKey(trunkId, sha256) : undefined;
-        // Content-addressed: the same photo under two names, or uploaded twice, is extracted once.
-        const [hasPooled, hasSpatial] = await Promise.all([
-          store.head(featureKey),
-          spatialKey ? store.head(spatialKey) : true,
-        ]);
-        if (hasPooled && hasSpatial) continue;
-        const decoded = await decodeImage(obj.body, {
-          size: backbone.inputSize,
-          policy: backbone.manifest.preprocessing.resize,
-          view,
-          ...(this.deps.maxPixels ? { maxPixels: this.deps.maxPixels } : {}),
-        });
-        if (spatialKey && trunkId && this.dualBatcher) {
-          const { pooled, spatial } = await this.dualBatcher.extract(decoded.data);
-          if (!hasPooled) await putOnce(featureKey, encodeFeatures(backbone.manifest.id, pooled));
-          if (!hasSpatial) await putOnce(spatialKey, encodeSpatialFeatures(trunkId, spatial));
-        } else {
-          await putOnce(
-            featureKey,
-            encodeFeatures(backbone.manifest.id, await this.batcher.extract(decoded.data)),
-          );
-        }
-      }
+      computed = await cacheViewFeatures(
+        store,
+        this.extractors,
+        { body: obj.body, sha256 },
+        viewRequest(await this.projectSettings(project), this.deps.maxPixels),
+      );
     } catch (err) {
       if (err instanceof ImageError) {
         return this.quarantine(event, err, { body: obj.body, sha256, etag: obj.etag });

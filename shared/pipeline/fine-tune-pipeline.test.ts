@@ -125,7 +125,8 @@ describe('fine-tuning in the pipeline', () => {
     for (const o of outcomes) {
       expect(o.status).toBe('indexed');
       if (o.status !== 'indexed') continue;
-      expect(o.computed).toBe(2);
+      // The pooled feature, the trunk's activation, and the mirror's pooled feature.
+      expect(o.computed).toBe(3);
       const spatial = await store.get(spatialFeatureKey(trunkBackboneId(), o.sha256));
       expect(spatial?.key).toBe(`features/${trunkBackboneId()}/${o.sha256}`);
       const values = decodeSpatialFeatures(spatial!.body, trunkBackboneId(), TRUNK_SHAPE);
@@ -142,7 +143,7 @@ describe('fine-tuning in the pipeline', () => {
       trainingMode: 'head',
     });
     for (const o of outcomes) {
-      expect(o).toMatchObject({ status: 'indexed', computed: 1 });
+      expect(o).toMatchObject({ status: 'indexed', computed: 2 });
       if (o.status === 'indexed') {
         expect(await store.head(spatialFeatureKey(trunkBackboneId(), o.sha256))).toBeUndefined();
       }

@@ -94,10 +94,16 @@ interface Snapshot {
 /** What every mode trains on: the photos with cached features, their labels, and the head search's input. */
 interface Prepared {
   usable: Example[];
+  /** Photos of the dataset with no cached feature under the training backbone: left out, never mixed in. */
+  missingFeatures: number;
+  /** The backbone whose cached features the photos were read under. */
+  featureBackbone: string;
   labels: number[];
   labelNames: string[];
   ids: string[];
   setting: 'auto' | 'head' | 'finetune';
+  /** How the version is to be served (the project's `predictFlip`). */
+  serving: { flip: boolean };
   /** Photos plus augmented views of the training split. */
   input: TrainInput;
   trainOptions: TrainOptions;
@@ -331,6 +337,9 @@ class ProjectTrainer {
     }
     await progress.phase('loading features');
     const data = await this.prepare(project, snap.dataset.examples);
+    if (data.usable.length === 0 && data.missingFeatures > 0) {
+      return { status: 'refused', project, ...this.featuresMissing(project, data.missingFeatures) };
+    }
     const fitted = await this.fit(data, progress);
     if ('refused' in fitted) return { status: 'refused', project, ...fitted.refused };
     await progress.phase('writing version');
@@ -345,6 +354,15 @@ class ProjectTrainer {
       reason: decision.reason,
       metrics,
       seconds: (performance.now() - started) / 1000,
+    };
+  }
+
+  /** The refusal of a dataset none of whose photos has features under the training backbone. */
+  private featuresMissing(project: string, photos: number): { code: string; message: string } {
+    const id = this.deps.backbone.id;
+    return {
+      code: 'features_missing',
+      message: `none of the ${photos} photos of '${project}' has features under backbone '${id}' (they were extracted under another backbone): run \`npx headstart backbone migrate --project ${project} --to ${id}\``,
     };
   }
 
@@ -397,10 +415,13 @@ class ProjectTrainer {
     const ids = usable.map((e) => e.sha256);
     const prepared: Prepared = {
       usable,
+      missingFeatures: examples.length - usable.length,
+      featureBackbone: backbone.id,
       labels,
       labelNames,
       ids,
       setting: settings.trainingMode,
+      serving: { flip: settings.predictFlip },
       input: { features: matrix, dim, labels, labelNames, ids },
       trainOptions: { ...this.deps.trainOptions },
     };
@@ -488,6 +509,7 @@ class ProjectTrainer {
       createdAt: this.now().toISOString(),
       metrics,
       datasetSnapshot: snap.hash,
+      serving: data.serving,
       evaluation,
     };
     const encoded =
@@ -720,6 +742,15 @@ function evaluationOf(v: {
     ...(modes.result ? { fineTuneHistory: modes.result.history } : {}),
     datasetSnapshot: v.snap.hash,
     examples: v.data.usable.length,
+    ...(v.data.missingFeatures > 0
+      ? {
+          missingFeatures: {
+            backbone: v.data.featureBackbone,
+            photos: v.data.missingFeatures,
+            hint: 'left out of training: run `npx headstart backbone migrate` to extract them under this backbone',
+          },
+        }
+      : {}),
     ...duplicatesReport(v.snap.dataset),
     perLabelCounts: Object.fromEntries(
       v.data.labelNames.map((l) => [l, v.data.usable.filter((e) => e.label === l).length]),
