@@ -42,8 +42,11 @@ export const backboneManifestSchema = z.object({
   feature: z.object({
     /** Layer (layers models, headstart graphs) or node (graph models) whose output is the feature. */
     layer: z.string().min(1),
-    /** Spatial outputs are globally average-pooled to one vector per image. */
-    pooling: z.enum(['avg', 'none']),
+    /**
+     * How a spatial output becomes one vector per image: 'avg' global average; 'grid2' a 2x2 grid of averages
+     * (4 * channels, cells row-major; see grid-pool.ts for odd sizes); 'none' the map flattened.
+     */
+    pooling: z.enum(['avg', 'grid2', 'none']),
     dim: z.number().int().positive(),
   }),
   quantization: quantizationSchema,
