@@ -22,7 +22,8 @@ export interface DefaultBackboneOptions {
   minCosineMean?: number;
 }
 
-const QUANT_SLUG: Record<Quantization, string> = {
+/** How a quantization mode reads in a backbone id. */
+export const QUANT_SLUG: Record<Quantization, string> = {
   float32: 'f32',
   float16: 'f16',
   'uint8-per-tensor': 'u8t',

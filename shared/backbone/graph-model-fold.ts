@@ -93,6 +93,10 @@ export function foldGraphModel(source: GraphModelSource, options: FoldGraphOptio
   if (!byName.has(cutName)) throw new InvalidBackboneError(`node '${options.cut}' is not in the graph model`);
   const consts = decodeGraphWeights(source);
   const order = topoOrder(byName, cutName);
+  const readers = new Map<string, number>();
+  for (const n of order) {
+    for (const i of n.input) readers.set(i.split(':')[0]!, (readers.get(i.split(':')[0]!) ?? 0) + 1);
+  }
 
   const out: GraphNode[] = [];
   const weights: NamedWeights = new Map();
@@ -135,20 +139,15 @@ export function foldGraphModel(source: GraphModelSource, options: FoldGraphOptio
           break;
         }
         const input = data.length === 1 ? from(n, data[0]!) : undefined;
-        const k = n.input.map(constOf).find((c) => c);
-        if (!input || input.ref !== 'input' || convSeen || !k || k.values.length !== 1) {
+        const onlyReader = data.length === 1 && readers.get(data[0]!.split(':')[0]!) === 1;
+        if (input?.ref !== 'input' || convSeen || !onlyReader) {
           throw new UnsupportedGraphOpError({
             op: n.op,
             node: n.name,
-            detail: 'only a scalar affine map on the input itself is folded',
+            detail: 'only a scalar affine map on the input itself, read by nothing else, is folded',
           });
         }
-        const v = k.values[0]!;
-        if (n.op === 'Sub' && n.input[0]?.split(':')[0] !== data[0]?.split(':')[0]) {
-          throw new UnsupportedGraphOpError({ op: n.op, node: n.name, detail: 'constant minus input' });
-        }
-        if (n.op === 'Mul') [scale, offset] = [scale * v, offset * v];
-        else offset += n.op === 'Sub' ? -v : v;
+        [scale, offset] = foldAffine(n, n.input.map(constOf), { scale, offset });
         traced.set(n.name, input);
         break;
       }
@@ -176,6 +175,24 @@ export function foldGraphModel(source: GraphModelSource, options: FoldGraphOptio
     offset,
     cut: short(cutName),
   };
+}
+
+/** Folds `x * k`, `x - k` or `x + k` (k a scalar constant) into the preprocessing that feeds x. */
+function foldAffine(
+  n: TfGraphNode,
+  inputs: ({ values: Float32Array } | undefined)[],
+  at: { scale: number; offset: number },
+): [number, number] {
+  const k = inputs.find((c) => c);
+  if (!k || k.values.length !== 1) {
+    throw new UnsupportedGraphOpError({ op: n.op, node: n.name, detail: 'the constant is not a scalar' });
+  }
+  if (n.op === 'Sub' && inputs[0]) {
+    throw new UnsupportedGraphOpError({ op: n.op, node: n.name, detail: 'constant minus input' });
+  }
+  const v = k.values[0]!;
+  if (n.op === 'Mul') return [at.scale * v, at.offset * v];
+  return [at.scale, at.offset + (n.op === 'Sub' ? -v : v)];
 }
 
 /** The nodes `cut` depends on, inputs before readers. */

@@ -1,6 +1,7 @@
 import { InvalidBackboneError } from './backbone-errors.js';
 import { backboneIdSchema, type Quantization } from './backbone-manifest.js';
 import { sha256Hex } from './backbone-package.js';
+import { type DefaultBackboneOptions, QUANT_SLUG } from './default-backbone.js';
 import { type ExportResult, exportFolded } from './export-backbone.js';
 import { foldGraphModel } from './graph-model-fold.js';
 import type { Pooling } from './grid-pool.js';
@@ -35,24 +36,8 @@ export const MID_CUT_CANDIDATES = [
   'expanded_conv_14/depthwise/depthwise',
 ] as const;
 
-export interface MidBackboneOptions {
-  cut?: string;
-  inputSize?: number;
-  pooling?: Pooling;
-  quantization?: Quantization;
-  /** Decoded photos (RGB uint8 at inputSize) used to measure fidelity against the source graph model. */
-  fidelityImages: readonly Uint8Array[];
-  fidelityLabels?: readonly string[];
-  /** Refuse the export below this mean cosine against the source. Default 0.99, as the default backbone. */
-  minCosineMean?: number;
-}
-
-const QUANT_SLUG: Record<Quantization, string> = {
-  float32: 'f32',
-  float16: 'f16',
-  'uint8-per-tensor': 'u8t',
-  'int8-per-channel': 'i8c',
-};
+/** The default backbone's options, plus the pooling: the same call shape, so either can be the default. */
+export type MidBackboneOptions = DefaultBackboneOptions & { pooling?: Pooling };
 
 /** A graph node name as an id segment: `expanded_conv_13/depthwise/depthwise` -> `ec13-dw`. */
 export function midCutSlug(cut: string): string {
