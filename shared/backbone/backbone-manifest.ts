@@ -19,6 +19,14 @@ export const preprocessingSchema = z.object({
 export const quantizationSchema = z.enum(['float32', 'float16', 'uint8-per-tensor', 'int8-per-channel']);
 export type Quantization = z.infer<typeof quantizationSchema>;
 
+/** How a quantization mode reads in a backbone id. */
+export const QUANT_SLUG: Record<Quantization, string> = {
+  float32: 'f32',
+  float16: 'f16',
+  'uint8-per-tensor': 'u8t',
+  'int8-per-channel': 'i8c',
+};
+
 export const fidelitySchema = z.object({
   images: z.number().int().positive(),
   cosineMean: z.number(),

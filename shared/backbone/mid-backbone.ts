@@ -1,7 +1,7 @@
 import { InvalidBackboneError } from './backbone-errors.js';
-import { backboneIdSchema, type Quantization } from './backbone-manifest.js';
+import { backboneIdSchema, QUANT_SLUG, type Quantization } from './backbone-manifest.js';
 import { sha256Hex } from './backbone-package.js';
-import { type DefaultBackboneOptions, QUANT_SLUG } from './default-backbone.js';
+import type { DefaultBackboneOptions } from './default-backbone.js';
 import { type ExportResult, exportFolded } from './export-backbone.js';
 import { foldGraphModel } from './graph-model-fold.js';
 import type { Pooling } from './grid-pool.js';
