@@ -1,4 +1,4 @@
-// npm run bench:mid-probe (tsx bench/mid-backbone-probe.ts [extract|score|latency|all]): where to cut nsfwjs'
+// npx tsx bench/mid-backbone-probe.ts [extract|score|latency|all] [size]: where to cut nsfwjs'
 // mobilenet_v2_mid, and how to pool it, chosen on clothing-small validation. One JSON object per line.
 //
 // extract: the source graph model, run as shipped (tfjs dequantizes its uint8 weights), executed once per batch
