@@ -8,6 +8,7 @@ import {
   type Backbone,
   backboneFromLayersModel,
   buildDefaultBackbone,
+  buildMidBackbone,
   DEFAULT_CUT,
   exportBackbone,
   loadBackbone,
@@ -122,6 +123,33 @@ async function cpuChild(mode: string, dir: string): Promise<void> {
   emit('quant_cosine_min_f32model', f32Cos.min, 'cosine');
 }
 
+/** The 1.4-wide candidate default (nsfwjs' mobilenet_v2_mid, grid2): fidelity, bytes, latency against today's. */
+async function midBackbone(
+  real: { pixels: Uint8Array[]; labels: string[] },
+  current: Backbone,
+  img: Uint8Array,
+): Promise<void> {
+  const { pkg } = await buildMidBackbone({ fidelityImages: real.pixels, fidelityLabels: real.labels });
+  const fid = pkg.manifest.fidelity!;
+  emit('mid_quant_cosine_mean', fid.cosineMean, 'cosine', { backbone: pkg.manifest.id, images: fid.images });
+  emit('mid_quant_cosine_min', fid.cosineMin, 'cosine');
+  emit('mid_quant_head_top1_agreement', fid.headTop1Agreement ?? null, 'ratio');
+  emit('mid_backbone_bytes', pkg.weights.byteLength, 'bytes', { dim: pkg.manifest.feature.dim });
+  const mid = await loadBackbone(pkg);
+  const a: number[] = [];
+  const b: number[] = [];
+  // Interleaved, so load on the machine falls on both alike.
+  for (let r = 0; r < 6; r++) {
+    a.push(...(await latency(mid, img, 5)));
+    b.push(...(await latency(current, img, 5)));
+  }
+  emit('mid_backbone_warm_p50_ms', percentile(a, 50), 'ms', {
+    ratioToDefault: percentile(a, 50) / percentile(b, 50),
+    defaultP50: percentile(b, 50),
+  });
+  mid.dispose();
+}
+
 async function main(): Promise<void> {
   const [, , flag, arg] = process.argv;
   if (flag === '--child') return cpuChild(arg!, process.argv[4] ?? '');
@@ -162,6 +190,8 @@ async function main(): Promise<void> {
   await exported.extract(batch);
   const b16 = await timeRuns(8, () => exported.extract(batch));
   emit('backbone_batch16_per_image_ms', percentile(b16, 50) / 16, 'ms');
+
+  await midBackbone(real, exported, img);
 
   const { model } = await loadNsfwjsMobileNetV2();
   const sourceAtCut = backboneFromLayersModel(model, pkg.manifest);

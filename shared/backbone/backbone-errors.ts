@@ -26,3 +26,19 @@ export class BackboneInputError extends errorKind(BackboneError, {
   name: 'BackboneInputError',
   code: 'backbone_input',
 }) {}
+
+/** A graph-model node below the cut uses an op (or an attribute of one) that Headstart's graph cannot express. */
+export class UnsupportedGraphOpError extends BackboneError {
+  readonly op: string;
+  readonly node: string;
+  constructor(options: { op: string; node: string; detail?: string }) {
+    super(
+      'unsupported_graph_op',
+      `graph node '${options.node}' uses op ${options.op}${options.detail ? ` (${options.detail})` : ''}, ` +
+        'which Headstart cannot convert below the cut',
+    );
+    this.name = 'UnsupportedGraphOpError';
+    this.op = options.op;
+    this.node = options.node;
+  }
+}

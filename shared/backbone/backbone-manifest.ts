@@ -19,6 +19,14 @@ export const preprocessingSchema = z.object({
 export const quantizationSchema = z.enum(['float32', 'float16', 'uint8-per-tensor', 'int8-per-channel']);
 export type Quantization = z.infer<typeof quantizationSchema>;
 
+/** How a quantization mode reads in a backbone id. */
+export const QUANT_SLUG: Record<Quantization, string> = {
+  float32: 'f32',
+  float16: 'f16',
+  'uint8-per-tensor': 'u8t',
+  'int8-per-channel': 'i8c',
+};
+
 export const fidelitySchema = z.object({
   images: z.number().int().positive(),
   cosineMean: z.number(),
@@ -42,8 +50,11 @@ export const backboneManifestSchema = z.object({
   feature: z.object({
     /** Layer (layers models, headstart graphs) or node (graph models) whose output is the feature. */
     layer: z.string().min(1),
-    /** Spatial outputs are globally average-pooled to one vector per image. */
-    pooling: z.enum(['avg', 'none']),
+    /**
+     * How a spatial output becomes one vector per image: 'avg' global average; 'grid2' a 2x2 grid of averages
+     * (4 * channels, cells row-major; see grid-pool.ts for odd sizes); 'none' the map flattened.
+     */
+    pooling: z.enum(['avg', 'grid2', 'none']),
     dim: z.number().int().positive(),
   }),
   quantization: quantizationSchema,

@@ -1,4 +1,4 @@
-import type { Quantization } from './backbone-manifest.js';
+import { QUANT_SLUG, type Quantization } from './backbone-manifest.js';
 import { type ExportResult, exportBackbone } from './export-backbone.js';
 import { loadNsfwjsMobileNetV2, NSFWJS_PREPROCESSING, NSFWJS_VERSION } from './nsfwjs-source.js';
 
@@ -21,13 +21,6 @@ export interface DefaultBackboneOptions {
   fidelityLabels?: readonly string[];
   minCosineMean?: number;
 }
-
-const QUANT_SLUG: Record<Quantization, string> = {
-  float32: 'f32',
-  float16: 'f16',
-  'uint8-per-tensor': 'u8t',
-  'int8-per-channel': 'i8c',
-};
 
 /** Ids name everything that changes features, so features cached under one id are never mixed with another's. */
 export function defaultBackboneId(

@@ -3,7 +3,8 @@ import { loadHead, trainHead } from '../train/index.js';
 import { FidelityError, InvalidBackboneError } from './backbone-errors.js';
 import type { BackboneManifest, Quantization } from './backbone-manifest.js';
 import { type BackbonePackage, sha256Hex } from './backbone-package.js';
-import { foldLayersModel } from './headstart-graph.js';
+import type { Pooling } from './grid-pool.js';
+import { foldLayersModel, type HeadstartGraph, type NamedWeights } from './headstart-graph.js';
 import { type Backbone, backboneFromLayersModel, loadBackbone } from './load-backbone.js';
 import { encodeWeights } from './quantize.js';
 
@@ -19,7 +20,7 @@ export interface ExportOptions {
   id: string;
   description?: string;
   cut: string;
-  pooling?: 'avg' | 'none';
+  pooling?: Pooling;
   quantization?: Quantization;
   /** Defaults to the source model's input size. Smaller sizes need a backbone that pools globally. */
   inputSize?: number;
@@ -67,12 +68,51 @@ export async function exportBackbone(source: ExportSource, options: ExportOption
   const nativeSize = (source.model.inputs[0]?.shape[1] as number | null) ?? undefined;
   const inputSize = options.inputSize ?? nativeSize;
   if (!inputSize) throw new InvalidBackboneError('the source model has no fixed input size; pass inputSize');
+  const pooling = options.pooling ?? 'avg';
+  const folded = foldLayersModel(source.model, { cut: options.cut, pooling });
+  return exportFolded({
+    folded: { ...folded, cut: options.cut, scale: options.scale, offset: options.offset },
+    source: {
+      id: source.id,
+      weightsSha256: source.weightsSha256,
+      ...(source.note ? { note: source.note } : {}),
+    },
+    options: { ...options, inputSize, pooling },
+    // At the source's own input size, compare with the source model itself; at other sizes the source cannot
+    // run, so compare with the same folded graph in float32 (folding alone is exact to float rounding).
+    reference: async (reference) =>
+      inputSize === nativeSize
+        ? backboneFromLayersModel(source.model, reference.manifest)
+        : loadBackbone(reference, { warmup: false }),
+  });
+}
+
+export interface FoldedSource {
+  graph: HeadstartGraph;
+  weights: NamedWeights;
+  featureDim: number;
+  /** The cut as the exported graph names it (the manifest's feature.layer). */
+  cut: string;
+  scale: number;
+  offset: number;
+}
+
+/**
+ * Encodes a folded graph, measures it against `reference` (given the float32 build of the same graph, it
+ * returns the backbone to compare with: the source itself where it can run) and refuses it below the floor.
+ */
+export async function exportFolded(args: {
+  folded: FoldedSource;
+  source: { id: string; weightsSha256: string; note?: string };
+  options: Omit<ExportOptions, 'cut' | 'scale' | 'offset'> & { inputSize: number; pooling: Pooling };
+  reference: (float32: BackbonePackage) => Promise<Backbone>;
+}): Promise<ExportResult> {
+  const { folded, options } = args;
+  const { graph, weights, featureDim } = folded;
   if (options.fidelityImages.length === 0) {
     throw new InvalidBackboneError('fidelity needs at least one real image');
   }
-  const pooling = options.pooling ?? 'avg';
   const quantization = options.quantization ?? 'int8-per-channel';
-  const { graph, weights, featureDim } = foldLayersModel(source.model, { cut: options.cut, pooling });
   const depthwise = new Set(graph.nodes.filter((n) => n.op === 'depthwise_conv2d').map((n) => n.kernel));
 
   const build = (mode: Quantization, id: string): BackbonePackage => {
@@ -82,21 +122,13 @@ export async function exportBackbone(source: ExportSource, options: ExportOption
       id,
       description: options.description ?? '',
       format: 'headstart-graph',
-      inputSize,
-      preprocessing: {
-        resize: options.resize ?? 'center-crop',
-        scale: options.scale,
-        offset: options.offset,
-      },
-      feature: { layer: options.cut, pooling, dim: featureDim },
+      inputSize: options.inputSize,
+      preprocessing: { resize: options.resize ?? 'center-crop', scale: folded.scale, offset: folded.offset },
+      feature: { layer: folded.cut, pooling: options.pooling, dim: featureDim },
       quantization: mode,
       weightsSha256: sha256Hex(data),
       weightsBytes: data.byteLength,
-      source: {
-        id: source.id,
-        weightsSha256: source.weightsSha256,
-        ...(source.note ? { note: source.note } : {}),
-      },
+      source: args.source,
       createdAt: (options.createdAt ?? new Date(0)).toISOString(),
     };
     return { manifest, graph, weightSpecs: specs, weights: data };
@@ -104,12 +136,7 @@ export async function exportBackbone(source: ExportSource, options: ExportOption
 
   const reference = build('float32', `${options.id}-float32-reference`);
   const candidate = build(quantization, options.id);
-  // At the source's own input size, compare with the source model itself; at other sizes the source cannot run,
-  // so compare with the same folded graph in float32 (folding alone is exact to float rounding: see the tests).
-  const ref =
-    inputSize === nativeSize
-      ? backboneFromLayersModel(source.model, reference.manifest)
-      : await loadBackbone(reference, { warmup: false });
+  const ref = await args.reference(reference);
   const cand = await loadBackbone(candidate, { warmup: false });
   let cosines: number[];
   let headTop1Agreement: number | undefined;

@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { z } from 'zod';
 import { InvalidBackboneError } from './backbone-errors.js';
+import { gridAvgPool2, type Pooling, pooledDim } from './grid-pool.js';
 
 /**
  * Headstart's own inference graph: the Keras model reduced to the ops a convolutional backbone needs, with
@@ -30,6 +31,8 @@ const graphNode = z.discriminatedUnion('op', [
   convNode.extend({ op: z.literal('depthwise_conv2d') }),
   z.object({ op: z.literal('add'), name: z.string(), inputs: z.tuple([z.string(), z.string()]), activation }),
   z.object({ op: z.literal('global_avg_pool'), name: z.string(), input: z.string() }),
+  /** 2x2 grid of averages, cells row-major: see gridAvgPool2. */
+  z.object({ op: z.literal('grid_avg_pool'), name: z.string(), input: z.string() }),
 ]);
 export const headstartGraphSchema = z.object({
   input: z.literal('input'),
@@ -38,7 +41,7 @@ export const headstartGraphSchema = z.object({
 });
 export type HeadstartGraph = z.infer<typeof headstartGraphSchema>;
 export type GraphNode = z.infer<typeof graphNode>;
-type ConvNode = Extract<GraphNode, { op: 'conv2d' | 'depthwise_conv2d' }>;
+export type ConvNode = Extract<GraphNode, { op: 'conv2d' | 'depthwise_conv2d' }>;
 
 export interface NamedWeight {
   shape: number[];
@@ -49,8 +52,8 @@ export type NamedWeights = Map<string, NamedWeight>;
 export interface FoldOptions {
   /** Layer whose output is the feature. */
   cut: string;
-  /** Globally average-pool a spatial cut to one vector per image. */
-  pooling: 'avg' | 'none';
+  /** How a spatial cut becomes one vector per image (see Pooling). */
+  pooling: Pooling;
 }
 
 interface Pending {
@@ -229,7 +232,7 @@ export function foldLayersModel(
         const target = nodeByName.get(input.ref);
         if (
           !target ||
-          target.op === 'global_avg_pool' ||
+          !('activation' in target) ||
           target.activation !== 'linear' ||
           !fusable(producer, input.ref)
         ) {
@@ -294,15 +297,23 @@ export function foldLayersModel(
   let output = out.ref;
   const cutShape = cutLayer.outputShape as number[];
   let featureDim = cutShape[cutShape.length - 1] ?? 0;
-  const last = nodeByName.get(output);
-  if (cutShape.length === 4 && options.pooling === 'avg' && last?.op !== 'global_avg_pool') {
-    const pool: GraphNode = { op: 'global_avg_pool', name: `${options.cut}/global_avg_pool`, input: output };
-    push(pool);
-    output = pool.name;
-  } else if (cutShape.length === 4) {
-    featureDim = cutShape.slice(1).reduce((a, b) => a * b, 1);
+  if (cutShape.length === 4) {
+    const pooled = appendPooling(nodes, output, options);
+    output = pooled.output;
+    featureDim = pooledDim(cutShape.slice(1) as number[], options.pooling);
   }
   return { graph: { input: 'input', output, nodes }, weights, featureDim };
+}
+
+/** Ends a graph whose output is a spatial map with the pooling node `pooling` asks for ('none': none). */
+export function appendPooling(nodes: GraphNode[], output: string, options: FoldOptions): { output: string } {
+  if (options.pooling === 'none') return { output };
+  const node: GraphNode =
+    options.pooling === 'avg'
+      ? { op: 'global_avg_pool', name: `${options.cut}/global_avg_pool`, input: output }
+      : { op: 'grid_avg_pool', name: `${options.cut}/grid_avg_pool`, input: output };
+  nodes.push(node);
+  return { output: node.name };
 }
 
 function foldBatchNorm(
@@ -397,6 +408,10 @@ export function runGraph(
       }
       case 'global_avg_pool':
         out = tf.mean(read(n.input), [1, 2]);
+        release(n.input);
+        break;
+      case 'grid_avg_pool':
+        out = gridAvgPool2(read(n.input) as tf.Tensor4D);
         release(n.input);
         break;
     }

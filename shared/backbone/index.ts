@@ -4,6 +4,7 @@ export {
   BackboneIntegrityError,
   FidelityError,
   InvalidBackboneError,
+  UnsupportedGraphOpError,
 } from './backbone-errors.js';
 export {
   type BackboneManifest,
@@ -43,6 +44,8 @@ export {
   type ExportResult,
   exportBackbone,
 } from './export-backbone.js';
+export { type FoldedGraph, foldGraphModel, type GraphModelSource } from './graph-model-fold.js';
+export { gridAvgPool2, gridCellBounds, type Pooling, pooledDim } from './grid-pool.js';
 export type { HeadstartGraph } from './headstart-graph.js';
 export {
   type Backbone,
@@ -50,3 +53,12 @@ export {
   type LoadBackboneOptions,
   loadBackbone,
 } from './load-backbone.js';
+export {
+  buildMidBackbone,
+  MID_CUT,
+  MID_INPUT_SIZE,
+  MID_POOLING,
+  MID_QUANTIZATION,
+  type MidBackboneOptions,
+  midBackboneId,
+} from './mid-backbone.js';

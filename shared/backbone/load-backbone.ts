@@ -4,6 +4,7 @@ import { exactArrayBuffer } from '../bytes.js';
 import { BackboneInputError, InvalidBackboneError } from './backbone-errors.js';
 import type { BackboneManifest } from './backbone-manifest.js';
 import type { BackbonePackage } from './backbone-package.js';
+import { poolFeatures } from './grid-pool.js';
 import { runGraph } from './headstart-graph.js';
 import { decodeWeights } from './quantize.js';
 
@@ -110,8 +111,7 @@ class LoadedBackbone implements Backbone {
 
   extractTensor(batch: tf.Tensor4D): tf.Tensor2D {
     return tf.tidy(() => {
-      let y = this.forward(batch);
-      if (y.rank === 4 && this.manifest.feature.pooling === 'avg') y = tf.mean(y, [1, 2]);
+      const y = poolFeatures(this.forward(batch), this.manifest.feature.pooling);
       return tf.reshape(y, [batch.shape[0], -1]) as tf.Tensor2D;
     });
   }

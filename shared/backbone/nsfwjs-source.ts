@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { exactArrayBuffer } from '../bytes.js';
 import type { BackboneManifest } from './backbone-manifest.js';
 import { type BackbonePackage, sha256Hex } from './backbone-package.js';
+import type { Pooling } from './grid-pool.js';
 
 /** The models that the npm package nsfwjs (pinned at 4.3.0) ships as data. */
 export type NsfwjsModelName = 'mobilenet_v2' | 'mobilenet_v2_mid';
@@ -83,15 +84,21 @@ export async function loadNsfwjsMobileNetV2(): Promise<{ model: tfl.LayersModel;
  */
 export function nsfwjsSourcePackage(
   name: NsfwjsModelName,
-  feature: { layer: string; pooling: 'avg' | 'none'; dim: number },
+  feature: { layer: string; pooling: Pooling; dim: number },
+  options: { inputSize?: number } = {},
 ): BackbonePackage {
   const files = readNsfwjsModel(name);
+  const inputSize = options.inputSize ?? 224;
+  const topology =
+    inputSize !== 224 && files.format === 'graph-model'
+      ? freePlaceholderSize(files.modelTopology)
+      : files.modelTopology;
   const manifest: BackboneManifest = {
     schemaVersion: 1,
     id: `nsfwjs-${name.replace(/_/g, '-')}-source`,
     description: `nsfwjs@${NSFWJS_VERSION} ${name}, as shipped`,
     format: files.format === 'graph-model' ? 'tfjs-graph' : 'tfjs-layers',
-    inputSize: 224,
+    inputSize,
     preprocessing: { ...NSFWJS_PREPROCESSING },
     feature,
     quantization: 'uint8-per-tensor',
@@ -100,7 +107,25 @@ export function nsfwjsSourcePackage(
   };
   return {
     manifest,
-    tfjs: { modelTopology: files.modelTopology, weightSpecs: files.weightSpecs },
+    tfjs: { modelTopology: topology, weightSpecs: files.weightSpecs },
     weights: files.weights,
   };
+}
+
+/**
+ * The graph model's placeholder pins 224x224 and tfjs checks it; its convolutions take any size, so the source
+ * can run (for fidelity) at the size an export is built for. A copy: the parsed model module is shared.
+ */
+function freePlaceholderSize(shipped: Record<string, unknown>): Record<string, unknown> {
+  const topology = structuredClone(shipped);
+  const nodes = z
+    .array(z.object({ op: z.string(), attr: z.record(z.any()).optional() }).passthrough())
+    .parse(topology.node);
+  for (const n of nodes) {
+    const dim = n.op === 'Placeholder' ? n.attr?.shape?.shape?.dim : undefined;
+    if (Array.isArray(dim) && dim.length === 4) {
+      for (const i of [1, 2]) dim[i] = { size: '-1' };
+    }
+  }
+  return topology;
 }

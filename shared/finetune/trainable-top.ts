@@ -95,7 +95,9 @@ class Top implements TrainableTop {
         this.plan.push({ node });
         continue;
       }
-      if (node.op === 'global_avg_pool') throw new UnsupportedTopError('pooling inside the top');
+      if (node.op === 'global_avg_pool' || node.op === 'grid_avg_pool') {
+        throw new UnsupportedTopError('pooling inside the top');
+      }
       const k = segment.weights.get(node.kernel);
       const b = segment.weights.get(node.bias);
       if (!k || !b) throw new UnsupportedTopError(`node '${node.name}' has no weights`);
@@ -202,7 +204,7 @@ class Top implements TrainableTop {
     const weights: NamedWeights = new Map();
     const original = this.init.segment.weights;
     for (const { node, kernel, bias } of this.plan) {
-      if (node.op === 'add' || node.op === 'global_avg_pool' || !kernel || !bias) continue;
+      if (!('kernel' in node) || !kernel || !bias) continue;
       weights.set(node.kernel, {
         shape: original.get(node.kernel)!.shape.slice(),
         values: new Float32Array(kernel.dataSync()),
