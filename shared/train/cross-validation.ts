@@ -4,11 +4,10 @@ import { hashFraction, type Split } from './split.js';
  * The one rule for how the head search scores its candidates: when the validation split has fewer than this many
  * examples of some label, candidates are scored by k-fold cross-validation of train + validation instead.
  *
- * Why 50: a validation accuracy over m examples of a label moves by 1/m per photo, and the L2 grid's neighbours
- * differ by about a point on small data; below ~50 per label one split ranks them on noise (measured with
- * bench/accuracy-bench.ts --study: 100 photos per label, 20 in validation, picked an L2 two grid steps off the
- * cross-validated one on most seeds). Cross-validation on cached features costs `folds` times the search, and
- * small data is exactly where that is cheap.
+ * Why 50: an accuracy over m validation examples of a label moves by 1/m per photo, so below ~50 per label one
+ * split ranks neighbouring L2 strengths on a few photos (the issue's small-data losses came from 20-per-label
+ * splits). Cross-validation on cached features costs `folds` times the search, and small data is exactly where
+ * that is cheap. bench/accuracy-bench.ts --study measures the effect.
  */
 export const CROSS_VALIDATION_BELOW_PER_LABEL = 50;
 
