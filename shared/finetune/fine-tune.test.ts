@@ -290,6 +290,19 @@ describe('training mode', () => {
     expect(chooseTrainingMode(head, undefined)).toBe('head');
   });
 
+  it('asks fine-tuning to beat the head by one standard error of accuracy when the head search found validation small', () => {
+    // sqrt(0.8 * 0.2 / 100) = 0.04: 0.83 is within the noise of 100 validation photos, 0.85 is not.
+    const small = { ...head, n: 100, smallValidation: true };
+    expect(chooseTrainingMode(small, { validationLoss: 0.6, validationAccuracy: 0.83 })).toBe('head');
+    expect(chooseTrainingMode(small, { validationLoss: 0.6, validationAccuracy: 0.85 })).toBe('finetune');
+    expect(
+      chooseTrainingMode(
+        { ...small, smallValidation: false },
+        { validationLoss: 0.6, validationAccuracy: 0.83 },
+      ),
+    ).toBe('finetune');
+  });
+
   it('lets the project force a mode whatever validation says', () => {
     expect(chooseTrainingMode(head, { validationLoss: 0.9, validationAccuracy: 0.5 }, 'finetune')).toBe(
       'finetune',

@@ -437,12 +437,30 @@ export interface ModeScore {
   /** Class-weighted mean cross-entropy, as trainHead's search and fineTune both report it. */
   validationLoss: number;
   validationAccuracy: number;
+  /** Validation examples behind the scores. */
+  n?: number;
+  /** The head search found the split too small to choose on and cross-validated instead (trainHead's rule). */
+  smallValidation?: boolean;
+}
+
+/**
+ * How much more accurate on validation the fine-tuned head must be, when the head search judged the split small:
+ * one standard error of an accuracy on that split, sqrt(p (1 - p) / n) at the head-only accuracy p. Fine-tuning
+ * starts from the head-only fit and keeps its best epoch *on this same split*, so on a small split it wins by
+ * luck alone: at n = 200 and p = 0.8 one standard error is 2.8 points, and a best-of-many-epochs pick clears
+ * half of that easily. Where the split is large the margin is 0, the rule before this one.
+ */
+export function fineTuneMargin(headOnly: ModeScore): number {
+  if (!headOnly.smallValidation || !headOnly.n) return 0;
+  const p = headOnly.validationAccuracy;
+  return Math.sqrt((p * (1 - p)) / headOnly.n);
 }
 
 /**
  * Picks the mode a new version uses. Fine-tuning starts from a head-only fit and keeps its best epoch, so its
- * validation loss is never above the warm start's: a lower loss alone would pick it on noise. It must also be at
- * least as accurate on validation as the head-only head. A forced mode (project setting) wins.
+ * validation loss is never above the warm start's: a lower loss alone would pick it on noise. It must also be
+ * more accurate on validation than the head-only head by `fineTuneMargin` (at least as accurate where the split
+ * is large). A forced mode (project setting) wins.
  */
 export function chooseTrainingMode(
   headOnly: ModeScore,
@@ -451,8 +469,10 @@ export function chooseTrainingMode(
 ): TrainingMode {
   if (forced) return forced;
   if (!fineTuned) return 'head';
-  return fineTuned.validationLoss < headOnly.validationLoss &&
-    fineTuned.validationAccuracy >= headOnly.validationAccuracy
-    ? 'finetune'
-    : 'head';
+  const margin = fineTuneMargin(headOnly);
+  const accurate =
+    margin > 0
+      ? fineTuned.validationAccuracy > headOnly.validationAccuracy + margin
+      : fineTuned.validationAccuracy >= headOnly.validationAccuracy;
+  return fineTuned.validationLoss < headOnly.validationLoss && accurate ? 'finetune' : 'head';
 }

@@ -7,6 +7,7 @@ export {
   type FineTuneOptions,
   type FineTuneResult,
   fineTune,
+  fineTuneMargin,
   type ModeScore,
   type TrainingMode,
   type WarmStart,

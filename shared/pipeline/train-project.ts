@@ -9,6 +9,7 @@ import {
   type FineTuneOptions,
   type FineTuneResult,
   fineTune,
+  fineTuneMargin,
   type TrainingMode,
 } from '../finetune/fine-tune.js';
 import { FineTuneError } from '../finetune/finetune-errors.js';
@@ -642,13 +643,19 @@ class ProjectTrainer {
       stoppedBy: result.stoppedBy,
       seconds: result.seconds,
     };
-    const chosen = chooseTrainingMode(headOnly, fineTuned, setting === 'finetune' ? 'finetune' : undefined);
+    const headScore = {
+      ...headOnly,
+      n: head.config.nValidation,
+      smallValidation: head.config.selection === 'cross-validation',
+    };
+    const margin = fineTuneMargin(headScore);
+    const chosen = chooseTrainingMode(headScore, fineTuned, setting === 'finetune' ? 'finetune' : undefined);
     const fmt = (m: { validationLoss: number; validationAccuracy: number }) =>
       `loss ${m.validationLoss.toFixed(4)}, accuracy ${m.validationAccuracy.toFixed(4)}`;
     const reason =
       setting === 'finetune'
         ? 'fine-tuning is forced (trainingMode: finetune)'
-        : `on validation, fine-tuned ${fmt(fineTuned)} against head-only ${fmt(headOnly)}`;
+        : `on validation, fine-tuned ${fmt(fineTuned)} against head-only ${fmt(headOnly)}${margin > 0 ? ` (a split this small asks fine-tuning for ${margin.toFixed(4)} more accuracy)` : ''}`;
     return { chosen, decision: { chosen, setting, reason, headOnly, fineTuned }, result };
   }
 

@@ -20,6 +20,8 @@ export interface FitOutcome {
   epochs: number;
   /** Weighted mean cross-entropy of `params` on validation (NaN without validation data). */
   validationLoss: number;
+  /** Validation loss after each iteration (softmax) or epoch (mlp), from the first; empty without validation data. */
+  curve: number[];
 }
 
 export interface SoftmaxFitOptions {
@@ -162,6 +164,7 @@ export function fitSoftmax(
 
   try {
     const stopper = createEarlyStopping({ patience: opts.patience });
+    const curve: number[] = [];
     let best: Float64Array | undefined;
     let iterations = 0;
     const theta0 = new Float64Array(nw + k);
@@ -171,7 +174,9 @@ export function fitSoftmax(
       onIteration: (iteration, theta) => {
         iterations = iteration;
         if (!val) return false;
-        if (stopper.record(validationLoss(theta), iteration)) best = theta.slice();
+        const loss = validationLoss(theta);
+        curve.push(loss);
+        if (stopper.record(loss, iteration)) best = theta.slice();
         return stopper.exhausted;
       },
     });
@@ -181,9 +186,9 @@ export function fitSoftmax(
         best = last;
         stopper.record(validationLoss(last), 0);
       }
-      return { params: toParams(best), epochs: stopper.bestEpoch, validationLoss: stopper.best };
+      return { params: toParams(best), epochs: stopper.bestEpoch, validationLoss: stopper.best, curve };
     }
-    return { params: toParams(last), epochs: iterations, validationLoss: Number.NaN };
+    return { params: toParams(last), epochs: iterations, validationLoss: Number.NaN, curve };
   } finally {
     disposeDevice(dev);
     disposeDevice(val);
@@ -347,6 +352,7 @@ export function fitMlp(train: FitData, validation: FitData | undefined, opts: Ml
 
   try {
     const stopper = createEarlyStopping({ patience: opts.patience });
+    const curve: number[] = [];
     let best: HeadParams | undefined;
     let epoch = 0;
     for (epoch = 1; epoch <= opts.maxEpochs; epoch++) {
@@ -416,14 +422,15 @@ export function fitMlp(train: FitData, validation: FitData | undefined, opts: Ml
             return weightedLoss(tf.add(tf.matMul(tf.relu(tf.add(tf.matMul(val.x, w1), b1)), w2), b2), val);
           }),
         );
+        curve.push(loss);
         if (stopper.record(loss, epoch)) best = snapshot();
         if (stopper.exhausted || !Number.isFinite(loss)) break;
       }
     }
     if (val) {
-      return { params: best ?? snapshot(), epochs: stopper.bestEpoch, validationLoss: stopper.best };
+      return { params: best ?? snapshot(), epochs: stopper.bestEpoch, validationLoss: stopper.best, curve };
     }
-    return { params: snapshot(), epochs: Math.min(epoch, opts.maxEpochs), validationLoss: Number.NaN };
+    return { params: snapshot(), epochs: Math.min(epoch, opts.maxEpochs), validationLoss: Number.NaN, curve };
   } finally {
     tf.dispose(state);
     disposeDevice(val);

@@ -1,3 +1,9 @@
+export {
+  CROSS_VALIDATION_BELOW_PER_LABEL,
+  DEFAULT_FOLDS,
+  needsCrossValidation,
+  stratifiedFolds,
+} from './cross-validation.js';
 export { type Head, type HeadType, loadHead, type SerializedHead } from './head-model.js';
 export { computeMetrics, ECE_BINS, type LabelMetrics, type Metrics } from './metrics.js';
 export {

@@ -262,3 +262,51 @@ describe('stored heads', () => {
     await expect(loadHead({ ...stored, labels: ['a', 'b'] })).rejects.toMatchObject({ code: 'invalid_head' });
   });
 });
+
+describe('cross-validated search', () => {
+  it('scores candidates by 5-fold cross-validation when validation has fewer than 50 examples of a label, and on the split otherwise', async () => {
+    const small = gaussianBlobs({ perLabel: 60, labels: 3, dim: 8, separation: 0.5, seed: 4 });
+    const s = await trainHead(small, FAST);
+    expect(s.config).toMatchObject({ selection: 'cross-validation', folds: 5, selectBy: 'accuracy' });
+    expect(s.config.nValidation).toBeLessThan(3 * 50);
+    const large = gaussianBlobs({ perLabel: 400, labels: 3, dim: 8, separation: 0.5, seed: 4 });
+    const l = await trainHead(large, FAST);
+    expect(l.config).toMatchObject({ selection: 'validation-split', selectBy: 'loss' });
+    expect(l.config.folds).toBeUndefined();
+  });
+
+  it('picks the L2 that fresh data favours where the one tiny split picks a weaker one', async () => {
+    // 20 photos per label (4 in validation) of 40 noisy features: strong L2 generalizes best, but early stopping
+    // on 12 validation photos makes the weakest look best. 900 fresh examples say which is right.
+    const k = 3;
+    const dim = 40;
+    const nTrain = 60;
+    const all = gaussianBlobs({ perLabel: 320, labels: k, dim, separation: 0.4, seed: 3 });
+    const input = subset(
+      all,
+      Array.from({ length: nTrain }, (_, i) => i),
+    );
+    const fresh = subset(
+      all,
+      Array.from({ length: all.ids.length - nTrain }, (_, i) => nTrain + i),
+    );
+    const grid = [1e-3, 3e-2, 1];
+    const freshAccuracy = async (softmaxL2: number[], crossValidate: 'auto' | 'never') => {
+      const r = await trainHead(input, { headTypes: ['softmax'], softmaxL2, crossValidate });
+      const head = await loadHead(r.head);
+      const probs = head.predict(fresh.features, fresh.ids.length);
+      head.dispose();
+      return { l2: r.config.l2, accuracy: computeMetrics(fresh.labels, probs, all.labelNames).accuracy };
+    };
+    const before = tf.memory().numTensors;
+    const chosen = await freshAccuracy(grid, 'auto');
+    expect(tf.memory().numTensors).toBe(before);
+    const single = await freshAccuracy(grid, 'never');
+    expect(single.l2).toBe(1e-3);
+    const each = await Promise.all(grid.map(async (l2) => (await freshAccuracy([l2], 'never')).accuracy));
+    const best = grid[each.indexOf(Math.max(...each))];
+    expect(best).not.toBe(single.l2);
+    expect(chosen.l2).toBe(best);
+    expect(chosen.accuracy).toBeGreaterThan(single.accuracy);
+  });
+});

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { DEFAULT_FOLDS, needsCrossValidation, stratifiedFolds } from './cross-validation.js';
 import { type FitData, type FitOutcome, fitMlp, fitSoftmax, predictStandardized } from './fit.js';
 import { type HeadParams, type HeadType, type SerializedHead, serializeHead } from './head-model.js';
 import { computeMetrics, type Metrics } from './metrics.js';
@@ -24,7 +25,11 @@ export interface TrainInput {
   /** Index into labelNames per example. */
   labels: Int32Array | readonly number[];
   labelNames: readonly string[];
-  /** Content hash (sha256 hex) per example; drives the validation split and the dataset snapshot. */
+  /**
+   * Content hash (sha256 hex) per example; drives the validation split, the cross-validation folds and the dataset
+   * snapshot. An id `<photo>.<view>` whose `<photo>` is also an id is an augmented view of that photo: folds keep
+   * it with its photo and never validate on it.
+   */
   ids: readonly string[];
 }
 
@@ -59,7 +64,13 @@ export interface TrainOptions {
   maxIterations?: number;
   /** Epochs (MLP) without validation improvement before stopping; the softmax head gets 4x as many iterations. */
   patience?: number;
-  /** 'loss' picks the candidate with the lowest validation loss, 'accuracy' the most accurate (loss breaks ties). */
+  /**
+   * 'loss' picks the candidate with the lowest validation loss, 'accuracy' the most accurate (loss breaks ties).
+   * Default: 'accuracy' when cross-validated, else 'loss'. Cross-validated accuracy counts every example once
+   * (not a split's 20 per label), and there the loss, with each fit stopped early on what scores it, kept
+   * preferring the weakest L2 that fresh data ranked below a stronger one (see scoreCandidate); on one small
+   * split accuracy is too coarse to rank neighbours, so the split keeps the loss.
+   */
   selectBy?: 'loss' | 'accuracy';
   /**
    * Validation-loss handicap of the MLP: its loss counts `1 + mlpMargin` times when compared. Default 0.1. On
@@ -68,6 +79,14 @@ export interface TrainOptions {
    * flexible head, so it has to win clearly.
    */
   mlpMargin?: number;
+  /**
+   * How candidates are scored. 'auto' (default): by `folds`-fold cross-validation of train + validation when the
+   * validation split has fewer than 50 examples of some label (CROSS_VALIDATION_BELOW_PER_LABEL), else on the
+   * split. 'always' and 'never' force one way.
+   */
+  crossValidate?: 'auto' | 'always' | 'never';
+  /** Folds of the cross-validated search. Default 5. */
+  folds?: number;
   /** Retrain the chosen configuration on train + validation. Default true. */
   refit?: boolean;
   seed?: number;
@@ -84,8 +103,9 @@ export interface TrainOptions {
 export interface SearchCandidate {
   headType: HeadType;
   l2: number;
-  /** Iterations (softmax, L-BFGS) or epochs (mlp) at the best validation loss. */
+  /** Iterations (softmax, L-BFGS) or epochs (mlp) at the best validation loss (the folds' median when cross-validated). */
   epochs: number;
+  /** On the validation split, or the mean over the folds when cross-validated. */
   validationLoss: number;
   validationAccuracy: number;
   seconds: number;
@@ -101,9 +121,13 @@ export interface TrainConfig {
   mlpMargin: number;
   hiddenUnits?: number;
   dropout?: number;
+  /** How the candidates were scored (see TrainOptions.crossValidate). */
+  selection: 'validation-split' | 'cross-validation';
+  /** Folds, when cross-validated. */
+  folds?: number;
   /** Whether the stored head was retrained on train + validation. */
   refit: boolean;
-  /** L2 used for the refit: `l2 * nTrain / (nTrain + nValidation)`, which keeps the penalty's weight relative to the summed loss (scikit-learn's fixed C). */
+  /** L2 used for the refit: `l2 * nTrain / (nTrain + nValidation)` (nTrain: the folds' mean training size when cross-validated), which keeps the penalty's weight relative to the summed loss (scikit-learn's fixed C). */
   refitL2: number;
   nTrain: number;
   nValidation: number;
@@ -112,9 +136,9 @@ export interface TrainConfig {
 
 export interface TrainResult {
   head: SerializedHead;
-  /** The chosen candidate scored on validation, before any refit. */
+  /** The chosen configuration fitted on train and scored on the validation split, before any refit. */
   metrics: Metrics;
-  /** The chosen candidate's class-weighted validation cross-entropy, before any refit. */
+  /** Its class-weighted validation cross-entropy on that split (what fine-tuning's is compared with). */
   validationLoss: number;
   config: TrainConfig;
   search: SearchCandidate[];
@@ -143,8 +167,10 @@ const optionsSchema = z.object({
   maxEpochs: z.number().int().positive().default(200),
   maxIterations: z.number().int().positive().default(500),
   patience: z.number().int().positive().default(10),
-  selectBy: z.enum(['loss', 'accuracy']).default('loss'),
+  selectBy: z.enum(['loss', 'accuracy']).optional(),
   mlpMargin: z.number().min(0).default(0.1),
+  crossValidate: z.enum(['auto', 'always', 'never']).default('auto'),
+  folds: z.number().int().min(2).default(DEFAULT_FOLDS),
   refit: z.boolean().default(true),
   seed: z.number().int().default(42),
   onCandidate: z.function().optional(),
@@ -154,8 +180,9 @@ type ParsedOptions = z.infer<typeof optionsSchema>;
 
 /**
  * Trains a classification head on precomputed backbone features: standardizes them, searches head type and L2
- * strength on a validation split (early stopping on validation loss), scores the winner on validation, then
- * retrains it on everything. The exported head has the standardization folded into its first layer, so it
+ * strength (early stopping on validation loss) on a validation split, or by cross-validation of train +
+ * validation when that split is small (see CROSS_VALIDATION_BELOW_PER_LABEL), scores the winner on the split,
+ * then retrains it on everything. The exported head has the standardization folded into its first layer, so it
  * takes raw backbone features.
  */
 export async function trainHead(input: TrainInput, options: TrainOptions = {}): Promise<TrainResult> {
@@ -188,6 +215,13 @@ export async function trainHead(input: TrainInput, options: TrainOptions = {}): 
   const weights = classWeights(trainCounts, opts.classWeight);
   const trainData = gather(input, y, train, standardization, weights);
   const validationData = gather(input, y, validation, standardization, weights);
+  const crossValidated =
+    opts.crossValidate === 'always' ||
+    (opts.crossValidate === 'auto' && needsCrossValidation(labelCounts(y, k, validation)));
+  const folds = crossValidated
+    ? foldData(input, y, [...train, ...validation], opts)
+    : [{ train: trainData, validation: validationData }];
+  const selectBy = opts.selectBy ?? (crossValidated ? 'accuracy' : 'loss');
 
   const search: SearchCandidate[] = [];
   let chosen: { candidate: SearchCandidate; outcome: FitOutcome } | undefined;
@@ -198,33 +232,36 @@ export async function trainHead(input: TrainInput, options: TrainOptions = {}): 
   for (const headType of headTypes) {
     for (const l2 of l2sOf(headType)) {
       const started = performance.now();
-      const outcome = fitCandidate(headType, l2, trainData, validationData, opts);
-      const probs = predictStandardized(outcome.params, validationData);
-      const validationAccuracy = computeMetrics(validationData.y, probs, input.labelNames).accuracy;
+      const scored = scoreCandidate(headType, l2, folds, input.labelNames, opts);
       const candidate: SearchCandidate = {
         headType,
         l2,
-        epochs: outcome.epochs,
-        validationLoss: outcome.validationLoss,
-        validationAccuracy,
+        ...scored.score,
         seconds: (performance.now() - started) / 1000,
       };
       search.push(candidate);
       await opts.onCandidate?.(candidate, { done: search.length, total });
-      if (!chosen || better(candidate, chosen.candidate, opts)) chosen = { candidate, outcome };
+      if (!chosen || better(candidate, chosen.candidate, { ...opts, selectBy })) {
+        chosen = { candidate, outcome: scored.last };
+      }
     }
   }
   if (!chosen) throw new TrainingError('no_candidate', 'the search produced no candidate');
   const { candidate } = chosen;
+  // Cross-validation chose the configuration; its head on the split is what the mode choice compares.
+  const onSplit = crossValidated
+    ? fitCandidate(candidate.headType, candidate.l2, trainData, validationData, opts)
+    : chosen.outcome;
   const metrics = computeMetrics(
     validationData.y,
-    predictStandardized(chosen.outcome.params, validationData),
+    predictStandardized(onSplit.params, validationData),
     input.labelNames,
   );
 
-  let finalParams: HeadParams = chosen.outcome.params;
+  let finalParams: HeadParams = onSplit.params;
   let finalStandardization = standardization;
-  const refitL2 = (candidate.l2 * train.length) / n;
+  const foldTrain = folds.reduce((s, f) => s + f.train.n, 0) / folds.length;
+  const refitL2 = (candidate.l2 * foldTrain) / n;
   if (opts.refit) {
     const all = [...train, ...validation].sort((a, b) => a - b);
     finalStandardization = standardize(input.features, input.dim, all);
@@ -241,15 +278,17 @@ export async function trainHead(input: TrainInput, options: TrainOptions = {}): 
   return {
     head,
     metrics,
-    validationLoss: candidate.validationLoss,
+    validationLoss: onSplit.validationLoss,
     config: {
       headType: candidate.headType,
       l2: candidate.l2,
       epochs: candidate.epochs,
       classWeight: opts.classWeight,
-      selectBy: opts.selectBy,
+      selectBy,
       mlpMargin: opts.mlpMargin,
       ...(candidate.headType === 'mlp' ? { hiddenUnits: opts.hiddenUnits, dropout: opts.dropout } : {}),
+      selection: crossValidated ? 'cross-validation' : 'validation-split',
+      ...(crossValidated ? { folds: folds.length } : {}),
       refit: opts.refit,
       refitL2: opts.refit ? refitL2 : candidate.l2,
       nTrain: train.length,
@@ -259,6 +298,62 @@ export async function trainHead(input: TrainInput, options: TrainOptions = {}): 
     search,
     datasetSnapshot: await datasetSnapshotOf(input.ids, y, input.labelNames),
   };
+}
+
+interface FoldData {
+  train: FitData;
+  validation: FitData;
+}
+
+/** Standardization and class weights from each fold's own training rows, as the single split has them. */
+function foldData(input: TrainInput, y: Int32Array, rows: number[], opts: ParsedOptions): FoldData[] {
+  const k = input.labelNames.length;
+  return stratifiedFolds(input.ids, y, rows, opts.folds).map((fold) => {
+    const s = standardize(input.features, input.dim, fold.train);
+    const w = classWeights(labelCounts(y, k, fold.train), opts.classWeight);
+    return { train: gather(input, y, fold.train, s, w), validation: gather(input, y, fold.validation, s, w) };
+  });
+}
+
+/**
+ * A candidate's validation loss and accuracy: on the one split, or over the folds. Over folds the loss is the
+ * minimum of the fold-averaged validation curve and `epochs` where it falls: one stopping point for every fold,
+ * as the refit will use. Scoring each fold at its own best iterate instead flatters weak L2, whose longer path
+ * has more iterates to get lucky on (measured: it picked the weakest L2 on synthetic blobs whose fresh-data loss
+ * was lowest two grid steps up). Accuracy is the folds' mean at their best iterates. `last` is the last fit.
+ */
+function scoreCandidate(
+  headType: HeadType,
+  l2: number,
+  folds: readonly FoldData[],
+  labelNames: readonly string[],
+  opts: ParsedOptions,
+): { score: Pick<SearchCandidate, 'epochs' | 'validationLoss' | 'validationAccuracy'>; last: FitOutcome } {
+  let accuracy = 0;
+  const fits = folds.map((fold) => {
+    const fit = fitCandidate(headType, l2, fold.train, fold.validation, opts);
+    const probs = predictStandardized(fit.params, fold.validation);
+    accuracy += computeMetrics(fold.validation.y, probs, labelNames).accuracy / folds.length;
+    return fit;
+  });
+  const last = fits[fits.length - 1]!;
+  if (fits.length === 1) {
+    return {
+      score: { epochs: last.epochs, validationLoss: last.validationLoss, validationAccuracy: accuracy },
+      last,
+    };
+  }
+  const length = Math.min(...fits.map((f) => f.curve.length));
+  let epochs = 0;
+  let validationLoss = fits.reduce((s, f) => s + f.validationLoss, 0) / fits.length;
+  for (let i = 0; i < length; i++) {
+    const mean = fits.reduce((s, f) => s + f.curve[i]!, 0) / fits.length;
+    if (i === 0 || mean < validationLoss) {
+      validationLoss = mean;
+      epochs = i + 1;
+    }
+  }
+  return { score: { epochs, validationLoss, validationAccuracy: accuracy }, last };
 }
 
 function fitCandidate(
@@ -289,7 +384,11 @@ function fitCandidate(
   });
 }
 
-function better(a: SearchCandidate, b: SearchCandidate, opts: ParsedOptions): boolean {
+function better(
+  a: SearchCandidate,
+  b: SearchCandidate,
+  opts: Pick<ParsedOptions, 'mlpMargin'> & { selectBy: 'loss' | 'accuracy' },
+): boolean {
   if (opts.selectBy === 'accuracy' && a.validationAccuracy !== b.validationAccuracy) {
     return a.validationAccuracy > b.validationAccuracy;
   }
