@@ -50,6 +50,16 @@ export const PredictQuerySchema = z.object({
       description: 'Leave out labels scoring below this.',
       example: 0.05,
     }),
+  rejectUnknown: z
+    .enum(['true', 'false'])
+    .optional()
+    .transform((v) => (v === undefined ? undefined : v === 'true'))
+    .openapi({
+      param: { name: 'rejectUnknown', in: 'query' },
+      description:
+        "When true, an image the version's outlier detector calls unknown gets an empty `predictions` list. Default: the project's `rejectUnknown` setting (projects/<project>/settings.json), else false.",
+      example: 'true',
+    }),
 });
 
 const base64Image = z
@@ -108,6 +118,25 @@ export const PredictionSchema = z.object({
 export const ModelRefSchema = z.object({
   version: z.string().openapi({ example: 'v20250101T120000123Z-0a1b2c' }),
   backbone: z.string().openapi({ example: 'mnv2-nsfwjs.block_13_depthwise_relu.224.i8c' }),
+  outlierThreshold: z.number().nullable().openapi({
+    description:
+      'An `outlierScore` above this is `unknown`; set at training so 95% of the validation photos fall at or below it. null for a version trained without an outlier detector.',
+    example: 41.2,
+  }),
+});
+
+/** What the outlier detector says of one image. */
+export const OutlierFieldsSchema = z.object({
+  unknown: z.boolean().nullable().openapi({
+    description:
+      'True when the image looks unlike every training photo (its outlierScore is above model.outlierThreshold): the labels are then a forced guess. null for a version without an outlier detector. Labels and scores are the same either way, unless rejectUnknown empties the list.',
+    example: false,
+  }),
+  outlierScore: z.number().nullable().openapi({
+    description:
+      'How unusual the image is for the training photos, higher meaning more unusual; comparable only with model.outlierThreshold of the same version. null without a detector.',
+    example: 12.7,
+  }),
 });
 
 export const TimingsSchema = z
@@ -125,13 +154,20 @@ export const PredictResponseSchema = z
   .object({
     project: z.string(),
     model: ModelRefSchema,
-    predictions: z.array(PredictionSchema).openapi({ description: 'Sorted by score, best first.' }),
+    predictions: z.array(PredictionSchema).openapi({
+      description: 'Sorted by score, best first; empty when rejectUnknown is on and the image is unknown.',
+    }),
+    ...OutlierFieldsSchema.shape,
     timingsMs: TimingsSchema,
   })
   .openapi('PredictResponse');
 
 export const BatchItemSchema = z.union([
-  z.object({ index: z.number().int(), predictions: z.array(PredictionSchema) }),
+  z.object({
+    index: z.number().int(),
+    predictions: z.array(PredictionSchema),
+    ...OutlierFieldsSchema.shape,
+  }),
   z.object({ index: z.number().int(), error: ErrorSchema.shape.error }),
 ]);
 

@@ -11,6 +11,8 @@ export interface Classified {
   /** Per image: the head's probability row index, or the reason it could not be decoded. */
   rows: ({ row: number } | { error: ImageError })[];
   probs: Float32Array;
+  /** Per decoded row, the version's outlier score; null when the version has no detector. */
+  outlierScores: Float32Array | null;
   timings: { decode: number; backbone: number; head: number };
 }
 
@@ -75,6 +77,7 @@ async function classify(lease: ModelLease, images: Uint8Array[], maxPixels: numb
     return { row: pixels.length - 1 };
   });
   let probs: Float32Array = new Float32Array(0);
+  let outlierScores: Float32Array | null = lease.outlier ? new Float32Array(0) : null;
   let t2 = t1;
   if (pixels.length > 0) {
     const features = await backbone.extract(pixels);
@@ -83,9 +86,10 @@ async function classify(lease: ModelLease, images: Uint8Array[], maxPixels: numb
     const flat = features.length === 1 ? features[0]! : new Float32Array(features.length * dim);
     if (features.length > 1) for (const [i, f] of features.entries()) flat.set(f, i * dim);
     probs = head.predict(flat, features.length);
+    outlierScores = lease.outlier ? lease.outlier.score(flat, features.length) : null;
   }
   const t3 = performance.now();
-  return { rows, probs, timings: { decode: t1 - t0, backbone: t2 - t1, head: t3 - t2 } };
+  return { rows, probs, outlierScores, timings: { decode: t1 - t0, backbone: t2 - t1, head: t3 - t2 } };
 }
 
 export function createPredictor(options: {

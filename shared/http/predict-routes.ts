@@ -4,6 +4,7 @@ import { batchPredictRoute, predictRoute } from './api-schemas.js';
 import { type Classified, type Predictor, rank } from './classify.js';
 import type { EdgeApp, EdgeEnv } from './edge-env.js';
 import { BadRequestError, UnprocessableImageError } from './http-errors.js';
+import type { ModelLease } from './model-cache.js';
 import { BATCH_HINT, isJson, mediaTypeOf, RAW_HINT } from './read-body.js';
 
 export interface PredictRouteDeps {
@@ -14,6 +15,33 @@ export interface PredictRouteDeps {
 }
 
 const round = (ms: number) => Math.round(ms * 100) / 100;
+
+/** The model block of a response: the version, its backbone and its outlier threshold. */
+function modelRef(lease: ModelLease) {
+  return {
+    version: lease.version,
+    backbone: lease.manifest.backbone.id,
+    outlierThreshold: lease.outlier?.threshold ?? null,
+  };
+}
+
+/** One image's ranked labels and what the outlier detector says of it; rejectUnknown empties an unknown's list. */
+function answer(
+  out: Classified,
+  row: number,
+  lease: ModelLease,
+  q: { topK: number; minScore: number; rejectUnknown?: boolean | undefined },
+) {
+  const score = out.outlierScores ? out.outlierScores[row]! : null;
+  const threshold = lease.outlier?.threshold ?? null;
+  const unknown = score === null || threshold === null ? null : score > threshold;
+  const reject = unknown === true && (q.rejectUnknown ?? lease.rejectUnknown);
+  return {
+    predictions: reject ? [] : rank(out.probs, row, lease.head.labels, q.topK, q.minScore),
+    unknown,
+    outlierScore: score,
+  };
+}
 
 function timingsMs(c: Context<EdgeEnv>, t: Classified['timings']) {
   return {
@@ -37,7 +65,7 @@ const predictOne =
   (predict: Predictor): RouteHandler<typeof predictRoute, EdgeEnv> =>
   async (c) => {
     const { project } = c.req.valid('param');
-    const { topK, minScore } = c.req.valid('query');
+    const query = c.req.valid('query');
     const mediaType = mediaTypeOf(c.req.header('content-type'));
     let image: Uint8Array;
     if (isJson(mediaType)) {
@@ -60,8 +88,8 @@ const predictOne =
     return c.json(
       {
         project,
-        model: { version: lease.version, backbone: lease.manifest.backbone.id },
-        predictions: rank(out.probs, first.row, lease.head.labels, topK, minScore),
+        model: modelRef(lease),
+        ...answer(out, first.row, lease, query),
         timingsMs: timingsMs(c, out.timings),
       },
       200,
@@ -72,7 +100,7 @@ const predictBatch =
   (predict: Predictor): RouteHandler<typeof batchPredictRoute, EdgeEnv> =>
   async (c) => {
     const { project } = c.req.valid('param');
-    const { topK, minScore } = c.req.valid('query');
+    const query = c.req.valid('query');
     let images: Uint8Array[];
     if (isJson(mediaTypeOf(c.req.header('content-type')))) {
       const body = c.req.valid('json') as { images?: string[] };
@@ -86,15 +114,14 @@ const predictBatch =
       images = await Promise.all((Array.isArray(form.image) ? form.image : [form.image]).map(imageFromFile));
     }
     const { lease, out } = await predict(project, images);
-    const labels = lease.head.labels;
     return c.json(
       {
         project,
-        model: { version: lease.version, backbone: lease.manifest.backbone.id },
+        model: modelRef(lease),
         results: out.rows.map((r, index) =>
           'error' in r
             ? { index, error: { code: r.error.code, message: r.error.message } }
-            : { index, predictions: rank(out.probs, r.row, labels, topK, minScore) },
+            : { index, ...answer(out, r.row, lease, query) },
         ),
         timingsMs: timingsMs(c, out.timings),
       },

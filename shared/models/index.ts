@@ -36,6 +36,7 @@ export {
   VERSION_FORMATS,
   type VersionCommon,
   type VersionMode,
+  withOutlierDetector,
 } from './version-format.js';
 export {
   VERSION_STAGE,

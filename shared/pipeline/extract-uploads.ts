@@ -40,6 +40,8 @@ export const projectSettingsSchema = z.object({
    * (larger) features for the project's uploads.
    */
   trainingMode: z.enum(['auto', 'head', 'finetune']).default('auto'),
+  /** Predictions of images the outlier detector calls unknown come back with no labels (see ?rejectUnknown). */
+  rejectUnknown: z.boolean().default(false),
 });
 export type ProjectSettings = z.infer<typeof projectSettingsSchema>;
 

@@ -26,8 +26,10 @@ import {
   PointerConflictError,
   readPointer,
   readVersion,
+  withOutlierDetector,
   writeVersion,
 } from '../models/index.js';
+import { calibrateForTraining } from '../outlier/index.js';
 import type { ObjectStore } from '../store/index.js';
 import { PreconditionFailedError, parseJson, readJson } from '../store/index.js';
 import {
@@ -481,7 +483,17 @@ class ProjectTrainer {
     const scored = ft ? ft.metrics : head.metrics;
     const metrics = { accuracy: scored.accuracy, macroF1: scored.macroF1, n: scored.n };
     const ran = ft && trunk ? trunk : backbone;
-    const evaluation = evaluationOf({ project, version, snap, data, fitted: { head, modes }, scored, ran });
+    // The detector sees what the head sees; a fine-tuned top's pooled output is not cached, so it has none yet.
+    const outlier = ft
+      ? {
+          detector: null,
+          report: { method: null, reason: 'fine-tuned versions have no outlier detector yet' },
+        }
+      : calibrateForTraining({ ...data.input, validationIds: data.validationIds });
+    const evaluation = {
+      ...evaluationOf({ project, version, snap, data, fitted: { head, modes }, scored, ran }),
+      outlier: outlier.report,
+    };
     const common = {
       project,
       version,
@@ -517,7 +529,11 @@ class ProjectTrainer {
             type: head.config.headType,
             training: { ...head.config },
           });
-    await writeVersion(this.deps.store, encoded.manifest, encoded.files);
+    await writeVersion(
+      this.deps.store,
+      encoded.manifest,
+      withOutlierDetector(encoded, outlier.detector).files,
+    );
     return { version, metrics };
   }
 
