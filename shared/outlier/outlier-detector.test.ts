@@ -40,6 +40,16 @@ const train = rowsWhere((l, i) => l < 4 && i % 3 !== 0);
 const validation = rowsWhere((l, i) => l < 4 && i % 3 === 0);
 const heldOut = rowsWhere((l) => l === 4);
 
+/** Fitted on the training rows, threshold set on the validation rows. */
+const calibrated = () =>
+  calibrateOutlierDetector({
+    features: blobs.features,
+    dim: blobs.dim,
+    labels: blobs.labels,
+    trainRows: train,
+    validationRows: validation,
+  });
+
 describe('fitOutlierDetector', () => {
   it.each(OUTLIER_METHODS)('with %s scores a label never fitted above the fitted ones', (method) => {
     const d = fitOutlierDetector({
@@ -54,13 +64,7 @@ describe('fitOutlierDetector', () => {
   });
 
   it('scores noise far from every label above the calibrated threshold', () => {
-    const { detector } = calibrateOutlierDetector({
-      features: blobs.features,
-      dim: blobs.dim,
-      labels: blobs.labels,
-      trainRows: train,
-      validationRows: validation,
-    });
+    const { detector } = calibrated();
     const noise = Float32Array.from({ length: 5 * blobs.dim }, (_, i) => ((i * 7919) % 101) - 50);
     for (const s of detector!.score(noise, 5)) expect(s).toBeGreaterThan(detector!.threshold!);
   });
@@ -127,13 +131,7 @@ describe('calibration', () => {
 
 describe('the detector files', () => {
   it('decode to a detector that scores exactly as the fitted one', () => {
-    const { detector } = calibrateOutlierDetector({
-      features: blobs.features,
-      dim: blobs.dim,
-      labels: blobs.labels,
-      trainRows: train,
-      validationRows: validation,
-    });
+    const { detector } = calibrated();
     const { json, weights } = encodeOutlierDetector(detector!);
     const back = decodeOutlierDetector(new TextEncoder().encode(json), weights);
     expect(back.threshold).toBe(detector!.threshold);
