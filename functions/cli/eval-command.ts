@@ -30,6 +30,8 @@ export interface EvalReport {
   labelsNotInFolder: string[];
   /** Not evaluated by design: labels the model does not know, files outside a label folder, hidden files. */
   skipped: { file: string; reason: string }[];
+  /** Share of the scored images the version's outlier detector called unknown; null without a detector. */
+  unknownRate: number | null;
   /** Images that should have been scored and could not be, each with its error. */
   failed: ({ file: string } & FileError)[];
 }
@@ -37,6 +39,8 @@ export interface EvalReport {
 interface Scored {
   file: LabelledFile;
   probs: number[];
+  /** What the version's outlier detector said; null without one. */
+  unknown: boolean | null;
 }
 
 const MAX_BATCH = 16;
@@ -75,7 +79,7 @@ function row(predictions: Prediction[], labels: string[]): number[] {
 async function scoreAlone(ctx: EvalContext, f: LabelledFile): Promise<void> {
   try {
     const res = await predictOne(ctx.target, ctx.project, f.path, ctx.labels.length);
-    ctx.scored.push({ file: f, probs: row(res.predictions, ctx.labels) });
+    ctx.scored.push({ file: f, probs: row(res.predictions, ctx.labels), unknown: res.unknown ?? null });
   } catch (err) {
     ctx.failed.push({ file: f.path, ...fileError(err) });
   }
@@ -100,7 +104,10 @@ async function scoreBatch(ctx: EvalContext, batch: LabelledFile[]): Promise<void
     return;
   }
   let res: {
-    results: ({ index: number; predictions: Prediction[] } | { index: number; error: FileError })[];
+    results: (
+      | { index: number; predictions: Prediction[]; unknown?: boolean | null }
+      | { index: number; error: FileError }
+    )[];
   };
   try {
     res = (await call(
@@ -120,7 +127,7 @@ async function scoreBatch(ctx: EvalContext, batch: LabelledFile[]): Promise<void
   for (const r of res.results) {
     const f = batch[r.index]!;
     if ('error' in r) ctx.failed.push({ file: f.path, code: r.error.code, message: r.error.message });
-    else ctx.scored.push({ file: f, probs: row(r.predictions, ctx.labels) });
+    else ctx.scored.push({ file: f, probs: row(r.predictions, ctx.labels), unknown: r.unknown ?? null });
   }
 }
 
@@ -183,6 +190,10 @@ export async function evaluateDirectory(options: {
     confusion: m.confusion,
     labels,
     labelsNotInFolder: m.perLabel.filter((p) => p.support === 0).map((p) => p.label),
+    unknownRate:
+      ctx.scored.length === 0 || ctx.scored.some((s) => s.unknown === null)
+        ? null
+        : ctx.scored.filter((s) => s.unknown).length / ctx.scored.length,
     skipped,
     failed,
   };

@@ -104,7 +104,9 @@ function predictText(res: PredictResult[]): string {
     .flatMap((r) =>
       'error' in r
         ? []
-        : [`${r.file}: ${r.predictions.map((p) => `${p.label} ${p.score.toFixed(3)}`).join(', ')}`],
+        : [
+            `${r.file}: ${r.unknown ? 'unknown' : ''}${r.unknown && r.predictions.length ? ' (closest: ' : ''}${r.predictions.map((p) => `${p.label} ${p.score.toFixed(3)}`).join(', ')}${r.unknown && r.predictions.length ? ')' : ''}`,
+          ],
     )
     .join('\n');
 }

@@ -18,7 +18,13 @@ export interface FileError {
 }
 
 export type PredictResult =
-  | { file: string; predictions: Prediction[]; version: string }
+  | {
+      file: string;
+      predictions: Prediction[];
+      version: string;
+      /** The version's outlier detector calls the image unlike its training photos; null without a detector. */
+      unknown: boolean | null;
+    }
   | { file: string; error: FileError };
 
 const TYPES: Record<string, string> = {
@@ -99,7 +105,7 @@ export async function predictOne(target: Target, project: string, file: string, 
     method: 'POST',
     headers: { 'content-type': type },
     body: bytes,
-  })) as { predictions: Prediction[]; model: { version: string } };
+  })) as { predictions: Prediction[]; model: { version: string }; unknown?: boolean | null };
 }
 
 /**
@@ -117,7 +123,12 @@ export async function predictFiles(options: {
   for (const file of options.files) {
     try {
       const res = await predictOne(options.target, options.project, file, options.topK);
-      out.push({ file, predictions: res.predictions, version: res.model.version });
+      out.push({
+        file,
+        predictions: res.predictions,
+        version: res.model.version,
+        unknown: res.unknown ?? null,
+      });
     } catch (err) {
       out.push({ file, error: fileError(err) });
     }

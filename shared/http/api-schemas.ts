@@ -50,6 +50,16 @@ export const PredictQuerySchema = z.object({
       description: 'Leave out labels scoring below this.',
       example: 0.05,
     }),
+  rejectUnknown: z
+    .enum(['true', 'false'])
+    .optional()
+    .transform((v) => (v === undefined ? undefined : v === 'true'))
+    .openapi({
+      param: { name: 'rejectUnknown', in: 'query' },
+      description:
+        "When true, an image the version's outlier detector calls unknown gets an empty `predictions` list. Default: the project's `rejectUnknown` setting (projects/<project>/settings.json), else false.",
+      example: 'true',
+    }),
 });
 
 const base64Image = z
@@ -113,6 +123,25 @@ export const ModelRefSchema = z.object({
       "Whether each photo's scores are the mean of the photo's and its left-right mirror's (the project's `predictFlip` setting when this version was trained): both run through the backbone as one batch, so `timingsMs.backbone` covers two views per photo.",
     example: false,
   }),
+  outlierThreshold: z.number().nullable().openapi({
+    description:
+      'An `outlierScore` above this is `unknown`; set at training so 95% of the validation photos fall at or below it. null for a version trained without an outlier detector.',
+    example: 41.2,
+  }),
+});
+
+/** What the outlier detector says of one image. */
+export const OutlierFieldsSchema = z.object({
+  unknown: z.boolean().nullable().openapi({
+    description:
+      'True when the image looks unlike every training photo (its outlierScore is above model.outlierThreshold): the labels are then a forced guess. null for a version without an outlier detector. Labels and scores are the same either way, unless rejectUnknown empties the list.',
+    example: false,
+  }),
+  outlierScore: z.number().nullable().openapi({
+    description:
+      'How unusual the image is for the training photos, higher meaning more unusual; comparable only with model.outlierThreshold of the same version. null without a detector.',
+    example: 12.7,
+  }),
 });
 
 export const TimingsSchema = z
@@ -130,13 +159,20 @@ export const PredictResponseSchema = z
   .object({
     project: z.string(),
     model: ModelRefSchema,
-    predictions: z.array(PredictionSchema).openapi({ description: 'Sorted by score, best first.' }),
+    predictions: z.array(PredictionSchema).openapi({
+      description: 'Sorted by score, best first; empty when rejectUnknown is on and the image is unknown.',
+    }),
+    ...OutlierFieldsSchema.shape,
     timingsMs: TimingsSchema,
   })
   .openapi('PredictResponse');
 
 export const BatchItemSchema = z.union([
-  z.object({ index: z.number().int(), predictions: z.array(PredictionSchema) }),
+  z.object({
+    index: z.number().int(),
+    predictions: z.array(PredictionSchema),
+    ...OutlierFieldsSchema.shape,
+  }),
   z.object({ index: z.number().int(), error: ErrorSchema.shape.error }),
 ]);
 

@@ -73,7 +73,13 @@ describe('POST /v1/projects/{project}/predict', () => {
     expect(res.status).toBe(200);
     const body = (await res.json()) as PredictBody;
     expect(body.project).toBe(PROJECT);
-    expect(body.model).toEqual({ version, backbone: fx.pkg.manifest.id, flip: false });
+    // A version published without an outlier detector: no threshold.
+    expect(body.model).toEqual({
+      version,
+      backbone: fx.pkg.manifest.id,
+      flip: false,
+      outlierThreshold: null,
+    });
     expect(body.predictions).toHaveLength(3);
     const scores = body.predictions.map((p) => p.score);
     expect(scores).toEqual([...scores].sort((a, b) => b - a));
@@ -510,6 +516,7 @@ describe('GET /openapi.json', () => {
     expect(predict.parameters!.map((p) => `${p.in}:${p.name}`).sort()).toEqual([
       'path:project',
       'query:minScore',
+      'query:rejectUnknown',
       'query:topK',
     ]);
     expect(Object.keys(predict.requestBody!.content)).toEqual(

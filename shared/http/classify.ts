@@ -12,6 +12,8 @@ export interface Classified {
   /** Per image: the head's probability row index, or the reason it could not be decoded. */
   rows: ({ row: number } | { error: ImageError })[];
   probs: Float32Array;
+  /** Per decoded row, the version's outlier score; null when the version has no detector. */
+  outlierScores: Float32Array | null;
   timings: { decode: number; backbone: number; head: number };
   /** Whether each photo's probabilities are the mean of the photo's and its mirror's (the version's `serving.flip`). */
   flip: boolean;
@@ -91,7 +93,10 @@ async function run(lease: ModelLease, pixels: Uint8Array[], flip: boolean) {
   if (features.length > 1) for (const [i, f] of features.entries()) flat.set(f, i * dim);
   const raw = head.predict(flat, features.length);
   const probs = flip ? averagePairs(raw, head.labels.length) : raw;
-  return { probs, backbone: t1 - t0, head: performance.now() - t1 };
+  // A flipped photo's score is the mean of its two views', as its probabilities are.
+  const scores = lease.outlier ? lease.outlier.score(flat, features.length) : null;
+  const outlierScores = scores && flip ? averagePairs(scores, 1) : scores;
+  return { probs, outlierScores, backbone: t1 - t0, head: performance.now() - t1 };
 }
 
 async function classify(lease: ModelLease, images: Uint8Array[], maxPixels: number): Promise<Classified> {
@@ -105,9 +110,13 @@ async function classify(lease: ModelLease, images: Uint8Array[], maxPixels: numb
     pixels.push(d);
     return { row: pixels.length - 1 };
   });
+  const none = lease.outlier ? new Float32Array(0) : null;
   const out =
-    pixels.length > 0 ? await run(lease, pixels, flip) : { probs: new Float32Array(0), backbone: 0, head: 0 };
-  return { rows, probs: out.probs, flip, timings: { decode, backbone: out.backbone, head: out.head } };
+    pixels.length > 0
+      ? await run(lease, pixels, flip)
+      : { probs: new Float32Array(0), outlierScores: none, backbone: 0, head: 0 };
+  const timings = { decode, backbone: out.backbone, head: out.head };
+  return { rows, probs: out.probs, outlierScores: out.outlierScores, flip, timings };
 }
 
 export function createPredictor(options: {

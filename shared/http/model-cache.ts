@@ -12,6 +12,8 @@ import {
   pollPointer,
   readVersion,
 } from '../models/index.js';
+import type { OutlierDetector } from '../outlier/index.js';
+import { readProjectSettings } from '../pipeline/project-settings.js';
 import type { ObjectStore } from '../store/index.js';
 import { StoreError, StoreUnavailableError } from '../store/index.js';
 import type { Head, SerializedHead } from '../train/index.js';
@@ -58,6 +60,10 @@ export interface ModelLease {
   head: Head;
   /** The backbone the version was trained on: the default one, or the trunk of a fine-tuned version. */
   backbone: Backbone;
+  /** The version's calibrated outlier detector (scores `backbone.extract`'s features); null for older versions. */
+  outlier: OutlierDetector | null;
+  /** The project's `rejectUnknown` setting as read when this version was loaded. */
+  rejectUnknown: boolean;
   release(): void;
 }
 
@@ -99,6 +105,8 @@ interface Loaded {
   manifest: ModelManifest;
   head: Head;
   backbone: Backbone;
+  outlier: OutlierDetector | null;
+  rejectUnknown: boolean;
   refs: number;
   retired: boolean;
   disposed: boolean;
@@ -224,6 +232,8 @@ class ProjectModelCache implements ModelCache {
       version: loaded.version,
       manifest: loaded.manifest,
       head: loaded.head,
+      outlier: loaded.outlier,
+      rejectUnknown: loaded.rejectUnknown,
       backbone: loaded.backbone,
       release: () => {
         if (released) return;
@@ -482,12 +492,23 @@ class ProjectModelCache implements ModelCache {
       manifest,
       head,
       backbone,
+      outlier: decoded.outlier,
+      rejectUnknown: await this.rejectUnknownSetting(project),
       refs: 0,
       retired: false,
       disposed: false,
     };
     this.live.add(loaded);
     return loaded;
+  }
+
+  /** The project's rejectUnknown setting; an unreadable settings file never stops a version from serving. */
+  private async rejectUnknownSetting(project: string): Promise<boolean> {
+    try {
+      return (await readProjectSettings(this.store, project)).rejectUnknown;
+    } catch {
+      return false;
+    }
   }
 
   /**

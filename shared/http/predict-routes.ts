@@ -16,6 +16,34 @@ export interface PredictRouteDeps {
 
 const round = (ms: number) => Math.round(ms * 100) / 100;
 
+/** The model block of a response: the version, its backbone, whether it flip-averages, its outlier threshold. */
+function modelRef(lease: ModelLease, out: Classified) {
+  return {
+    version: lease.version,
+    backbone: lease.manifest.backbone.id,
+    flip: out.flip,
+    outlierThreshold: lease.outlier?.threshold ?? null,
+  };
+}
+
+/** One image's ranked labels and what the outlier detector says of it; rejectUnknown empties an unknown's list. */
+function answer(
+  out: Classified,
+  row: number,
+  lease: ModelLease,
+  q: { topK: number; minScore: number; rejectUnknown?: boolean | undefined },
+) {
+  const score = out.outlierScores ? out.outlierScores[row]! : null;
+  const threshold = lease.outlier?.threshold ?? null;
+  const unknown = score === null || threshold === null ? null : score > threshold;
+  const reject = unknown === true && (q.rejectUnknown ?? lease.rejectUnknown);
+  return {
+    predictions: reject ? [] : rank(out.probs, row, lease.head.labels, q.topK, q.minScore),
+    unknown,
+    outlierScore: score,
+  };
+}
+
 function timingsMs(c: Context<EdgeEnv>, t: Classified['timings']) {
   return {
     decode: round(t.decode),
@@ -23,10 +51,6 @@ function timingsMs(c: Context<EdgeEnv>, t: Classified['timings']) {
     head: round(t.head),
     total: round(performance.now() - c.get('startedAt')),
   };
-}
-
-function modelRef(lease: ModelLease, out: Classified) {
-  return { version: lease.version, backbone: lease.manifest.backbone.id, flip: out.flip };
 }
 
 async function imageFromFile(file: Blob): Promise<Uint8Array> {
@@ -42,7 +66,7 @@ const predictOne =
   (predict: Predictor): RouteHandler<typeof predictRoute, EdgeEnv> =>
   async (c) => {
     const { project } = c.req.valid('param');
-    const { topK, minScore } = c.req.valid('query');
+    const query = c.req.valid('query');
     const mediaType = mediaTypeOf(c.req.header('content-type'));
     let image: Uint8Array;
     if (isJson(mediaType)) {
@@ -66,7 +90,7 @@ const predictOne =
       {
         project,
         model: modelRef(lease, out),
-        predictions: rank(out.probs, first.row, lease.head.labels, topK, minScore),
+        ...answer(out, first.row, lease, query),
         timingsMs: timingsMs(c, out.timings),
       },
       200,
@@ -77,7 +101,7 @@ const predictBatch =
   (predict: Predictor): RouteHandler<typeof batchPredictRoute, EdgeEnv> =>
   async (c) => {
     const { project } = c.req.valid('param');
-    const { topK, minScore } = c.req.valid('query');
+    const query = c.req.valid('query');
     let images: Uint8Array[];
     if (isJson(mediaTypeOf(c.req.header('content-type')))) {
       const body = c.req.valid('json') as { images?: string[] };
@@ -91,7 +115,6 @@ const predictBatch =
       images = await Promise.all((Array.isArray(form.image) ? form.image : [form.image]).map(imageFromFile));
     }
     const { lease, out } = await predict(project, images);
-    const labels = lease.head.labels;
     return c.json(
       {
         project,
@@ -99,7 +122,7 @@ const predictBatch =
         results: out.rows.map((r, index) =>
           'error' in r
             ? { index, error: { code: r.error.code, message: r.error.message } }
-            : { index, predictions: rank(out.probs, r.row, labels, topK, minScore) },
+            : { index, ...answer(out, r.row, lease, query) },
         ),
         timingsMs: timingsMs(c, out.timings),
       },

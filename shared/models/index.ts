@@ -39,6 +39,7 @@ export {
   type VersionCommon,
   type VersionMode,
   type VersionServing,
+  withOutlierDetector,
 } from './version-format.js';
 export {
   VERSION_STAGE,

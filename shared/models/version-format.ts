@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { loadTop, parseTop, type TopPackage, topFiles } from '../finetune/top-package.js';
 import { messageOf } from '../headstart-error.js';
+import { decodeOutlierDetector, encodeOutlierDetector, type OutlierDetector } from '../outlier/index.js';
 import { type Head, loadHead as loadSerializedHead, type SerializedHead } from '../train/index.js';
 import { InvalidVersionError } from './model-errors.js';
 
@@ -16,6 +17,9 @@ export const VERSION_FILES = {
   /** A fine-tuned top's descriptor (top-package.ts) and its weights. */
   topJson: 'top.json',
   topWeights: 'top.bin',
+  /** The outlier detector (shared/outlier): descriptor and weights; versions trained before it have neither. */
+  outlierJson: 'outlier.json',
+  outlierWeights: 'outlier.bin',
   /** Validation scores, the mode decision and the dataset's counts: for people, never read to predict. */
   evaluation: 'evaluation.json',
 } as const;
@@ -171,6 +175,19 @@ export function servesFlipped(manifest: Pick<ModelManifest, 'serving'>): boolean
   return manifest.serving?.flip === true;
 }
 
+/** Adds a calibrated outlier detector's files to an encoded version (either mode). */
+export function withOutlierDetector(
+  encoded: EncodedVersion,
+  detector: OutlierDetector | null,
+): EncodedVersion {
+  if (!detector) return encoded;
+  const { json, weights } = encodeOutlierDetector(detector);
+  return {
+    ...encoded,
+    files: { ...encoded.files, [VERSION_FILES.outlierJson]: json, [VERSION_FILES.outlierWeights]: weights },
+  };
+}
+
 /** Which kind of predictor a manifest describes. */
 export function modeOf(manifest: { head: Pick<ModelManifest['head'], 'format'> }): VersionMode {
   return manifest.head.format === VERSION_FORMATS.finetune ? 'finetune' : 'head';
@@ -185,6 +202,8 @@ export function describeMode(mode: VersionMode): string {
 export interface DecodedVersion {
   mode: VersionMode;
   load(): Promise<Head>;
+  /** The calibrated outlier detector; null for a version trained without one. */
+  outlier: OutlierDetector | null;
 }
 
 /** A version as `readVersion` returns it, its files already checked against the manifest's sha256s. */
@@ -206,9 +225,34 @@ export interface DecodeOptions {
  * the manifest. Anything wrong is an InvalidVersionError; nothing is loaded until `load()`.
  */
 export function decodeVersion(version: StoredVersion, options: DecodeOptions): DecodedVersion {
+  const outlier = decodeOutlier(version, options.where);
   return modeOf(version.manifest) === 'finetune'
-    ? { mode: 'finetune', load: decodeFineTunedTop(version, options.where) }
-    : { mode: 'head', load: decodeHead(version, options) };
+    ? { mode: 'finetune', load: decodeFineTunedTop(version, options.where), outlier }
+    : { mode: 'head', load: decodeHead(version, options), outlier };
+}
+
+/** The version's detector, if its manifest lists one (readVersion has checked the files' sha256s). */
+function decodeOutlier({ manifest, files }: StoredVersion, where: string): OutlierDetector | null {
+  const listed = [VERSION_FILES.outlierJson, VERSION_FILES.outlierWeights].filter(
+    (n) => n in manifest.head.files,
+  );
+  if (listed.length === 0) return null;
+  const names: [string, string] = [VERSION_FILES.outlierJson, VERSION_FILES.outlierWeights];
+  const [json, weights] = pairOf(files, names, `${where} has an incomplete outlier detector: it needs`);
+  let detector: OutlierDetector;
+  try {
+    detector = decodeOutlierDetector(json, weights);
+  } catch (cause) {
+    throw new InvalidVersionError(`the outlier detector of ${where} is invalid: ${messageOf(cause)}`, {
+      cause,
+    });
+  }
+  if (detector.inputDim !== manifest.backbone.featureDim || detector.threshold === null) {
+    throw new InvalidVersionError(
+      `the outlier detector of ${where} scores ${detector.inputDim} features${detector.threshold === null ? ' and has no threshold' : ''}, but the manifest's backbone gives ${manifest.backbone.featureDim}`,
+    );
+  }
+  return detector;
 }
 
 /** A model file and its weights, or a refusal naming both. */

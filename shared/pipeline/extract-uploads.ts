@@ -1,5 +1,4 @@
 import { createHash } from 'node:crypto';
-import { z } from 'zod';
 import type { Backbone } from '../backbone/index.js';
 import { DatasetError, UploadTooLargeError } from '../dataset/dataset-errors.js';
 import type { DatasetIndex } from '../dataset/dataset-index.js';
@@ -9,11 +8,11 @@ import { compareSequencers } from '../dataset/sequencer.js';
 import { parseUploadKey, projectOf } from '../dataset/upload-key.js';
 import type { DualExtractor } from '../finetune/index.js';
 import { ImageError } from '../image/index.js';
-import { layout } from '../layout/index.js';
 import type { ObjectStore, StoredObject } from '../store/index.js';
 import { CorruptObjectError, InvalidKeyError, StoreError, StoreUnavailableError } from '../store/index.js';
 import { sameEtag } from '../store/store-input.js';
 import type { FeatureBatcher } from './feature-batcher.js';
+import { type ProjectSettings, readProjectSettings } from './project-settings.js';
 import {
   cacheViewFeatures,
   createViewExtractors,
@@ -26,28 +25,6 @@ export type UploadOutcome =
   | { key: string; status: 'quarantined'; project?: string; code: string; message: string }
   | { key: string; status: 'removed'; project: string }
   | { key: string; status: 'stale' | 'missing' | 'ignored'; project?: string };
-
-export const projectSettingsSchema = z.object({
-  /**
-   * Augmented views whose features are cached beside the plain one, used as extra examples of training photos.
-   * The mirror (`hflip`) by default: on clothing-small it pays with flip-averaged prediction and costs one more
-   * backbone pass per upload. `[]` turns it off, for photos a mirror changes the meaning of (text, left/right).
-   */
-  augmentations: z.array(z.enum(['hflip', 'crop-tl', 'crop-br'])).default(['hflip']),
-  /**
-   * 'auto' trains a head and, where the trunk's features are cached, also fine-tunes the top block, keeping
-   * whichever scores better on validation; 'head' or 'finetune' force one. 'head' also skips caching the trunk's
-   * (larger) features for the project's uploads.
-   */
-  trainingMode: z.enum(['auto', 'head', 'finetune']).default('auto'),
-  /**
-   * Serve the mean of the photo's and its mirror's probabilities (two backbone views per photo, one batch).
-   * Recorded in each version the project trains (`manifest.serving.flip`), so it applies from the next training
-   * and a rollback serves as it did. Off by default: see the README for its measured gain and latency.
-   */
-  predictFlip: z.boolean().default(false),
-});
-export type ProjectSettings = z.infer<typeof projectSettingsSchema>;
 
 /** What extraction caches of each photo of a project with these settings. */
 export function viewRequest(settings: ProjectSettings, maxPixels?: number): ViewRequest {
@@ -103,9 +80,7 @@ class Extractor implements UploadExtractor {
   private projectSettings(project: string): Promise<ProjectSettings> {
     let s = this.settings.get(project);
     if (!s) {
-      s = this.deps.store
-        .get(layout.projectSettings(project))
-        .then((o) => projectSettingsSchema.parse(o ? JSON.parse(new TextDecoder().decode(o.body)) : {}));
+      s = readProjectSettings(this.deps.store, project);
       this.settings.set(project, s);
       // A settings file that fails to read or parse is read again next time, so fixing it needs no restart.
       s.catch(() => this.settings.delete(project));

@@ -6,11 +6,11 @@ import { dedupeExamples } from '../dataset/dedupe-examples.js';
 import type { DualExtractor } from '../finetune/index.js';
 import { messageOf } from '../headstart-error.js';
 import { ImageError } from '../image/index.js';
-import { layout } from '../layout/index.js';
 import { mapLimit } from '../map-limit.js';
 import { readPointer, readVersion } from '../models/index.js';
-import { type ObjectStore, readJson, StoreError, StoreUnavailableError } from '../store/index.js';
-import { projectSettingsSchema, viewRequest } from './extract-uploads.js';
+import { type ObjectStore, StoreError, StoreUnavailableError } from '../store/index.js';
+import { viewRequest } from './extract-uploads.js';
+import { readProjectSettings } from './project-settings.js';
 import { cacheViewFeatures, createViewExtractors } from './view-features.js';
 
 export interface MigrationFailure {
@@ -92,9 +92,7 @@ async function migrateProject(
 ): Promise<ProjectMigration> {
   const { store } = deps;
   const examples = dedupeExamples(await deps.index.snapshot(project)).examples;
-  const settings =
-    (await readJson(store, layout.projectSettings(project), projectSettingsSchema)) ??
-    projectSettingsSchema.parse({});
+  const settings = await readProjectSettings(store, project);
   const want = viewRequest(settings, deps.maxPixels);
   const result: ProjectMigration = {
     project,

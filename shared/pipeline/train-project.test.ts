@@ -7,7 +7,7 @@ import { motoBucket } from '../../test/support/moto.js';
 import { createDatasetIndex, type DatasetIndex } from '../dataset/dataset-index.js';
 import { encodeFeatures } from '../dataset/feature-file.js';
 import { layout } from '../layout/index.js';
-import { listVersions, readPointer } from '../models/index.js';
+import { listVersions, readPointer, readVersion } from '../models/index.js';
 import { createFsStore, type ObjectStore } from '../store/index.js';
 import { initTf } from '../tf/tf-runtime.js';
 import { writeRetrainRequest } from './retrain-requests.js';
@@ -273,6 +273,40 @@ function suite(name: string, makeStore: () => Promise<ObjectStore>) {
       // Every training photo contributes its flipped view too; validation holds photos only.
       expect(nTrain + nValidation).toBe(20 + nTrain / 2);
       expect(nValidation).toBeGreaterThan(0);
+    });
+
+    it('calibrates an outlier detector on validation and records it in evaluation.json', async () => {
+      const { store, index, c, trainer } = await setup();
+      await seed(store, index, 'ood', { hat: 40, shoes: 40, pants: 40 });
+      await writeRetrainRequest(store, 'ood', { now: c.now() });
+      c.advance(31);
+      const out = await trainer.run('ood');
+      const version = out.status === 'promoted' ? out.version : '';
+      const read = await readVersion(store, 'ood', version);
+      const evaluation = JSON.parse(new TextDecoder().decode(read.files.get('evaluation.json')!));
+      expect(evaluation.outlier).toMatchObject({ method: 'mahalanobis+residual' });
+      expect(evaluation.outlier.acceptedRate).toBeGreaterThanOrEqual(0.95);
+      expect(evaluation.outlier.validationPhotos).toBeGreaterThanOrEqual(10);
+      expect(evaluation.outlier.heldOutAuroc.perLabel).toHaveLength(1);
+      expect(Object.keys(read.manifest.head.files)).toEqual(
+        expect.arrayContaining(['outlier.json', 'outlier.bin']),
+      );
+    });
+
+    it('stores no outlier detector, and records why, with fewer than 10 validation photos', async () => {
+      const { store, index, c, trainer } = await setup();
+      await seed(store, index, 'few', { hat: 12, shoes: 12 });
+      await writeRetrainRequest(store, 'few', { now: c.now() });
+      c.advance(31);
+      const out = await trainer.run('few');
+      const version = out.status === 'promoted' ? out.version : '';
+      const read = await readVersion(store, 'few', version);
+      const evaluation = JSON.parse(new TextDecoder().decode(read.files.get('evaluation.json')!));
+      expect(evaluation.outlier).toMatchObject({
+        method: null,
+        reason: expect.stringMatching(/fewer than the 10/),
+      });
+      expect(Object.keys(read.manifest.head.files)).not.toContain('outlier.json');
     });
 
     it('refuses to train with too few images, naming the short labels and what they need', async () => {

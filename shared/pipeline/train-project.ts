@@ -27,8 +27,10 @@ import {
   PointerConflictError,
   readPointer,
   readVersion,
+  withOutlierDetector,
   writeVersion,
 } from '../models/index.js';
+import { calibrateForTraining } from '../outlier/index.js';
 import type { ObjectStore } from '../store/index.js';
 import { PreconditionFailedError, parseJson, readJson } from '../store/index.js';
 import {
@@ -40,7 +42,7 @@ import {
   type TrainResult,
   trainHead,
 } from '../train/index.js';
-import { projectSettingsSchema } from './extract-uploads.js';
+import { readProjectSettings } from './project-settings.js';
 import { readRetrainRequest } from './retrain-requests.js';
 import { lastOutcomeSchema, recordFailure, recordOutcome, type TrainOutcome } from './train-outcome.js';
 import {
@@ -409,9 +411,7 @@ class ProjectTrainer {
     usable.forEach((e, i) => {
       matrix.set(features.get(e.sha256)!, i * dim);
     });
-    const settings =
-      (await readJson(store, layout.projectSettings(project), projectSettingsSchema)) ??
-      projectSettingsSchema.parse({});
+    const settings = await readProjectSettings(store, project);
     const labels = usable.map((e) => labelNames.indexOf(e.label));
     const ids = usable.map((e) => e.sha256);
     const prepared: Prepared = {
@@ -503,7 +503,17 @@ class ProjectTrainer {
     const scored = ft ? ft.metrics : head.metrics;
     const metrics = { accuracy: scored.accuracy, macroF1: scored.macroF1, n: scored.n };
     const ran = ft && trunk ? trunk : backbone;
-    const evaluation = evaluationOf({ project, version, snap, data, fitted: { head, modes }, scored, ran });
+    // The detector sees what the head sees; a fine-tuned top's pooled output is not cached, so it has none yet.
+    const outlier = ft
+      ? {
+          detector: null,
+          report: { method: null, reason: 'fine-tuned versions have no outlier detector yet' },
+        }
+      : calibrateForTraining({ ...data.input, validationIds: data.validationIds });
+    const evaluation = {
+      ...evaluationOf({ project, version, snap, data, fitted: { head, modes }, scored, ran }),
+      outlier: outlier.report,
+    };
     const common = {
       project,
       version,
@@ -540,7 +550,11 @@ class ProjectTrainer {
             type: head.config.headType,
             training: { ...head.config },
           });
-    await writeVersion(this.deps.store, encoded.manifest, encoded.files);
+    await writeVersion(
+      this.deps.store,
+      encoded.manifest,
+      withOutlierDetector(encoded, outlier.detector).files,
+    );
     return { version, metrics };
   }
 

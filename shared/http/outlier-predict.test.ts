@@ -1,0 +1,238 @@
+import sharp from 'sharp';
+import { beforeAll, describe, expect, it } from 'vitest';
+import {
+  type EdgeFixture,
+  edgeFixture,
+  evalPhotos,
+  manualClock,
+  testApp,
+} from '../../test/support/edge-test-support.js';
+import {
+  extractTrainingFeatures,
+  overwriteVersionFile,
+  publishTestModel,
+  type TrainedTestHead,
+} from '../../test/support/publish-test-model.js';
+import { decodeImage } from '../image/index.js';
+import { layout } from '../layout/index.js';
+import { VERSION_FILES } from '../models/index.js';
+import { calibrateOutlierDetector, encodeOutlierDetector, type OutlierDetector } from '../outlier/index.js';
+import type { ObjectStore } from '../store/index.js';
+import { tf } from '../tf/tf-runtime.js';
+import { trainHead } from '../train/index.js';
+
+/** Trained without it: its photos are the near-off inputs. */
+const LEFT_OUT = 'shoes';
+
+let fx: EdgeFixture;
+let trained: TrainedTestHead;
+let detector: OutlierDetector;
+let noise: Uint8Array;
+let flat: Uint8Array;
+
+interface Body {
+  model: { version: string; outlierThreshold: number | null };
+  predictions: { label: string; score: number }[];
+  unknown: boolean | null;
+  outlierScore: number | null;
+}
+
+async function pixelsOf(bytes: Uint8Array) {
+  const b = fx.backbone;
+  return (await decodeImage(bytes, { size: b.inputSize, policy: b.manifest.preprocessing.resize })).data;
+}
+
+beforeAll(async () => {
+  fx = await edgeFixture();
+  const all = await extractTrainingFeatures(fx.backbone);
+  const keep = all.labels.flatMap((l, i) => (all.labelNames[l] === LEFT_OUT ? [] : [i]));
+  const labelNames = all.labelNames.filter((l) => l !== LEFT_OUT);
+  const dim = all.dim;
+  const rows = (idx: number[], src: Float32Array) => {
+    const out = new Float32Array(idx.length * dim);
+    idx.forEach((r, j) => {
+      out.set(src.subarray(r * dim, (r + 1) * dim), j * dim);
+    });
+    return out;
+  };
+  const labels = keep.map((i) => labelNames.indexOf(all.labelNames[all.labels[i]!]!));
+  const result = await trainHead(
+    { features: rows(keep, all.features), dim, labels, labelNames, ids: keep.map((i) => all.ids[i]!) },
+    { headTypes: ['softmax'], softmaxL2: [1e-2] },
+  );
+  trained = { result, backbone: fx.backbone.manifest };
+  // Calibrated on the eval photos of the trained labels, as training calibrates on its validation split.
+  const evals = evalPhotos().filter((p) => p.label !== LEFT_OUT);
+  const evalFeatures = await fx.backbone.extract(await Promise.all(evals.map((p) => pixelsOf(p.bytes))));
+  const features = new Float32Array((keep.length + evals.length) * dim);
+  features.set(rows(keep, all.features));
+  evalFeatures.forEach((f, j) => {
+    features.set(f, (keep.length + j) * dim);
+  });
+  const calibrated = calibrateOutlierDetector({
+    features,
+    dim,
+    labels: [...labels, ...evals.map((p) => labelNames.indexOf(p.label))],
+    trainRows: keep.map((_, i) => i),
+    validationRows: evals.map((_, j) => keep.length + j),
+  });
+  detector = calibrated.detector!;
+  const size = 256;
+  const rnd = Uint8Array.from({ length: size * size * 3 }, (_, i) => (i * 2654435761) >>> 24);
+  noise = new Uint8Array(
+    await sharp(rnd, { raw: { width: size, height: size, channels: 3 } })
+      .jpeg()
+      .toBuffer(),
+  );
+  flat = new Uint8Array(
+    await sharp({
+      create: { width: size, height: size, channels: 3, background: { r: 128, g: 128, b: 128 } },
+    })
+      .jpeg()
+      .toBuffer(),
+  );
+});
+
+function detectorFiles(d: OutlierDetector) {
+  const { json, weights } = encodeOutlierDetector(d);
+  return { [VERSION_FILES.outlierJson]: json, [VERSION_FILES.outlierWeights]: weights } as unknown as Record<
+    'head.json',
+    string
+  >;
+}
+
+async function storeWith(project: string, withDetector: boolean): Promise<ObjectStore> {
+  const store = await fx.newStore();
+  await publishTestModel(store, project, trained, {
+    version: 'v1',
+    ...(withDetector ? { files: detectorFiles(detector) } : {}),
+  });
+  return store;
+}
+
+async function predict(
+  app: ReturnType<typeof testApp>['app'],
+  project: string,
+  image: Uint8Array,
+  query = '',
+) {
+  const res = await app.request(`/v1/projects/${project}/predict${query}`, {
+    method: 'POST',
+    body: image,
+    headers: { 'content-type': 'image/jpeg' },
+  });
+  expect(res.status, await res.clone().text()).toBe(200);
+  return (await res.json()) as Body;
+}
+
+const inDistribution = () => evalPhotos().filter((p) => p.label !== LEFT_OUT);
+const leftOut = () => evalPhotos().filter((p) => p.label === LEFT_OUT);
+
+describe('a version with an outlier detector', () => {
+  it('accepts at least 95% of its calibration photos and reports its threshold', async () => {
+    const { app } = testApp(fx, await storeWith('closet', true));
+    const bodies = await Promise.all(inDistribution().map((p) => predict(app, 'closet', p.bytes)));
+    expect(bodies[0]!.model.outlierThreshold).toBeCloseTo(detector.threshold!, 4);
+    const accepted = bodies.filter((b) => b.unknown === false).length;
+    expect(accepted / bodies.length).toBeGreaterThanOrEqual(0.95);
+    for (const b of bodies) expect(b.predictions.length).toBeGreaterThan(0);
+  });
+
+  it('calls noise and a flat image unknown, labels unchanged, and some photos of a label left out of training', async () => {
+    const { app } = testApp(fx, await storeWith('closet', true));
+    for (const image of [noise, flat]) {
+      const b = await predict(app, 'closet', image);
+      expect(b.unknown).toBe(true);
+      expect(b.outlierScore!).toBeGreaterThan(b.model.outlierThreshold!);
+      expect(b.predictions.length).toBeGreaterThan(0);
+    }
+    // Near-off photos are harder with today's backbone (see bench:ood): some of them, not all, are unknown, and
+    // as a group they score above the photos of the trained labels.
+    const shoes = await Promise.all(leftOut().map((p) => predict(app, 'closet', p.bytes)));
+    const known = await Promise.all(inDistribution().map((p) => predict(app, 'closet', p.bytes)));
+    expect(shoes.filter((b) => b.unknown).length).toBeGreaterThan(0);
+    const mean = (bs: Body[]) => bs.reduce((s, b) => s + b.outlierScore!, 0) / bs.length;
+    expect(mean(shoes)).toBeGreaterThan(mean(known));
+  });
+
+  it('returns no labels for an unknown image with ?rejectUnknown=true, and all of them for a known one', async () => {
+    const { app } = testApp(fx, await storeWith('closet', true));
+    const rejected = await predict(app, 'closet', noise, '?rejectUnknown=true');
+    expect(rejected).toMatchObject({ unknown: true, predictions: [] });
+    const known = await predict(app, 'closet', inDistribution()[0]!.bytes, '?rejectUnknown=true');
+    expect(known.unknown).toBe(false);
+    expect(known.predictions.length).toBeGreaterThan(0);
+  });
+
+  it("rejects unknown images when the project's settings say so, unless the query says otherwise", async () => {
+    const store = await storeWith('strict', true);
+    await store.put(layout.projectSettings('strict'), JSON.stringify({ rejectUnknown: true }));
+    const { app } = testApp(fx, store);
+    expect((await predict(app, 'strict', noise)).predictions).toEqual([]);
+    expect((await predict(app, 'strict', noise, '?rejectUnknown=false')).predictions.length).toBeGreaterThan(
+      0,
+    );
+  });
+
+  it('answers per image in a batch', async () => {
+    const { app } = testApp(fx, await storeWith('closet', true));
+    const form = new FormData();
+    for (const image of [inDistribution()[0]!.bytes, noise])
+      form.append('image', new Blob([image], { type: 'image/jpeg' }));
+    const res = await app.request('/v1/projects/closet/predict/batch?rejectUnknown=true', {
+      method: 'POST',
+      body: form,
+    });
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as { results: { unknown: boolean; predictions: unknown[] }[] };
+    expect(body.results.map((r) => r.unknown)).toEqual([false, true]);
+    expect(body.results[1]!.predictions).toEqual([]);
+    expect(body.results[0]!.predictions.length).toBeGreaterThan(0);
+  });
+
+  it('holds no more tensors after many predictions than after the first', async () => {
+    const { app } = testApp(fx, await storeWith('closet', true));
+    await predict(app, 'closet', noise);
+    const before = tf.memory().numTensors;
+    for (let i = 0; i < 5; i++) await predict(app, 'closet', inDistribution()[i]!.bytes);
+    expect(tf.memory().numTensors).toBe(before);
+  });
+});
+
+describe('a version without an outlier detector', () => {
+  it('answers unknown: null and outlierScore: null, and keeps serving', async () => {
+    const { app } = testApp(fx, await storeWith('old', false));
+    const b = await predict(app, 'old', noise, '?rejectUnknown=true');
+    expect(b).toMatchObject({ unknown: null, outlierScore: null, model: { outlierThreshold: null } });
+    expect(b.predictions.length).toBeGreaterThan(0);
+  });
+});
+
+describe('a version whose outlier detector is corrupt', () => {
+  it('is refused and the previous version keeps serving', async () => {
+    const store = await storeWith('closet', true);
+    const clock = manualClock();
+    const { app } = testApp(fx, store, { clock: clock.now });
+    expect((await predict(app, 'closet', noise)).model.version).toBe('v1');
+    await publishTestModel(store, 'closet', trained, { version: 'v2', files: detectorFiles(detector) });
+    await overwriteVersionFile(store, 'closet', 'v2', VERSION_FILES.outlierWeights, new Uint8Array(64));
+    clock.advance(31_000);
+    expect((await predict(app, 'closet', noise)).model.version).toBe('v1');
+    const info = (await (await app.request('/v1/projects/closet/model')).json()) as {
+      refusedVersion: { version: string; message: string };
+    };
+    expect(info.refusedVersion.version).toBe('v2');
+    expect(info.refusedVersion.message).toMatch(/outlier\.bin.*sha256/);
+  });
+
+  it('whose weights are missing is refused as well', async () => {
+    const store = await storeWith('closet', true);
+    const clock = manualClock();
+    const { app } = testApp(fx, store, { clock: clock.now });
+    expect((await predict(app, 'closet', noise)).model.version).toBe('v1');
+    await publishTestModel(store, 'closet', trained, { version: 'v2', files: detectorFiles(detector) });
+    await store.delete(layout.versionFile('closet', 'v2', VERSION_FILES.outlierWeights));
+    clock.advance(31_000);
+    expect((await predict(app, 'closet', noise)).model.version).toBe('v1');
+  });
+});

@@ -1,0 +1,26 @@
+export {
+  ACCEPT_RATE,
+  acceptedRate,
+  acceptingThreshold,
+  auroc,
+  type CalibrationInput,
+  type CalibrationReport,
+  calibrateForTraining,
+  calibrateOutlierDetector,
+  fprAt95Tpr,
+  MIN_CALIBRATION_PHOTOS,
+} from './outlier-calibration.js';
+export {
+  createOutlierDetector,
+  DEFAULT_OUTLIER_COMPONENTS,
+  DEFAULT_OUTLIER_METHOD,
+  type FitOutlierInput,
+  fitOutlierDetector,
+  OUTLIER_METHODS,
+  type OutlierDetector,
+  type OutlierMethod,
+  type OutlierParams,
+  poolRows,
+} from './outlier-detector.js';
+export { OutlierError } from './outlier-errors.js';
+export { decodeOutlierDetector, encodeOutlierDetector } from './outlier-package.js';

@@ -1,0 +1,199 @@
+import {
+  fitOutlierDetector,
+  type OutlierDetector,
+  type OutlierMethod,
+  poolRows,
+} from './outlier-detector.js';
+
+/** Rank statistics of outlier scores (higher = more unusual) and the threshold that accepts a share of photos. */
+
+/** Area under the ROC curve of telling `outliers` from `inliers` by score; ties count half. */
+export function auroc(inliers: ArrayLike<number>, outliers: ArrayLike<number>): number {
+  const all = [
+    ...Array.from(inliers, (s) => ({ s, out: false })),
+    ...Array.from(outliers, (s) => ({ s, out: true })),
+  ].sort((a, b) => a.s - b.s);
+  let rankSum = 0;
+  for (let i = 0; i < all.length; ) {
+    let j = i;
+    while (j < all.length && all[j]!.s === all[i]!.s) j++;
+    const avgRank = (i + 1 + j) / 2;
+    for (let t = i; t < j; t++) if (all[t]!.out) rankSum += avgRank;
+    i = j;
+  }
+  const nOut = outliers.length;
+  const nIn = inliers.length;
+  if (nOut === 0 || nIn === 0) return Number.NaN;
+  return (rankSum - (nOut * (nOut + 1)) / 2) / (nOut * nIn);
+}
+
+/** The smallest threshold that accepts (score <= threshold) at least `rate` of `scores`. */
+export function acceptingThreshold(scores: ArrayLike<number>, rate: number): number {
+  const s = Float64Array.from(scores).sort();
+  return s[Math.max(0, Math.ceil(rate * s.length) - 1)]!;
+}
+
+/** Share of `scores` at or below the threshold. */
+export function acceptedRate(scores: ArrayLike<number>, threshold: number): number {
+  let ok = 0;
+  for (let i = 0; i < scores.length; i++) if (scores[i]! <= threshold) ok++;
+  return scores.length === 0 ? Number.NaN : ok / scores.length;
+}
+
+/**
+ * False-positive rate at 95% true-positive rate, the in-distribution photos being the positives: the share of
+ * outliers accepted by the threshold that accepts 95% of inliers.
+ */
+export function fprAt95Tpr(inliers: ArrayLike<number>, outliers: ArrayLike<number>): number {
+  return acceptedRate(outliers, acceptingThreshold(inliers, 0.95));
+}
+
+/** Fewer validation photos than this and no threshold is set: 95% of 9 photos says little. */
+export const MIN_CALIBRATION_PHOTOS = 10;
+/** The share of in-distribution validation photos the threshold accepts. */
+export const ACCEPT_RATE = 0.95;
+
+export interface CalibrationInput {
+  /** rows * dim row-major; every row the training saw (training split, augmented views, validation). */
+  features: Float32Array;
+  dim: number;
+  labels: ArrayLike<number>;
+  trainRows: readonly number[];
+  validationRows: readonly number[];
+  method?: OutlierMethod;
+  pool?: [number, number, number];
+  /** Names of the label indices, for the report. */
+  labelNames?: readonly string[];
+  /** Labels held out, one at a time, for the held-out AUROC; default 2 (each is one more fit). */
+  heldOutLabels?: number;
+}
+
+/** What evaluation.json records of the detector. */
+export type CalibrationReport =
+  | {
+      method: OutlierMethod;
+      threshold: number;
+      /** Share of validation photos the threshold accepts (scored by a detector fitted without them). */
+      acceptedRate: number;
+      validationPhotos: number;
+      components: number;
+      /** Leave-one-label-out on the training data: AUROC of telling a label never fitted from the validation photos. */
+      heldOutAuroc: { mean: number | null; perLabel: { label: string; auroc: number }[] };
+      seconds: number;
+    }
+  | { method: null; reason: string };
+
+/**
+ * Fits the detector on the training rows, sets its threshold so ACCEPT_RATE of the validation photos are
+ * accepted, and estimates how well it tells an unseen label apart by leaving labels out one at a time.
+ */
+export function calibrateOutlierDetector(input: CalibrationInput): {
+  detector: OutlierDetector | null;
+  report: CalibrationReport;
+} {
+  const started = performance.now();
+  const { validationRows } = input;
+  if (validationRows.length < MIN_CALIBRATION_PHOTOS) {
+    return {
+      detector: null,
+      report: {
+        method: null,
+        reason: `${validationRows.length} validation photos are fewer than the ${MIN_CALIBRATION_PHOTOS} a threshold needs; predictions answer unknown: null`,
+      },
+    };
+  }
+  const fitted = fitOn(input, input.trainRows);
+  const validationScores = fitted.score(rowsOf(input, validationRows), validationRows.length);
+  const threshold = acceptingThreshold(validationScores, ACCEPT_RATE);
+  const detector = fitted.withThreshold(threshold);
+  return {
+    detector,
+    report: {
+      method: detector.method,
+      threshold,
+      acceptedRate: acceptedRate(validationScores, threshold),
+      validationPhotos: validationRows.length,
+      components: detector.params.k,
+      heldOutAuroc: heldOut(input),
+      seconds: (performance.now() - started) / 1000,
+    },
+  };
+}
+
+function heldOut(input: CalibrationInput): {
+  mean: number | null;
+  perLabel: { label: string; auroc: number }[];
+} {
+  const present = [...new Set(input.trainRows.map((r) => input.labels[r]!))].sort((a, b) => a - b);
+  const want = Math.min(input.heldOutLabels ?? 2, present.length - 2);
+  const perLabel: { label: string; auroc: number }[] = [];
+  for (let i = 0; i < want; i++) {
+    // Spread over the label list so the check does not depend on which labels sort first.
+    const label = present[Math.floor((i * present.length) / want)]!;
+    const fitRows = input.trainRows.filter((r) => input.labels[r] !== label);
+    const inRows = input.validationRows.filter((r) => input.labels[r] !== label);
+    const outRows = [...input.trainRows, ...input.validationRows].filter((r) => input.labels[r] === label);
+    if (fitRows.length < 3 || inRows.length === 0 || outRows.length === 0) continue;
+    const d = fitOn(input, fitRows);
+    const a = auroc(
+      d.score(rowsOf(input, inRows), inRows.length),
+      d.score(rowsOf(input, outRows), outRows.length),
+    );
+    perLabel.push({ label: input.labelNames?.[label] ?? String(label), auroc: a });
+  }
+  const mean = perLabel.length ? perLabel.reduce((s, p) => s + p.auroc, 0) / perLabel.length : null;
+  return { mean, perLabel };
+}
+
+function fitOn(input: CalibrationInput, rows: readonly number[]): OutlierDetector {
+  const inDim = input.pool ? input.pool[0] * input.pool[1] * input.pool[2] : input.dim;
+  const raw = rowsOf(input, rows);
+  const features = input.pool ? poolRows(raw, rows.length, input.pool) : raw;
+  return fitOutlierDetector({
+    features,
+    dim: input.pool ? input.pool[2] : inDim,
+    labels: rows.map((r) => input.labels[r]!),
+    ...(input.method ? { method: input.method } : {}),
+    ...(input.pool ? { pool: input.pool } : {}),
+  });
+}
+
+function rowsOf(input: CalibrationInput, rows: readonly number[]): Float32Array {
+  const dim = input.pool ? input.pool[0] * input.pool[1] * input.pool[2] : input.dim;
+  const out = new Float32Array(rows.length * dim);
+  rows.forEach((r, i) => {
+    out.set(input.features.subarray(r * dim, (r + 1) * dim), i * dim);
+  });
+  return out;
+}
+
+/**
+ * A training's calibration, from what the trainer holds: rows whose id is a validation id calibrate, the rest
+ * (photos and augmented views of the training split) fit. No validation split: no detector, and why.
+ */
+export function calibrateForTraining(input: {
+  features: Float32Array;
+  dim: number;
+  labels: ArrayLike<number>;
+  labelNames: readonly string[];
+  ids: readonly string[];
+  validationIds: readonly string[] | undefined;
+}): { detector: OutlierDetector | null; report: CalibrationReport } {
+  if (!input.validationIds) {
+    return {
+      detector: null,
+      report: {
+        method: null,
+        reason:
+          'too few photos per label for a validation split to calibrate on; predictions answer unknown: null',
+      },
+    };
+  }
+  const validation = new Set(input.validationIds);
+  const trainRows: number[] = [];
+  const validationRows: number[] = [];
+  input.ids.forEach((id, i) => {
+    (validation.has(id) ? validationRows : trainRows).push(i);
+  });
+  return calibrateOutlierDetector({ ...input, trainRows, validationRows });
+}

@@ -1,0 +1,168 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import { initTf, tf } from '../tf/tf-runtime.js';
+import { gaussianBlobs } from '../train/synthetic-blobs.js';
+import {
+  auroc,
+  calibrateForTraining,
+  calibrateOutlierDetector,
+  decodeOutlierDetector,
+  encodeOutlierDetector,
+  fitOutlierDetector,
+  OUTLIER_METHODS,
+  OutlierError,
+} from './index.js';
+import { symmetricEigen } from './small-linalg.js';
+
+beforeAll(async () => {
+  await initTf();
+});
+
+// Five labels in 40 dimensions; label 4 is held out of fitting and stands in for a label never trained on.
+const blobs = gaussianBlobs({
+  perLabel: 60,
+  labels: 5,
+  dim: 40,
+  separation: 4,
+  seed: 7,
+  offset: 3,
+  scale: 2,
+});
+const rowsWhere = (pred: (label: number, i: number) => boolean) =>
+  Array.from(blobs.labels).flatMap((l, i) => (pred(l, i) ? [i] : []));
+const pick = (rows: number[]) => {
+  const out = new Float32Array(rows.length * blobs.dim);
+  rows.forEach((r, j) => {
+    out.set(blobs.features.subarray(r * blobs.dim, (r + 1) * blobs.dim), j * blobs.dim);
+  });
+  return out;
+};
+const train = rowsWhere((l, i) => l < 4 && i % 3 !== 0);
+const validation = rowsWhere((l, i) => l < 4 && i % 3 === 0);
+const heldOut = rowsWhere((l) => l === 4);
+
+/** Fitted on the training rows, threshold set on the validation rows. */
+const calibrated = () =>
+  calibrateOutlierDetector({
+    features: blobs.features,
+    dim: blobs.dim,
+    labels: blobs.labels,
+    trainRows: train,
+    validationRows: validation,
+  });
+
+describe('fitOutlierDetector', () => {
+  it.each(OUTLIER_METHODS)('with %s scores a label never fitted above the fitted ones', (method) => {
+    const d = fitOutlierDetector({
+      features: pick(train),
+      dim: blobs.dim,
+      labels: train.map((r) => blobs.labels[r]!),
+      method,
+      components: 16,
+    });
+    const a = auroc(d.score(pick(validation), validation.length), d.score(pick(heldOut), heldOut.length));
+    expect(a).toBeGreaterThan(0.9);
+  });
+
+  it('scores noise far from every label above the calibrated threshold', () => {
+    const { detector } = calibrated();
+    const noise = Float32Array.from({ length: 5 * blobs.dim }, (_, i) => ((i * 7919) % 101) - 50);
+    for (const s of detector!.score(noise, 5)) expect(s).toBeGreaterThan(detector!.threshold!);
+  });
+
+  it('refuses rows of the wrong width with a code', () => {
+    const d = fitOutlierDetector({
+      features: pick(train),
+      dim: blobs.dim,
+      labels: train.map((r) => blobs.labels[r]!),
+    });
+    expect(() => d.score(new Float32Array(blobs.dim + 1), 1)).toThrow(OutlierError);
+  });
+
+  it('leaves no tensors behind when fitting or scoring', () => {
+    const before = tf.memory().numTensors;
+    const d = fitOutlierDetector({
+      features: pick(train),
+      dim: blobs.dim,
+      labels: train.map((r) => blobs.labels[r]!),
+    });
+    d.score(pick(validation), validation.length);
+    expect(tf.memory().numTensors).toBe(before);
+  });
+});
+
+describe('calibration', () => {
+  it('sets the threshold so at least 95% of validation photos are accepted, and reports a held-out AUROC', () => {
+    const { detector, report } = calibrateOutlierDetector({
+      features: blobs.features,
+      dim: blobs.dim,
+      labels: blobs.labels,
+      trainRows: train,
+      validationRows: validation,
+      labelNames: blobs.labelNames,
+    });
+    if (report.method === null) throw new Error(report.reason);
+    const scores = detector!.score(pick(validation), validation.length);
+    const accepted = scores.filter((s) => s <= detector!.threshold!).length / scores.length;
+    expect(accepted).toBeGreaterThanOrEqual(0.95);
+    expect(accepted).toBeLessThan(1);
+    expect(report.acceptedRate).toBeCloseTo(accepted, 6);
+    expect(report.heldOutAuroc.perLabel).toHaveLength(2);
+    expect(report.heldOutAuroc.mean!).toBeGreaterThan(0.9);
+  });
+
+  it('stores no detector, and says why, with fewer than 10 validation photos', () => {
+    const { detector, report } = calibrateOutlierDetector({
+      features: blobs.features,
+      dim: blobs.dim,
+      labels: blobs.labels,
+      trainRows: train,
+      validationRows: validation.slice(0, 9),
+    });
+    expect(detector).toBeNull();
+    expect(report).toMatchObject({ method: null, reason: expect.stringMatching(/9 validation photos/) });
+  });
+
+  it('stores no detector without a validation split', () => {
+    const r = calibrateForTraining({ ...blobs, validationIds: undefined });
+    expect(r.detector).toBeNull();
+    expect(r.report.method).toBeNull();
+  });
+});
+
+describe('the detector files', () => {
+  it('decode to a detector that scores exactly as the fitted one', () => {
+    const { detector } = calibrated();
+    const { json, weights } = encodeOutlierDetector(detector!);
+    const back = decodeOutlierDetector(new TextEncoder().encode(json), weights);
+    expect(back.threshold).toBe(detector!.threshold);
+    expect(back.score(pick(heldOut), heldOut.length)).toEqual(detector!.score(pick(heldOut), heldOut.length));
+  });
+
+  it('refuse weights of the wrong length', () => {
+    const d = fitOutlierDetector({
+      features: pick(train),
+      dim: blobs.dim,
+      labels: train.map((r) => blobs.labels[r]!),
+    });
+    const { json, weights } = encodeOutlierDetector(d);
+    expect(() => decodeOutlierDetector(new TextEncoder().encode(json), weights.slice(4))).toThrow(/bytes/);
+  });
+});
+
+describe('symmetricEigen', () => {
+  it('reconstructs the matrix from its eigenpairs, largest first', () => {
+    const k = 6;
+    const m = new Float64Array(k * k);
+    for (let i = 0; i < k; i++)
+      for (let j = 0; j <= i; j++) m[i * k + j] = m[j * k + i] = Math.sin(i * 3 + j) + (i === j ? 4 : 0);
+    const { values, vectors } = symmetricEigen(m, k);
+    for (let i = 1; i < k; i++) expect(values[i]!).toBeLessThanOrEqual(values[i - 1]!);
+    for (let i = 0; i < k; i++) {
+      for (let j = 0; j < k; j++) {
+        let s = 0;
+        for (let e = 0; e < k; e++) s += values[e]! * vectors[e * k + i]! * vectors[e * k + j]!;
+        expect(s).toBeCloseTo(m[i * k + j]!, 8);
+      }
+    }
+  });
+});

@@ -1,0 +1,417 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { createRng } from '../train/numerics.js';
+import { OutlierError } from './outlier-errors.js';
+import { cholesky, invertLower, symmetricEigen } from './small-linalg.js';
+
+/**
+ * How unusual a feature vector is for the training set, higher meaning more unusual:
+ * - `mahalanobis`: distance to the nearest class mean, with one shared within-class covariance (shrunk towards
+ *   its average variance), in the top principal components of the standardized features;
+ * - `relative-mahalanobis`: that distance minus the distance to the mean of all training photos under their
+ *   total covariance (Ren et al., 2021): what is typical of every photo (lighting, background) cancels out;
+ * - `knn`: cosine distance to the k-th nearest training photo, on the L2-normalized principal components;
+ * - `mahalanobis+residual`: the Mahalanobis distance plus the energy left outside the principal subspace, each
+ *   divided by its median on the training photos (a far-off photo often lives in directions no training photo
+ *   spans);
+ * - `combined`: `mahalanobis+residual` plus the k-NN distance, each divided by its training median.
+ */
+export type OutlierMethod =
+  | 'mahalanobis'
+  | 'relative-mahalanobis'
+  | 'knn'
+  | 'mahalanobis+residual'
+  | 'combined';
+export const OUTLIER_METHODS: readonly OutlierMethod[] = [
+  'mahalanobis',
+  'relative-mahalanobis',
+  'knn',
+  'mahalanobis+residual',
+  'combined',
+];
+
+export interface OutlierDetector {
+  readonly method: OutlierMethod;
+  /** Values per input row (before any pooling). */
+  readonly inputDim: number;
+  /** Scores above it are unknown; null until calibrated. */
+  readonly threshold: number | null;
+  /** One score per row of n * inputDim row-major features. */
+  score(features: Float32Array, n: number): Float32Array;
+  /** The same detector with a calibrated threshold. */
+  withThreshold(threshold: number): OutlierDetector;
+  /** Everything `createOutlierDetector` needs to rebuild it (for the version's files). */
+  readonly params: OutlierParams;
+}
+
+/** A fitted detector's numbers; float arrays are row-major. */
+export interface OutlierParams {
+  method: OutlierMethod;
+  /** `[h, w, c]` when rows are unpooled activations (a fine-tuned version's trunk): averaged to c values first. */
+  pool?: [number, number, number];
+  /** Width after pooling. */
+  dim: number;
+  /** Principal components kept. */
+  k: number;
+  mean: Float32Array;
+  std: Float32Array;
+  /** k x dim: the principal directions of the standardized features. */
+  basis: Float32Array;
+  /** labels x k: class means in the principal subspace, whitened by the shared covariance's Cholesky factor. */
+  classMeans: Float32Array;
+  /** k x k lower-triangular inverse of the shared covariance's Cholesky factor. */
+  whitener: Float32Array;
+  /** k: the variance of the standardized training features along each principal direction. */
+  variance: Float32Array;
+  /** Per-part divisors (training medians) for the summed methods: [mahalanobis, residual, knn]. */
+  scales: [number, number, number];
+  /** rows x k: L2-normalized training rows in the principal subspace (k-NN methods only, else empty). */
+  neighbours: Float32Array;
+  /** Which neighbour's distance is the score (k-NN methods). */
+  neighbour: number;
+  threshold: number | null;
+}
+
+export interface FitOutlierInput {
+  /** n * dim row-major: what the version's classifier sees (pooled already). */
+  features: Float32Array;
+  dim: number;
+  labels: ArrayLike<number>;
+  method?: OutlierMethod;
+  /** Principal components; default min(DEFAULT_OUTLIER_COMPONENTS, n - 1, dim). */
+  components?: number;
+  /** Default 5. */
+  neighbour?: number;
+  /** Shrinkage of the shared covariance towards its mean variance; default 0.1. */
+  shrinkage?: number;
+  pool?: [number, number, number];
+  seed?: number;
+}
+
+export const DEFAULT_OUTLIER_METHOD: OutlierMethod = 'mahalanobis+residual';
+export const DEFAULT_OUTLIER_COMPONENTS = 64;
+
+const usesMahalanobis = (m: OutlierMethod) => m !== 'knn';
+const usesNeighbours = (m: OutlierMethod) => m === 'knn' || m === 'combined';
+
+/** Fits a detector on training features (never the backbone); its threshold is set later by calibration. */
+export function fitOutlierDetector(input: FitOutlierInput): OutlierDetector {
+  const { features, dim, labels } = input;
+  const n = labels.length;
+  if (n < 3 || features.length !== n * dim) {
+    throw new OutlierError(
+      'outlier_fit_input',
+      `need at least 3 rows of ${dim} features, got ${features.length} values for ${n} labels`,
+    );
+  }
+  const method = input.method ?? DEFAULT_OUTLIER_METHOD;
+  const k = Math.max(1, Math.min(input.components ?? DEFAULT_OUTLIER_COMPONENTS, n - 1, dim));
+  const { mean, std } = meanStd(features, n, dim);
+  const z = new Float32Array(features.length);
+  for (let i = 0; i < n; i++)
+    for (let j = 0; j < dim; j++) z[i * dim + j] = (features[i * dim + j]! - mean[j]!) / std[j]!;
+  const basis = principalBasis(z, n, dim, k, input.seed ?? 1);
+  const proj = project(z, n, dim, basis, k);
+  const variance = new Float32Array(k);
+  for (let i = 0; i < n; i++) for (let j = 0; j < k; j++) variance[j]! += proj[i * k + j]! ** 2 / n;
+  let numLabels = 0;
+  for (let i = 0; i < n; i++) numLabels = Math.max(numLabels, labels[i]! + 1);
+  const { classMeans, whitener } = sharedCovariance(proj, labels, numLabels, k, input.shrinkage ?? 0.1);
+  const neighbours = usesNeighbours(method) ? normalizeRows(proj, n, k) : new Float32Array(0);
+  const params: OutlierParams = {
+    method,
+    ...(input.pool ? { pool: input.pool } : {}),
+    dim,
+    k,
+    mean,
+    std,
+    basis,
+    variance,
+    classMeans,
+    whitener,
+    scales: [1, 1, 1],
+    neighbours,
+    neighbour: Math.min(input.neighbour ?? 5, n - 1),
+    threshold: null,
+  };
+  // Scales from the training rows themselves: only their ratio matters, and a median is robust to the few
+  // training photos that are outliers.
+  const parts = scoreParts(params, z, n, true);
+  params.scales = [
+    median(parts.maha),
+    median(parts.residual),
+    usesNeighbours(method) ? median(parts.knn) : 1,
+  ].map((v) => (v > 0 ? v : 1)) as [number, number, number];
+  return createOutlierDetector(params);
+}
+
+/** A detector from its numbers (as decoded from a version). */
+export function createOutlierDetector(params: OutlierParams): OutlierDetector {
+  return new Detector(params);
+}
+
+class Detector implements OutlierDetector {
+  constructor(readonly params: OutlierParams) {}
+
+  get method() {
+    return this.params.method;
+  }
+
+  get threshold() {
+    return this.params.threshold;
+  }
+
+  get inputDim() {
+    const p = this.params.pool;
+    return p ? p[0] * p[1] * p[2] : this.params.dim;
+  }
+
+  withThreshold(threshold: number): OutlierDetector {
+    return new Detector({ ...this.params, threshold });
+  }
+
+  score(features: Float32Array, n: number): Float32Array {
+    if (features.length !== n * this.inputDim) {
+      throw new OutlierError(
+        'outlier_input',
+        `expected ${n} x ${this.inputDim} features, got ${features.length} values`,
+      );
+    }
+    const { dim, mean, std } = this.params;
+    const pooled = this.params.pool ? poolRows(features, n, this.params.pool) : features;
+    const z = new Float32Array(n * dim);
+    for (let i = 0; i < n; i++)
+      for (let j = 0; j < dim; j++) z[i * dim + j] = (pooled[i * dim + j]! - mean[j]!) / std[j]!;
+    const parts = scoreParts(this.params, z, n, false);
+    const [sm, sr, sk] = this.params.scales;
+    const out = new Float32Array(n);
+    for (let i = 0; i < n; i++) {
+      const m = this.params.method;
+      out[i] =
+        m === 'mahalanobis' || m === 'relative-mahalanobis'
+          ? parts.maha[i]!
+          : m === 'knn'
+            ? parts.knn[i]!
+            : parts.maha[i]! / sm + parts.residual[i]! / sr + (m === 'combined' ? parts.knn[i]! / sk : 0);
+    }
+    return out;
+  }
+}
+
+/** Each row's Mahalanobis distance, residual energy and k-NN distance (zeros for the parts a method skips). */
+function scoreParts(p: OutlierParams, z: Float32Array, n: number, training: boolean) {
+  const { k, dim } = p;
+  const proj = project(z, n, dim, p.basis, k);
+  const maha = new Float32Array(n);
+  const residual = new Float32Array(n);
+  const knn = new Float32Array(n);
+  const labels = p.classMeans.length / k;
+  const w = new Float64Array(k);
+  for (let i = 0; i < n; i++) {
+    const row = proj.subarray(i * k, i * k + k);
+    let total = 0;
+    for (let j = 0; j < dim; j++) total += z[i * dim + j]! ** 2;
+    let inside = 0;
+    for (let j = 0; j < k; j++) inside += row[j]! ** 2;
+    residual[i] = Math.max(0, total - inside) / Math.max(1, dim - k);
+    if (usesMahalanobis(p.method)) {
+      for (let r = 0; r < k; r++) {
+        let s = 0;
+        for (let c = 0; c <= r; c++) s += p.whitener[r * k + c]! * row[c]!;
+        w[r] = s;
+      }
+      let best = Number.POSITIVE_INFINITY;
+      for (let c = 0; c < labels; c++) {
+        let d = 0;
+        for (let j = 0; j < k; j++) d += (w[j]! - p.classMeans[c * k + j]!) ** 2;
+        if (d < best) best = d;
+      }
+      if (p.method === 'relative-mahalanobis') {
+        // The background Gaussian's covariance is diagonal in the principal basis.
+        for (let j = 0; j < k; j++) best -= row[j]! ** 2 / Math.max(p.variance[j]!, 1e-12);
+      }
+      maha[i] = best;
+    }
+  }
+  if (usesNeighbours(p.method)) {
+    const q = normalizeRows(proj, n, k);
+    // A training row is its own nearest neighbour: skip one more so the scales match unseen photos.
+    const nth = p.neighbour + (training ? 1 : 0);
+    const rows = p.neighbours.length / k;
+    const sims = new Float32Array(rows);
+    for (let i = 0; i < n; i++) {
+      for (let r = 0; r < rows; r++) {
+        let s = 0;
+        for (let j = 0; j < k; j++) s += q[i * k + j]! * p.neighbours[r * k + j]!;
+        sims[r] = s;
+      }
+      knn[i] = 1 - kthLargest(sims, Math.min(nth, rows));
+    }
+  }
+  return { maha, residual, knn };
+}
+
+function kthLargest(values: Float32Array, kth: number): number {
+  // Keep the kth best in a small sorted buffer: kth is single digits, rows are thousands.
+  const top: number[] = [];
+  for (const v of values) {
+    if (top.length < kth) {
+      top.push(v);
+      top.sort((a, b) => b - a);
+    } else if (v > top[kth - 1]!) {
+      top[kth - 1] = v;
+      top.sort((a, b) => b - a);
+    }
+  }
+  return top[top.length - 1] ?? 0;
+}
+
+function meanStd(x: Float32Array, n: number, dim: number) {
+  const mean = new Float64Array(dim);
+  for (let i = 0; i < n; i++) for (let j = 0; j < dim; j++) mean[j]! += x[i * dim + j]!;
+  for (let j = 0; j < dim; j++) mean[j]! /= n;
+  const sq = new Float64Array(dim);
+  for (let i = 0; i < n; i++) for (let j = 0; j < dim; j++) sq[j]! += (x[i * dim + j]! - mean[j]!) ** 2;
+  const std = new Float32Array(dim);
+  // As the head's standardization: a constant feature is centred, not blown up.
+  for (let j = 0; j < dim; j++) {
+    const s = Math.sqrt(sq[j]! / n);
+    std[j] = s > 1e-6 * Math.max(1, Math.abs(mean[j]!)) ? s : 1;
+  }
+  return { mean: Float32Array.from(mean), std };
+}
+
+/** z (n x dim) times basis^T (dim x k), through tfjs' matMul. */
+function project(z: Float32Array, n: number, dim: number, basis: Float32Array, k: number): Float32Array {
+  if (n === 1) {
+    const out = new Float32Array(k);
+    for (let c = 0; c < k; c++) {
+      let s = 0;
+      for (let j = 0; j < dim; j++) s += z[j]! * basis[c * dim + j]!;
+      out[c] = s;
+    }
+    return out;
+  }
+  return tf.tidy(
+    () =>
+      tf
+        .matMul(tf.tensor2d(z, [n, dim]), tf.tensor2d(basis, [k, dim]), false, true)
+        .dataSync() as Float32Array,
+  );
+}
+
+/**
+ * The top k principal directions of z (rows already centred) by randomized subspace iteration: matMuls of
+ * n x dim by dim x (k + 10) in tfjs, everything k-sized in float64 here; never a dim x dim matrix.
+ */
+function principalBasis(z: Float32Array, n: number, dim: number, k: number, seed: number): Float32Array {
+  const l = Math.min(k + 10, n, dim);
+  const rng = createRng(seed);
+  const omega = new Float32Array(dim * l);
+  for (let i = 0; i < omega.length; i++) omega[i] = rng() - 0.5;
+  return tf.tidy(() => {
+    const Z = tf.tensor2d(z, [n, dim]);
+    let y = orthonormalize(tf.matMul(Z, tf.tensor2d(omega, [dim, l])), l);
+    for (let it = 0; it < 2; it++) y = orthonormalize(tf.matMul(Z, tf.matMul(Z, y, true, false)), l);
+    const b = tf.matMul(y, Z, true, false); // l x dim
+    const gram = Float64Array.from(tf.matMul(b, b, false, true).dataSync());
+    const { values, vectors } = symmetricEigen(gram, l);
+    // Right singular vectors: v_j = b^T u_j / sigma_j.
+    const u = new Float32Array(k * l);
+    for (let j = 0; j < k; j++) {
+      const sigma = Math.sqrt(Math.max(values[j]!, 1e-12));
+      for (let c = 0; c < l; c++) u[j * l + c] = vectors[j * l + c]! / sigma;
+    }
+    return tf.matMul(tf.tensor2d(u, [k, l]), b).dataSync() as Float32Array;
+  });
+}
+
+/** Cholesky-QR, twice for float32: the columns of y made orthonormal. */
+function orthonormalize(y: tf.Tensor2D, l: number): tf.Tensor2D {
+  let q = y;
+  for (let pass = 0; pass < 2; pass++) {
+    const g = Float64Array.from(tf.matMul(q, q, true, false).dataSync());
+    const rinvT = invertLower(cholesky(g, l), l); // (R^-1)^T where R = L^T
+    const rinv = new Float32Array(l * l);
+    for (let i = 0; i < l; i++) for (let j = 0; j < l; j++) rinv[i * l + j] = rinvT[j * l + i]!;
+    q = tf.matMul(q, tf.tensor2d(rinv, [l, l]));
+  }
+  return q;
+}
+
+/** Class means and the shrunk shared within-class covariance's whitener, in the principal subspace. */
+function sharedCovariance(
+  proj: Float32Array,
+  labels: ArrayLike<number>,
+  numLabels: number,
+  k: number,
+  shrink: number,
+) {
+  const n = labels.length;
+  const means = new Float64Array(numLabels * k);
+  const counts = new Float64Array(numLabels);
+  Array.from(labels).forEach((y, i) => {
+    counts[y]! += 1;
+    for (let j = 0; j < k; j++) means[y * k + j]! += proj[i * k + j]!;
+  });
+  for (let c = 0; c < numLabels; c++)
+    for (let j = 0; j < k; j++) means[c * k + j]! /= Math.max(1, counts[c]!);
+  const cov = new Float64Array(k * k);
+  const r = new Float64Array(k);
+  Array.from(labels).forEach((y, i) => {
+    for (let j = 0; j < k; j++) r[j] = proj[i * k + j]! - means[y * k + j]!;
+    for (let a = 0; a < k; a++) for (let b = 0; b <= a; b++) cov[a * k + b]! += r[a]! * r[b]!;
+  });
+  let trace = 0;
+  for (let a = 0; a < k; a++) {
+    for (let b = 0; b <= a; b++) {
+      cov[a * k + b]! /= n;
+      cov[b * k + a] = cov[a * k + b]!;
+    }
+    trace += cov[a * k + a]!;
+  }
+  const avg = trace / k || 1;
+  for (let a = 0; a < k; a++) {
+    for (let b = 0; b < k; b++)
+      cov[a * k + b] = (1 - shrink) * cov[a * k + b]! + (a === b ? shrink * avg : 0);
+  }
+  const whitener = invertLower(cholesky(cov, k), k);
+  // Only labels with rows: a label left out (leave-one-label-out) must not leave a mean at the origin.
+  const present = Array.from({ length: numLabels }, (_, c) => c).filter((c) => counts[c]! > 0);
+  const classMeans = new Float32Array(present.length * k);
+  present.forEach((c, ci) => {
+    for (let a = 0; a < k; a++) {
+      let s = 0;
+      for (let b = 0; b <= a; b++) s += whitener[a * k + b]! * means[c * k + b]!;
+      classMeans[ci * k + a] = s;
+    }
+  });
+  return { classMeans, whitener: Float32Array.from(whitener) };
+}
+
+function normalizeRows(x: Float32Array, n: number, k: number): Float32Array {
+  const out = new Float32Array(n * k);
+  for (let i = 0; i < n; i++) {
+    let s = 0;
+    for (let j = 0; j < k; j++) s += x[i * k + j]! ** 2;
+    const inv = 1 / Math.sqrt(s || 1);
+    for (let j = 0; j < k; j++) out[i * k + j] = x[i * k + j]! * inv;
+  }
+  return out;
+}
+
+/** Averages each row's h x w x c activation (row-major, channels last) to c values. */
+export function poolRows(x: Float32Array, n: number, [h, w, c]: [number, number, number]): Float32Array {
+  const out = new Float32Array(n * c);
+  const cells = h * w;
+  for (let i = 0; i < n; i++) {
+    const base = i * cells * c;
+    for (let p = 0; p < cells; p++) for (let j = 0; j < c; j++) out[i * c + j]! += x[base + p * c + j]!;
+    for (let j = 0; j < c; j++) out[i * c + j]! /= cells;
+  }
+  return out;
+}
+
+function median(v: Float32Array): number {
+  const s = Float32Array.from(v).sort();
+  return s.length === 0 ? 0 : s[Math.floor(s.length / 2)]!;
+}

@@ -1,0 +1,111 @@
+import { z } from 'zod';
+import {
+  createOutlierDetector,
+  OUTLIER_METHODS,
+  type OutlierDetector,
+  type OutlierParams,
+} from './outlier-detector.js';
+import { OutlierError } from './outlier-errors.js';
+
+/** The float arrays of a detector, in this order, concatenated as little-endian float32 in its weights file. */
+const ARRAYS = ['mean', 'std', 'basis', 'variance', 'classMeans', 'whitener', 'neighbours'] as const;
+
+const descriptorSchema = z.object({
+  format: z.literal('headstart-outlier-v1'),
+  method: z.enum(OUTLIER_METHODS as [OutlierParams['method'], ...OutlierParams['method'][]]),
+  pool: z
+    .tuple([z.number().int().positive(), z.number().int().positive(), z.number().int().positive()])
+    .optional(),
+  dim: z.number().int().positive(),
+  k: z.number().int().positive(),
+  scales: z.tuple([z.number().positive(), z.number().positive(), z.number().positive()]),
+  neighbour: z.number().int().nonnegative(),
+  threshold: z.number().nullable(),
+  /** Float count of each array in ARRAYS. */
+  lengths: z.record(z.enum(ARRAYS), z.number().int().nonnegative()),
+});
+
+/** A detector as a small JSON descriptor and one float32 weights file. */
+export function encodeOutlierDetector(detector: OutlierDetector): { json: string; weights: Uint8Array } {
+  const p = detector.params;
+  const lengths = Object.fromEntries(ARRAYS.map((a) => [a, p[a].length]));
+  const total = ARRAYS.reduce((s, a) => s + p[a].length, 0);
+  const out = new Float32Array(total);
+  let at = 0;
+  for (const a of ARRAYS) {
+    out.set(p[a], at);
+    at += p[a].length;
+  }
+  const descriptor = {
+    format: 'headstart-outlier-v1',
+    method: p.method,
+    ...(p.pool ? { pool: p.pool } : {}),
+    dim: p.dim,
+    k: p.k,
+    scales: p.scales,
+    neighbour: p.neighbour,
+    threshold: p.threshold,
+    lengths,
+  };
+  return { json: JSON.stringify(descriptor), weights: new Uint8Array(out.buffer) };
+}
+
+/** The detector back from its files; any inconsistency is an OutlierError naming it. */
+export function decodeOutlierDetector(json: Uint8Array, weights: Uint8Array): OutlierDetector {
+  let d: z.infer<typeof descriptorSchema>;
+  try {
+    d = descriptorSchema.parse(JSON.parse(new TextDecoder().decode(json)));
+  } catch (cause) {
+    throw new OutlierError(
+      'outlier_invalid',
+      `the outlier detector's descriptor is malformed: ${(cause as Error).message}`,
+      { cause },
+    );
+  }
+  const want = { mean: d.dim, std: d.dim, basis: d.k * d.dim, variance: d.k, whitener: d.k * d.k };
+  for (const [name, n] of Object.entries(want)) {
+    if (d.lengths[name as keyof typeof want] !== n) {
+      throw new OutlierError(
+        'outlier_invalid',
+        `the outlier detector's ${name} has ${d.lengths[name as keyof typeof want]} values, expected ${n}`,
+      );
+    }
+  }
+  const total = ARRAYS.reduce((s, a) => s + (d.lengths[a] ?? 0), 0);
+  if (weights.byteLength !== total * 4) {
+    throw new OutlierError(
+      'outlier_invalid',
+      `the outlier detector's weights have ${weights.byteLength} bytes, its descriptor needs ${total * 4}`,
+    );
+  }
+  if ((d.lengths.classMeans ?? 0) % d.k !== 0 || (d.lengths.neighbours ?? 0) % d.k !== 0) {
+    throw new OutlierError(
+      'outlier_invalid',
+      `the outlier detector's class means or neighbours are not rows of ${d.k}`,
+    );
+  }
+  const floats = new Float32Array(weights.slice().buffer);
+  const arrays = {} as Record<(typeof ARRAYS)[number], Float32Array>;
+  let at = 0;
+  for (const a of ARRAYS) {
+    const n = d.lengths[a] ?? 0;
+    arrays[a] = floats.slice(at, at + n);
+    at += n;
+  }
+  if (d.pool && d.pool[2] !== d.dim) {
+    throw new OutlierError(
+      'outlier_invalid',
+      `the outlier detector pools to ${d.pool[2]} channels but scores ${d.dim}`,
+    );
+  }
+  return createOutlierDetector({
+    method: d.method,
+    ...(d.pool ? { pool: d.pool } : {}),
+    dim: d.dim,
+    k: d.k,
+    scales: d.scales,
+    neighbour: d.neighbour,
+    threshold: d.threshold,
+    ...arrays,
+  });
+}
