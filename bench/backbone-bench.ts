@@ -150,6 +150,17 @@ async function midBackbone(
   mid.dispose();
 }
 
+/** This benchmark again in a child process, running one of its `--child` parts. */
+function runChild(...args: string[]) {
+  return run(process.execPath, [
+    '--import',
+    'tsx',
+    join(repoRoot, 'bench', 'backbone-bench.ts'),
+    '--child',
+    ...args,
+  ]);
+}
+
 async function main(): Promise<void> {
   const [, , flag, arg] = process.argv;
   if (flag === '--child') return cpuChild(arg!, process.argv[4] ?? '');
@@ -252,27 +263,14 @@ async function main(): Promise<void> {
     colds.push((await run(process.execPath, [bundle, dir, samplePath, wasmDir])).ms);
   emit('cold_start_ms', percentile(colds, 50), 'ms', { runs: colds.length });
 
-  const cpu = await run(process.execPath, [
-    '--import',
-    'tsx',
-    join(repoRoot, 'bench', 'backbone-bench.ts'),
-    '--child',
-    'cpu-latency',
-    dir,
-  ]);
+  const cpu = await runChild('cpu-latency', dir);
   process.stdout.write(cpu.out);
   const cpuP50 = JSON.parse(cpu.out.trim().split('\n').pop()!).value as number;
   emit('backbone_cpu_speedup', cpuP50 / percentile(warm, 50), 'ratio', {
     note: 'cpu backend p50 over wasm p50',
   });
 
-  const f32 = await run(process.execPath, [
-    '--import',
-    'tsx',
-    join(repoRoot, 'bench', 'backbone-bench.ts'),
-    '--child',
-    'f32model',
-  ]);
+  const f32 = await runChild('f32model');
   process.stdout.write(f32.out);
   emit('peak_rss_mb', process.resourceUsage().maxRSS / 1024, 'MB');
 }

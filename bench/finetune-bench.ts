@@ -40,6 +40,7 @@ import { decodeImage } from '../shared/image/index.js';
 import { initTf } from '../shared/tf/tf-runtime.js';
 import { computeMetrics, loadHead, trainHead } from '../shared/train/index.js';
 import { clothingSmallDir, emit, percentile, repoRoot, timeRuns } from './bench-util.js';
+import { pickRows } from './cached-view-features.js';
 import { type ClothingImage, listClothingImages, type SplitName } from './clothing-features.js';
 
 const CACHE_DIR = join(repoRoot, 'bench', '.cache');
@@ -226,14 +227,6 @@ function roundFloat16(values: Float32Array): Float32Array {
   return out;
 }
 
-function pick(all: Float32Array, dim: number, rows: readonly number[]): Float32Array {
-  const out = new Float32Array(rows.length * dim);
-  rows.forEach((r, i) => {
-    out.set(all.subarray(r * dim, (r + 1) * dim), i * dim);
-  });
-  return out;
-}
-
 async function main(): Promise<void> {
   await initTf({ backend: 'wasm' });
   const cache = await spatialCache();
@@ -264,7 +257,7 @@ async function main(): Promise<void> {
   let t = performance.now();
   const headOnly = await trainHead(
     {
-      features: pick(pooled, pooledDim, fit),
+      features: pickRows(pooled, pooledDim, fit),
       dim: pooledDim,
       labels: fit.map((r) => labels[r]!),
       labelNames,
@@ -276,7 +269,7 @@ async function main(): Promise<void> {
   const head = await loadHead(headOnly.head);
   const headTest = computeMetrics(
     testLabels,
-    head.predict(pick(pooled, pooledDim, test), test.length),
+    head.predict(pickRows(pooled, pooledDim, test), test.length),
     labelNames,
   );
   const headNote = `${headOnly.config.headType} l2=${headOnly.config.l2}, refit on train + validation`;
@@ -312,7 +305,7 @@ async function main(): Promise<void> {
     t = performance.now();
     const result = await fineTune(
       {
-        features: pick(spatial16, dim, fit),
+        features: pickRows(spatial16, dim, fit),
         labels: fit.map((r) => labels[r]!),
         labelNames,
         ids: fit.map((r) => ids[r]!),
@@ -335,7 +328,7 @@ async function main(): Promise<void> {
     const top = loadTop(parseTop(files.json, files.weights));
     const testMetrics = computeMetrics(
       testLabels,
-      top.predict(pick(spatial16, dim, test), test.length),
+      top.predict(pickRows(spatial16, dim, test), test.length),
       labelNames,
     );
     const tag = name === chosen ? 'finetune' : `study_${name}`;
@@ -369,8 +362,8 @@ async function main(): Promise<void> {
   if (final) {
     const { result, features16, features32, dim } = final;
     const top = loadTop(result.top);
-    const p16 = top.predict(pick(features16, dim, test), test.length);
-    const p32 = top.predict(pick(features32, dim, test), test.length);
+    const p16 = top.predict(pickRows(features16, dim, test), test.length);
+    const p32 = top.predict(pickRows(features32, dim, test), test.length);
     const m32 = computeMetrics(testLabels, p32, labelNames);
     const m16 = computeMetrics(testLabels, p16, labelNames);
     let maxDiff = 0;
@@ -410,7 +403,7 @@ async function main(): Promise<void> {
     let agree = 0;
     for (let i = 0; i < samples.length; i++) {
       const viaEdge = await topRun(samples[i]!);
-      const viaCache = top.predict(pick(final.features16, final.dim, [test[i * 20]!]), 1);
+      const viaCache = top.predict(pickRows(final.features16, final.dim, [test[i * 20]!]), 1);
       const argmax = (p: Float32Array) => p.indexOf(Math.max(...p));
       if (argmax(viaEdge) === argmax(viaCache)) agree++;
     }

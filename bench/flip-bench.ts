@@ -3,12 +3,12 @@
 // the head's probabilities or the features, and what a batch of two (the photo and its mirror) costs against a
 // batch of one in the same run.
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Backbone, loadBackbone } from '../shared/backbone/index.js';
 import { createApp } from '../shared/http/index.js';
-import { decodeImage, type ImageView } from '../shared/image/index.js';
+import { decodeImage } from '../shared/image/index.js';
 import { encodeHeadVersion, flipPointer, writeVersion } from '../shared/models/index.js';
 import { createFsStore } from '../shared/store/index.js';
 import { initTf } from '../shared/tf/tf-runtime.js';
@@ -20,52 +20,12 @@ import {
   trainHead,
 } from '../shared/train/index.js';
 import { testBackbone } from '../test/support/test-backbone.js';
-import {
-  clothingSmallDir,
-  emit,
-  type LabelledFile,
-  listSplit,
-  percentile,
-  readBytes,
-  repoRoot,
-} from './bench-util.js';
+import { clothingSmallDir, emit, type LabelledFile, listSplit, percentile, readBytes } from './bench-util.js';
+import { cachedViewFeatures, pickRows } from './cached-view-features.js';
 
 type Split = 'train' | 'validation' | 'test';
 interface File extends LabelledFile {
   split: Split;
-}
-
-async function viewFeatures(backbone: Backbone, files: File[], view: ImageView): Promise<Float32Array> {
-  const dim = backbone.featureDim;
-  const key = createHash('sha256')
-    .update(`${backbone.manifest.id}|${view}|${files.map((f) => f.path).join('\n')}`)
-    .digest('hex')
-    .slice(0, 16);
-  const dir = join(repoRoot, 'bench', '.cache');
-  mkdirSync(dir, { recursive: true });
-  const path = join(dir, `flip-${key}.bin`);
-  if (existsSync(path)) return new Float32Array(readFileSync(path).buffer.slice(0));
-  const out = new Float32Array(files.length * dim);
-  for (let i = 0; i < files.length; i += 16) {
-    const chunk = files.slice(i, i + 16);
-    const px = await Promise.all(
-      chunk.map(async (f) => (await decodeImage(readBytes(f.path), { size: backbone.inputSize, view })).data),
-    );
-    (await backbone.extract(px)).forEach((v, j) => {
-      out.set(v, (i + j) * dim);
-    });
-  }
-  writeFileSync(`${path}.tmp`, new Uint8Array(out.buffer));
-  renameSync(`${path}.tmp`, path);
-  return out;
-}
-
-function rowsOf(src: Float32Array, dim: number, idx: number[]): Float32Array {
-  const out = new Float32Array(idx.length * dim);
-  idx.forEach((r, j) => {
-    out.set(src.subarray(r * dim, (r + 1) * dim), j * dim);
-  });
-  return out;
 }
 
 function mean(a: Float32Array, b: Float32Array): Float32Array {
@@ -76,22 +36,22 @@ function mean(a: Float32Array, b: Float32Array): Float32Array {
 async function accuracy(backbone: Backbone, files: File[], quiet: boolean): Promise<SerializedHead> {
   const dim = backbone.featureDim;
   const labelNames = [...new Set(files.map((f) => f.label))].sort();
-  const plain = await viewFeatures(backbone, files, 'identity');
-  const flipped = await viewFeatures(backbone, files, 'hflip');
+  const plain = await cachedViewFeatures({ backbone, files, view: 'identity', prefix: 'flip' });
+  const flipped = await cachedViewFeatures({ backbone, files, view: 'hflip', prefix: 'flip' });
   const idx = (s: Split) => files.flatMap((f, i) => (f.split === s ? [i] : []));
   const [tr, va, te] = [idx('train'), idx('validation'), idx('test')];
   const id = (i: number) => createHash('sha256').update(files[i]!.path).digest('hex');
   const label = (i: number) => labelNames.indexOf(files[i]!.label);
   const fit = [...tr, ...va];
   const base: TrainInput = {
-    features: rowsOf(plain, dim, fit),
+    features: pickRows(plain, dim, fit),
     dim,
     labels: fit.map(label),
     labelNames,
     ids: fit.map(id),
   };
   const withFlips: TrainInput = {
-    features: new Float32Array([...base.features, ...rowsOf(flipped, dim, tr)]),
+    features: new Float32Array([...base.features, ...pickRows(flipped, dim, tr)]),
     dim,
     labels: [...base.labels, ...tr.map(label)],
     labelNames,
@@ -111,8 +71,8 @@ async function accuracy(backbone: Backbone, files: File[], quiet: boolean): Prom
       ['validation', va],
       ['test', te],
     ] as const) {
-      const p = rowsOf(plain, dim, rows);
-      const m = rowsOf(flipped, dim, rows);
+      const p = pickRows(plain, dim, rows);
+      const m = pickRows(flipped, dim, rows);
       const truth = rows.map(label);
       const score = (probs: Float32Array) => computeMetrics(truth, probs, labelNames).accuracy;
       const single = score(head.predict(p, rows.length));

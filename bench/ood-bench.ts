@@ -5,12 +5,10 @@
 // one (built as the tests build it) unless `--backbone` names another, read from `--store` (a file-system store,
 // e.g. a local stack's).
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { type Backbone, defaultBackboneId, loadBackbone, readBackbone } from '../shared/backbone/index.js';
-import { decodeImage } from '../shared/image/index.js';
 import {
   auroc,
   calibrateOutlierDetector,
@@ -25,15 +23,8 @@ import { createFsStore } from '../shared/store/index.js';
 import { initTf } from '../shared/tf/tf-runtime.js';
 import { loadHead, type SerializedHead, trainHead } from '../shared/train/index.js';
 import { testBackbone } from '../test/support/test-backbone.js';
-import {
-  clothingSmallDir,
-  emit,
-  type LabelledFile,
-  listSplit,
-  readBytes,
-  repoRoot,
-  timeRuns,
-} from './bench-util.js';
+import { clothingSmallDir, emit, type LabelledFile, listSplit, repoRoot, timeRuns } from './bench-util.js';
+import { cachedViewFeatures, pickRows } from './cached-view-features.js';
 
 type Split = 'train' | 'validation' | 'test';
 interface File extends LabelledFile {
@@ -83,40 +74,6 @@ async function backboneFromArgs(): Promise<Backbone> {
   if (id === defaultBackboneId()) return loadBackbone(await testBackbone());
   const dir = arg('--store') ?? join(repoRoot, '.headstart', 'store');
   return loadBackbone(await readBackbone(createFsStore({ root: dir }), id));
-}
-
-async function features(backbone: Backbone, files: File[]): Promise<Float32Array> {
-  const dim = backbone.featureDim;
-  // Same key as the augment and flip benches: features of one backbone are extracted once per machine.
-  const key = createHash('sha256')
-    .update(`${backbone.manifest.id}|identity|${files.map((f) => f.path).join('\n')}`)
-    .digest('hex')
-    .slice(0, 16);
-  const dir = join(repoRoot, 'bench', '.cache');
-  mkdirSync(dir, { recursive: true });
-  const path = join(dir, `ood-${key}.bin`);
-  if (existsSync(path)) return new Float32Array(readFileSync(path).buffer.slice(0));
-  const out = new Float32Array(files.length * dim);
-  for (let i = 0; i < files.length; i += 16) {
-    const chunk = files.slice(i, i + 16);
-    const px = await Promise.all(
-      chunk.map(async (f) => (await decodeImage(readBytes(f.path), { size: backbone.inputSize })).data),
-    );
-    (await backbone.extract(px)).forEach((v, j) => {
-      out.set(v, (i + j) * dim);
-    });
-  }
-  writeFileSync(`${path}.tmp`, new Uint8Array(out.buffer));
-  renameSync(`${path}.tmp`, path);
-  return out;
-}
-
-function rowsOf(src: Float32Array, dim: number, idx: readonly number[]): Float32Array {
-  const out = new Float32Array(idx.length * dim);
-  idx.forEach((r, j) => {
-    out.set(src.subarray(r * dim, (r + 1) * dim), j * dim);
-  });
-  return out;
 }
 
 /** The head's logits: the last dense layer before its softmax, on the hidden layer's output for an MLP. */
@@ -236,7 +193,7 @@ async function main(): Promise<void> {
     return;
   }
   const dim = backbone.featureDim;
-  const all = await features(backbone, files);
+  const all = await cachedViewFeatures({ backbone, files, view: 'identity', prefix: 'ood' });
   const id = (i: number) => createHash('sha256').update(files[i]!.path).digest('hex');
   const far = await syntheticFeatures(backbone);
   const results = new Map<string, { auroc: number[]; fpr: number[]; far: number[] }>(
@@ -258,7 +215,7 @@ async function main(): Promise<void> {
     const labels = fit.map((i) => kept.indexOf(files[i]!.label));
     const t0 = performance.now();
     const trained = await trainHead(
-      { features: rowsOf(all, dim, fit), dim, labels, labelNames: kept, ids: fit.map(id) },
+      { features: pickRows(all, dim, fit), dim, labels, labelNames: kept, ids: fit.map(id) },
       { validationIds: va.map(id) },
     );
     timing.head.push(performance.now() - t0);
@@ -266,7 +223,7 @@ async function main(): Promise<void> {
     const t1 = performance.now();
     const positions = fit.map((_, j) => j);
     calibrateOutlierDetector({
-      features: rowsOf(all, dim, fit),
+      features: pickRows(all, dim, fit),
       dim,
       labels,
       trainRows: positions.slice(0, tr.length),
@@ -276,7 +233,7 @@ async function main(): Promise<void> {
     const head = await loadHead(trained.head);
     const k = kept.length;
     const scored = async (rows: number[]) => {
-      const x = rowsOf(all, dim, rows);
+      const x = pickRows(all, dim, rows);
       return {
         x,
         probs: head.predict(x, rows.length),
@@ -302,7 +259,7 @@ async function main(): Promise<void> {
         v = headScores(c.head, sVal.probs, sVal.logits, k);
       } else {
         const d = fitOutlierDetector({
-          features: rowsOf(all, dim, tr),
+          features: pickRows(all, dim, tr),
           dim,
           labels: tr.map((i) => kept.indexOf(files[i]!.label)),
           method: c.method!,
@@ -365,7 +322,7 @@ async function costs(
   const labelNames = [...new Set(files.map((f) => f.label))].sort();
   const tr = files.flatMap((f, i) => (f.split === 'train' ? [i] : []));
   const labels = tr.map((i) => labelNames.indexOf(files[i]!.label));
-  const detector = fitOutlierDetector({ features: rowsOf(all, dim, tr), dim, labels });
+  const detector = fitOutlierDetector({ features: pickRows(all, dim, tr), dim, labels });
   const one = all.subarray(0, dim).slice();
   const tensorsBefore = tf.memory().numTensors;
   if (trained) {

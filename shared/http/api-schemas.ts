@@ -237,6 +237,18 @@ const ERROR_TEXT: Record<number, string> = {
 
 const security = [{ Bearer: [] }];
 
+/** The request of both predict routes: the project, the query, and a body in any of `content`'s types. */
+const predictRequest = <C extends Record<string, { schema: z.ZodTypeAny }>>(content: C) => ({
+  params: ProjectParamsSchema,
+  query: PredictQuerySchema,
+  body: { content },
+});
+
+/** A 200 answered with JSON of `schema`. */
+const jsonOk = <S extends z.ZodTypeAny>(description: string, schema: S) => ({
+  200: { description, content: { 'application/json': { schema } } },
+});
+
 export const predictRoute = createRoute({
   method: 'post',
   path: '/v1/projects/{project}/predict',
@@ -244,24 +256,15 @@ export const predictRoute = createRoute({
   description:
     'The body is the image itself (`Content-Type: image/jpeg`, `image/png` or `image/webp`), `multipart/form-data` with a file field `image`, or JSON `{"image": "<base64>"}`. Bodies over the limit are refused with 413: 6 MB by default, and 1 MB when the edge runs as Lambda@Edge (CloudFront passes a function at most 1 MB of body). Photos are resized to the backbone input (224 px) anyway, so downscaling to ~512 px before upload loses nothing.',
   security,
-  request: {
-    params: ProjectParamsSchema,
-    query: PredictQuerySchema,
-    body: {
-      content: {
-        'image/jpeg': { schema: binary },
-        'image/png': { schema: binary },
-        'image/webp': { schema: binary },
-        'multipart/form-data': { schema: PredictFormSchema },
-        'application/json': { schema: PredictJsonSchema },
-      },
-    },
-  },
+  request: predictRequest({
+    'image/jpeg': { schema: binary },
+    'image/png': { schema: binary },
+    'image/webp': { schema: binary },
+    'multipart/form-data': { schema: PredictFormSchema },
+    'application/json': { schema: PredictJsonSchema },
+  }),
   responses: {
-    200: {
-      description: 'Predictions, best first',
-      content: { 'application/json': { schema: PredictResponseSchema } },
-    },
+    ...jsonOk('Predictions, best first', PredictResponseSchema),
     ...errors(400, 401, 403, 404, 413, 415, 422, 503),
   },
 });
@@ -273,21 +276,12 @@ export const batchPredictRoute = createRoute({
   description:
     'Multipart with the file field `image` repeated, or JSON `{"images": ["<base64>", ...]}`. The images go through the backbone as one batch. The same body limits as single predictions apply to the whole request.',
   security,
-  request: {
-    params: ProjectParamsSchema,
-    query: PredictQuerySchema,
-    body: {
-      content: {
-        'multipart/form-data': { schema: BatchFormSchema },
-        'application/json': { schema: BatchJsonSchema },
-      },
-    },
-  },
+  request: predictRequest({
+    'multipart/form-data': { schema: BatchFormSchema },
+    'application/json': { schema: BatchJsonSchema },
+  }),
   responses: {
-    200: {
-      description: 'One result per image',
-      content: { 'application/json': { schema: BatchResponseSchema } },
-    },
+    ...jsonOk('One result per image', BatchResponseSchema),
     ...errors(400, 401, 403, 404, 413, 415, 503),
   },
 });

@@ -209,15 +209,23 @@ describe('a version without an outlier detector', () => {
 });
 
 describe('a version whose outlier detector is corrupt', () => {
-  it('is refused and the previous version keeps serving', async () => {
+  /** v1 serves; v2 is published with a detector, then `breakIt` damages it: v1 must keep serving. */
+  async function publishBroken(breakIt: (store: ObjectStore) => Promise<unknown>) {
     const store = await storeWith('closet', true);
     const clock = manualClock();
     const { app } = testApp(fx, store, { clock: clock.now });
     expect((await predict(app, 'closet', noise)).model.version).toBe('v1');
     await publishTestModel(store, 'closet', trained, { version: 'v2', files: detectorFiles(detector) });
-    await overwriteVersionFile(store, 'closet', 'v2', VERSION_FILES.outlierWeights, new Uint8Array(64));
+    await breakIt(store);
     clock.advance(31_000);
     expect((await predict(app, 'closet', noise)).model.version).toBe('v1');
+    return app;
+  }
+
+  it('is refused and the previous version keeps serving', async () => {
+    const app = await publishBroken((store) =>
+      overwriteVersionFile(store, 'closet', 'v2', VERSION_FILES.outlierWeights, new Uint8Array(64)),
+    );
     const info = (await (await app.request('/v1/projects/closet/model')).json()) as {
       refusedVersion: { version: string; message: string };
     };
@@ -226,13 +234,8 @@ describe('a version whose outlier detector is corrupt', () => {
   });
 
   it('whose weights are missing is refused as well', async () => {
-    const store = await storeWith('closet', true);
-    const clock = manualClock();
-    const { app } = testApp(fx, store, { clock: clock.now });
-    expect((await predict(app, 'closet', noise)).model.version).toBe('v1');
-    await publishTestModel(store, 'closet', trained, { version: 'v2', files: detectorFiles(detector) });
-    await store.delete(layout.versionFile('closet', 'v2', VERSION_FILES.outlierWeights));
-    clock.advance(31_000);
-    expect((await predict(app, 'closet', noise)).model.version).toBe('v1');
+    await publishBroken((store) =>
+      store.delete(layout.versionFile('closet', 'v2', VERSION_FILES.outlierWeights)),
+    );
   });
 });

@@ -91,15 +91,18 @@ describe('fitOutlierDetector', () => {
 });
 
 describe('calibration', () => {
-  it('sets the threshold so at least 95% of validation photos are accepted, and reports a held-out AUROC', () => {
-    const { detector, report } = calibrateOutlierDetector({
+  const calibrate = (validationRows: number[], withLabelNames = true) =>
+    calibrateOutlierDetector({
       features: blobs.features,
       dim: blobs.dim,
       labels: blobs.labels,
       trainRows: train,
-      validationRows: validation,
-      labelNames: blobs.labelNames,
+      validationRows,
+      ...(withLabelNames ? { labelNames: blobs.labelNames } : {}),
     });
+
+  it('sets the threshold so at least 95% of validation photos are accepted, and reports a held-out AUROC', () => {
+    const { detector, report } = calibrate(validation);
     if (report.method === null) throw new Error(report.reason);
     const scores = detector!.score(pick(validation), validation.length);
     const accepted = scores.filter((s) => s <= detector!.threshold!).length / scores.length;
@@ -111,13 +114,7 @@ describe('calibration', () => {
   });
 
   it('stores no detector, and says why, with fewer than 10 validation photos', () => {
-    const { detector, report } = calibrateOutlierDetector({
-      features: blobs.features,
-      dim: blobs.dim,
-      labels: blobs.labels,
-      trainRows: train,
-      validationRows: validation.slice(0, 9),
-    });
+    const { detector, report } = calibrate(validation.slice(0, 9), false);
     expect(detector).toBeNull();
     expect(report).toMatchObject({ method: null, reason: expect.stringMatching(/9 validation photos/) });
   });

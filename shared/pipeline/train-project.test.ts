@@ -275,15 +275,19 @@ function suite(name: string, makeStore: () => Promise<ObjectStore>) {
       expect(nValidation).toBeGreaterThan(0);
     });
 
-    it('calibrates an outlier detector on validation and records it in evaluation.json', async () => {
+    /** Seeds a project, trains it once and reads back the promoted version and its evaluation. */
+    async function trainOnce(project: string, counts: Record<string, number>) {
       const { store, index, c, trainer } = await setup();
-      await seed(store, index, 'ood', { hat: 40, shoes: 40, pants: 40 });
-      await writeRetrainRequest(store, 'ood', { now: c.now() });
+      await seed(store, index, project, counts);
+      await writeRetrainRequest(store, project, { now: c.now() });
       c.advance(31);
-      const out = await trainer.run('ood');
-      const version = out.status === 'promoted' ? out.version : '';
-      const read = await readVersion(store, 'ood', version);
-      const evaluation = JSON.parse(new TextDecoder().decode(read.files.get('evaluation.json')!));
+      const out = await trainer.run(project);
+      const read = await readVersion(store, project, out.status === 'promoted' ? out.version : '');
+      return { read, evaluation: JSON.parse(new TextDecoder().decode(read.files.get('evaluation.json')!)) };
+    }
+
+    it('calibrates an outlier detector on validation and records it in evaluation.json', async () => {
+      const { read, evaluation } = await trainOnce('ood', { hat: 40, shoes: 40, pants: 40 });
       expect(evaluation.outlier).toMatchObject({ method: 'mahalanobis+residual' });
       expect(evaluation.outlier.acceptedRate).toBeGreaterThanOrEqual(0.95);
       expect(evaluation.outlier.validationPhotos).toBeGreaterThanOrEqual(10);
@@ -294,14 +298,7 @@ function suite(name: string, makeStore: () => Promise<ObjectStore>) {
     });
 
     it('stores no outlier detector, and records why, with fewer than 10 validation photos', async () => {
-      const { store, index, c, trainer } = await setup();
-      await seed(store, index, 'few', { hat: 12, shoes: 12 });
-      await writeRetrainRequest(store, 'few', { now: c.now() });
-      c.advance(31);
-      const out = await trainer.run('few');
-      const version = out.status === 'promoted' ? out.version : '';
-      const read = await readVersion(store, 'few', version);
-      const evaluation = JSON.parse(new TextDecoder().decode(read.files.get('evaluation.json')!));
+      const { read, evaluation } = await trainOnce('few', { hat: 12, shoes: 12 });
       expect(evaluation.outlier).toMatchObject({
         method: null,
         reason: expect.stringMatching(/fewer than the 10/),

@@ -78,42 +78,29 @@ export function instrument(inner: ObjectStore): InstrumentedStore {
     state.calls[method]++;
     if (state.down) throw new StoreUnavailableError(`${inner.description} is unreachable (simulated)`);
   };
+  const guard =
+    <M extends StoreMethod>(method: M) =>
+    (...args: Parameters<ObjectStore[M]>) => {
+      check(method);
+      if (method === 'get') state.gets.push(args[0] as string);
+      return (inner[method] as (...a: Parameters<ObjectStore[M]>) => ReturnType<ObjectStore[M]>)(...args);
+    };
+  // Async methods reject (rather than throw) while the store is down, as a real client's calls do.
+  const guardAsync =
+    <M extends Exclude<StoreMethod, 'list'>>(method: M) =>
+    async (...args: Parameters<ObjectStore[M]>) =>
+      guard(method)(...args);
   state.store = {
     description: inner.description,
-    async get(key) {
-      check('get');
-      state.gets.push(key);
-      return inner.get(key);
-    },
-    async getIfChanged(key, etag) {
-      check('getIfChanged');
-      return inner.getIfChanged(key, etag);
-    },
-    async head(key) {
-      check('head');
-      return inner.head(key);
-    },
-    async put(key, body, options) {
-      check('put');
-      return inner.put(key, body, options);
-    },
-    async putTags(key, tags) {
-      check('putTags');
-      return inner.putTags(key, tags);
-    },
-    async getTags(key) {
-      check('getTags');
-      return inner.getTags(key);
-    },
-    async delete(key) {
-      check('delete');
-      return inner.delete(key);
-    },
-    list(prefix, options) {
-      check('list');
-      return inner.list(prefix, options);
-    },
-  };
+    get: guardAsync('get'),
+    getIfChanged: guardAsync('getIfChanged'),
+    head: guardAsync('head'),
+    put: guardAsync('put'),
+    putTags: guardAsync('putTags'),
+    getTags: guardAsync('getTags'),
+    delete: guardAsync('delete'),
+    list: guard('list'),
+  } as unknown as ObjectStore;
   return state;
 }
 
