@@ -15,7 +15,8 @@ export function auroc(inliers: ArrayLike<number>, outliers: ArrayLike<number>): 
   ].sort((a, b) => a.s - b.s);
   let rankSum = 0;
   for (let i = 0; i < all.length; ) {
-    let j = i;
+    // j starts past i: a NaN equals nothing, itself included, and must not stall the walk.
+    let j = i + 1;
     while (j < all.length && all[j]!.s === all[i]!.s) j++;
     const avgRank = (i + 1 + j) / 2;
     for (let t = i; t < j; t++) if (all[t]!.out) rankSum += avgRank;
@@ -104,6 +105,17 @@ export function calibrateOutlierDetector(input: CalibrationInput): {
   }
   const fitted = fitOn(input, input.trainRows);
   const validationScores = fitted.score(rowsOf(input, validationRows), validationRows.length);
+  if (!validationScores.every(Number.isFinite)) {
+    // Degenerate features (too few dimensions or photos for the covariance the method needs) give no usable
+    // score: no detector, rather than a threshold nothing can be compared with.
+    return {
+      detector: null,
+      report: {
+        method: null,
+        reason: `the outlier scores of the validation photos are not finite (${input.dim} features, ${input.trainRows.length} training photos); predictions answer unknown: null`,
+      },
+    };
+  }
   const threshold = acceptingThreshold(validationScores, ACCEPT_RATE);
   const detector = fitted.withThreshold(threshold);
   return {

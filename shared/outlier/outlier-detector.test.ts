@@ -163,3 +163,30 @@ describe('symmetricEigen', () => {
     }
   });
 });
+
+describe('degenerate input', () => {
+  it('ranks scores that include NaN without stalling', () => {
+    expect(Number.isNaN(auroc([Number.NaN, 1, 1], [2, Number.NaN]))).toBe(false);
+  });
+
+  it('stores no detector, and says why, when the features are too few to score', () => {
+    // 16 features of 20 photos in 3 labels, as a tiny project may have: the covariance cannot be inverted.
+    const dim = 16;
+    const labels = Int32Array.from({ length: 30 }, (_, i) => Math.floor(i / 10));
+    const features = Float32Array.from({ length: 30 * dim }, (_, j) => {
+      const [i, d] = [Math.floor(j / dim), j % dim];
+      return (d % 3 === labels[i]! ? 2 : 0) + Math.sin(d * 7 + (i % 10)) * 0.3;
+    });
+    const rows = [...labels.keys()];
+    const { detector, report } = calibrateOutlierDetector({
+      features,
+      dim,
+      labels,
+      trainRows: rows.filter((i) => i % 3 !== 0),
+      validationRows: [...rows.filter((i) => i % 3 === 0), ...rows.filter((i) => i % 3 === 0)],
+      labelNames: ['a', 'b', 'c'],
+    });
+    expect(detector).toBeNull();
+    expect(report).toMatchObject({ method: null, reason: expect.stringMatching(/not finite/) });
+  });
+});
