@@ -2,7 +2,8 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { createFsStore } from '../store/index.js';
+import { wrapStore } from '../../test/support/store-wrappers.js';
+import { createFsStore, PreconditionFailedError } from '../store/index.js';
 import { createDatasetIndex, shardOf, snapshotHash } from './dataset-index.js';
 import { compareSequencers } from './sequencer.js';
 
@@ -24,6 +25,26 @@ describe('dataset index', () => {
     const keys = Array.from({ length: 300 }, (_, i) => `uploads/p/hat/${i}.jpg`);
     await Promise.all(keys.map((k) => index.apply('p', example(k, '0001'))));
     expect((await index.snapshot('p')).length).toBe(300);
+  });
+
+  it('loses no example on a store that does not lock create-if-absent, as moto_server does not', async () => {
+    const base = store();
+    // Checks for the object, yields, then writes unconditionally: two creators of one shard both "succeed".
+    const racy = wrapStore(base, {
+      async put(key, body, options) {
+        if (options?.ifNoneMatch === '*') {
+          if (await base.head(key)) throw new PreconditionFailedError(`${key} exists`);
+          await new Promise((r) => setTimeout(r, 5));
+          const { ifNoneMatch: _, ...rest } = options;
+          return base.put(key, body, rest);
+        }
+        return base.put(key, body, options);
+      },
+    });
+    const index = createDatasetIndex(racy);
+    const keys = Array.from({ length: 40 }, (_, i) => `uploads/p/hat/${i}.jpg`);
+    await Promise.all(keys.map((k) => index.apply('p', example(k, '0001'))));
+    expect((await index.snapshot('p')).length).toBe(40);
   });
 
   it('writes one small shard per change instead of one object for the whole project', async () => {

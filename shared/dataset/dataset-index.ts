@@ -104,8 +104,27 @@ class ShardedIndex implements DatasetIndex {
     return shard.entries[key];
   }
 
-  async apply(project: string, change: IndexChange): Promise<ApplyResult> {
+  /** The last pending write of each shard this instance is writing. */
+  private readonly turns = new Map<string, Promise<unknown>>();
+
+  /**
+   * Writers in one process take turns per shard. The conditional write still guards against other processes;
+   * the turns spare our own writers a lost race each, and on stores that do not lock create-if-absent (moto_server)
+   * two of them creating one shard at once would otherwise both succeed and one entry would be lost.
+   */
+  apply(project: string, change: IndexChange): Promise<ApplyResult> {
     const shardKey = layout.datasetShard(project, shardOf(change.key));
+    const previous = this.turns.get(shardKey) ?? Promise.resolve();
+    const run = previous.then(() => this.applyNow(shardKey, change));
+    const settled = run.catch(() => {});
+    this.turns.set(shardKey, settled);
+    void settled.then(() => {
+      if (this.turns.get(shardKey) === settled) this.turns.delete(shardKey);
+    });
+    return run;
+  }
+
+  private async applyNow(shardKey: string, change: IndexChange): Promise<ApplyResult> {
     for (let attempt = 0; attempt < this.maxAttempts; attempt++) {
       const { shard, etag } = await this.readShard(shardKey);
       const current = shard.entries[change.key];
