@@ -12,11 +12,13 @@
  * The trainer is trainHead with its defaults and a hash validation split, as ProjectTrainer calls it (head-only:
  * fine-tuning takes minutes per run and is left out). The reference tunes C on that same validation split
  * ("split") and by 5-fold CV of the same training rows ("cv"); both refit on all training rows.
- * --skip-reference: the trainer only (with --study: only the study), e.g. to iterate on the trainer. --flip: mirrored photos join training (validation photos excluded, as ProjectTrainer does) and test
+ * --mid-size N: nsfwjs' 1.4-wide MobileNetV2 at N px instead of the default. --reference-only: the reference
+ * alone (to compare features cheaply); --quick: its C tuned on the split only, over 4 values. --skip-reference: the trainer only (with --study: only the study), e.g. to iterate on the trainer. --flip: mirrored photos join training (validation photos excluded, as ProjectTrainer does) and test
  * probabilities average the plain and mirrored view. --study: ablations of the trainer's choices on each run.
  */
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { readdirSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -24,10 +26,14 @@ import { parseArgs } from 'node:util';
 import {
   type Backbone,
   buildDefaultBackbone,
+  buildMidBackbone,
+  calibrationPhotosDir,
   defaultBackboneId,
   loadBackbone,
+  midBackboneId,
   readBackbone,
 } from '../shared/backbone/index.js';
+import { decodeImage } from '../shared/image/index.js';
 import { createFsStore } from '../shared/store/index.js';
 import { initTf } from '../shared/tf/tf-runtime.js';
 import {
@@ -40,7 +46,14 @@ import {
 } from '../shared/train/index.js';
 import { cachedBackbonePackage } from '../test/support/test-backbone.js';
 import { type Dataset, type DatasetName, datasetFeatures, loadDataset } from './accuracy-datasets.js';
-import { emit, repoRoot } from './bench-util.js';
+import { emit, readBytes, repoRoot } from './bench-util.js';
+
+const calibrationFiles = () =>
+  readdirSync(calibrationPhotosDir(), { withFileTypes: true })
+    .filter((d) => d.isDirectory())
+    .flatMap((d) =>
+      readdirSync(join(calibrationPhotosDir(), d.name)).map((f) => join(calibrationPhotosDir(), d.name, f)),
+    );
 
 const { values: argv } = parseArgs({
   options: {
@@ -49,19 +62,37 @@ const { values: argv } = parseArgs({
     flip: { type: 'boolean', default: false },
     study: { type: 'boolean', default: false },
     'skip-reference': { type: 'boolean', default: false },
+    'reference-only': { type: 'boolean', default: false },
+    quick: { type: 'boolean', default: false },
     datasets: { type: 'string', default: 'clothing-small,clothing-32px,digits' },
     seeds: { type: 'string', default: '5' },
+    'mid-size': { type: 'string' },
   },
 });
 const CACHE_DIR = join(repoRoot, 'bench', '.cache');
 const REFERENCE_CS = [1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1, 3e-1, 1, 3, 10];
+/** --quick: the Cs the split chose on every run so far, and no cross-validated tuning. */
+const QUICK_CS = [1e-3, 3e-3, 1e-2, 3e-2];
 const SEEDS = Number(argv.seeds);
 
 function log(line: string): void {
   process.stderr.write(`[accuracy-bench] ${line}\n`);
 }
 
+/** --mid-size N: nsfwjs' 1.4-wide MobileNetV2 at N px, built here (fidelity on the calibration photos at N). */
+async function midBackboneAt(size: number): Promise<Backbone> {
+  const id = midBackboneId({ inputSize: size });
+  const pkg = await cachedBackbonePackage(id, async () => {
+    const photos = await Promise.all(
+      calibrationFiles().map(async (f) => (await decodeImage(readBytes(f), { size })).data),
+    );
+    return (await buildMidBackbone({ fidelityImages: photos, inputSize: size })).pkg;
+  });
+  return loadBackbone(pkg);
+}
+
 async function openBackbone(): Promise<Backbone> {
+  if (argv['mid-size']) return midBackboneAt(Number(argv['mid-size']));
   const id = argv.backbone ?? defaultBackboneId();
   const pkg =
     id === defaultBackboneId()
@@ -213,7 +244,12 @@ async function referenceAccuracy(
   if (!python) throw new Error('no python with scikit-learn (Debian: apt-get install python3-sklearn)');
   const dir = await mkdtemp(join(tmpdir(), 'accuracy-bench-'));
   try {
-    const meta = { dim: views.dim, cs: REFERENCE_CS, runs: [] as unknown[] };
+    const meta = {
+      dim: views.dim,
+      cs: argv.quick ? QUICK_CS : REFERENCE_CS,
+      cv: !argv.quick,
+      runs: [] as unknown[],
+    };
     for (const run of runs) {
       const { input, isValidation, flipRows } = trainerInput(run, views, labels, names, labelNames);
       const val = new Uint8Array(input.ids.length);
@@ -295,6 +331,8 @@ async function benchDataset(name: DatasetName, backbone: Backbone): Promise<void
   const common = { backbone: backbone.manifest.id, flip: argv.flip, licence: dataset.licence };
 
   if (argv.study && argv['skip-reference']) return study(name, runs, views, labels, names, labelNames);
+  if (argv['reference-only'])
+    return referenceOnly(name, [...runs, ...extras], views, labels, names, labelNames);
   const trainer: number[] = [];
   const splitOnly: number[] = [];
   for (const run of [...runs, ...extras]) {
@@ -362,6 +400,27 @@ async function benchDataset(name: DatasetName, backbone: Backbone): Promise<void
     });
   }
   if (argv.study) await study(name, runs, views, labels, names, labelNames);
+}
+
+/** --reference-only: the reference alone, to compare backbones' features (cut, input size) cheaply. */
+async function referenceOnly(
+  name: string,
+  runs: Run[],
+  views: Views,
+  labels: Int32Array,
+  names: string[],
+  labelNames: string[],
+): Promise<void> {
+  const reference = await referenceAccuracy(runs, views, labels, names, labelNames);
+  const n = name === 'clothing-small' ? runs.length - 1 : runs.length;
+  for (const kind of ['cv', 'split'] as const) {
+    const r = stats(reference[kind].slice(0, n));
+    emit(`${name}_reference_${kind}_accuracy_mean`, r.mean, 'ratio', {
+      std: round(r.std),
+      per_run: reference[kind].slice(0, n).map(round),
+      ...(n < runs.length ? { fixed_test: round(reference[kind][n]!) } : {}),
+    });
+  }
 }
 
 async function study(

@@ -7,11 +7,11 @@ import { build } from 'esbuild';
 import {
   type Backbone,
   backboneFromLayersModel,
-  buildDefaultBackbone,
   buildMidBackbone,
-  DEFAULT_CUT,
+  buildMnv2Backbone,
   exportBackbone,
   loadBackbone,
+  MNV2_CUT,
   parseBackbone,
   serializeBackbone,
 } from '../shared/backbone/index.js';
@@ -167,7 +167,7 @@ async function main(): Promise<void> {
 
   await initTf();
   const real = await photos(224, 64);
-  const { pkg, cosines, float32Bytes } = await buildDefaultBackbone({
+  const { pkg, cosines, float32Bytes } = await buildMnv2Backbone({
     fidelityImages: real.pixels,
     ...(real.labels ? { fidelityLabels: real.labels } : {}),
   });
@@ -182,7 +182,7 @@ async function main(): Promise<void> {
     const r =
       q === pkg.manifest.quantization
         ? { pkg }
-        : await buildDefaultBackbone({
+        : await buildMnv2Backbone({
             fidelityImages: real.pixels.slice(0, 8),
             quantization: q,
             minCosineMean: 0,
@@ -195,7 +195,7 @@ async function main(): Promise<void> {
   const exported = await loadBackbone(pkg);
   const img = real.pixels[0]!;
   const warm = await latency(exported, img, 60);
-  emit('backbone_warm_p50_ms', percentile(warm, 50), 'ms', { cut: DEFAULT_CUT, size: 224 });
+  emit('backbone_warm_p50_ms', percentile(warm, 50), 'ms', { cut: MNV2_CUT, size: 224 });
   emit('backbone_warm_p90_ms', percentile(warm, 90), 'ms');
   const batch = Array.from({ length: 16 }, (_, i) => real.pixels[i % real.pixels.length]!);
   await exported.extract(batch);
@@ -207,7 +207,7 @@ async function main(): Promise<void> {
   const { model } = await loadNsfwjsMobileNetV2();
   const sourceAtCut = backboneFromLayersModel(model, pkg.manifest);
   emit('backbone_source_p50_ms', percentile(await latency(sourceAtCut, img, 30), 50), 'ms', {
-    note: `unexported source model, same cut (${DEFAULT_CUT})`,
+    note: `unexported source model, same cut (${MNV2_CUT})`,
   });
   const sourceFull = backboneFromLayersModel(model, {
     ...pkg.manifest,
@@ -216,7 +216,7 @@ async function main(): Promise<void> {
   emit('backbone_source_flatten_1_p50_ms', percentile(await latency(sourceFull, img, 30), 50), 'ms');
 
   const small = await photos(160, 16);
-  const at160 = await buildDefaultBackbone({ fidelityImages: small.pixels, inputSize: 160 });
+  const at160 = await buildMnv2Backbone({ fidelityImages: small.pixels, inputSize: 160 });
   const b160 = await loadBackbone(at160.pkg);
   emit('backbone_warm_p50_ms_160', percentile(await latency(b160, small.pixels[0]!, 60), 50), 'ms', {
     cosineMeanVsFloat: at160.pkg.manifest.fidelity?.cosineMean,

@@ -1,15 +1,15 @@
 /**
- * npm run bench:finetune: head-only training against fine-tuning the top block(s) of the default MobileNetV2 on
+ * npm run bench:finetune: head-only training against fine-tuning the top block(s) of MobileNetV2 1.0 (the default before issue 14) on
  * clothing-small. JSON lines {"metric", "value", "unit"} on stdout; progress on stderr.
  *
  *   npx tsx bench/finetune-bench.ts [--study=A,B,C] [--only-study] [--max-epochs=N] [--skip-latency]
  *
- * 1. Extracts the frozen int8 trunk (buildDefaultTrunk, cut at block_11_add, unpooled) for every image once and
+ * 1. Extracts the frozen int8 trunk (buildMnv2Trunk, cut at block_11_add, unpooled) for every image once and
  *    caches it in bench/.cache/ (about 285 MB, float32). Activations at higher cuts are derived from it with the
  *    same int8 weights, which is bit-for-bit what a trunk cut there computes.
  * 2. Head-only: the default backbone's pooled feature (int8, block_13_depthwise_relu) -> trainHead on train,
  *    chosen on validation, refit on train + validation, scored on test.
- * 3. Fine-tune (DEFAULT_TRUNK_CUT -> DEFAULT_FEATURE_CUT): spatial activations rounded to float16 as the cache
+ * 3. Fine-tune (MNV2_TRUNK_CUT -> MNV2_FEATURE_CUT): spatial activations rounded to float16 as the cache
  *    stores them, warm start from a head fitted on train, early stopping on validation, scored on test.
  *    `--study` also runs other block counts (validation decides; test is printed for the record only).
  * 4. Predict latency per image of both modes through the packages the edge loads, and cache bytes per image.
@@ -19,22 +19,22 @@ import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { type NamedWeights, runGraph } from '../shared/backbone/headstart-graph.js';
-import { buildDefaultBackbone, DEFAULT_CUT, loadBackbone } from '../shared/backbone/index.js';
+import { buildMnv2Backbone, loadBackbone, MNV2_CUT } from '../shared/backbone/index.js';
 import { loadNsfwjsMobileNetV2 } from '../shared/backbone/nsfwjs-source.js';
 import { decodeWeights, encodeWeights, fromFloat16, toFloat16 } from '../shared/backbone/quantize.js';
 import {
-  buildDefaultTrunk,
-  DEFAULT_FEATURE_CUT,
-  DEFAULT_TRUNK_CUT,
+  buildMnv2Trunk,
   encodeSpatialFeatures,
   type FineTuneResult,
   fineTune,
   foldTopSegment,
   loadTop,
+  MNV2_FEATURE_CUT,
+  MNV2_TRUNK_CUT,
+  mnv2TrunkId,
   parseTop,
   type TopSegment,
   topFiles,
-  trunkBackboneId,
 } from '../shared/finetune/index.js';
 import { decodeImage } from '../shared/image/index.js';
 import { initTf } from '../shared/tf/tf-runtime.js';
@@ -111,7 +111,7 @@ async function fidelityPixels(images: ClothingImage[]): Promise<Uint8Array[]> {
 async function spatialCache(): Promise<SpatialCache> {
   const { images: listed, bytes } = await listClothingImages(clothingSmallDir);
   const fidelity = await fidelityPixels(listed);
-  const trunk = await buildDefaultTrunk({ cut: BASE_CUT, fidelityImages: fidelity });
+  const trunk = await buildMnv2Trunk({ cut: BASE_CUT, fidelityImages: fidelity });
   const { manifest } = trunk.pkg;
   const key = createHash('sha256')
     .update(
@@ -251,7 +251,7 @@ async function main(): Promise<void> {
   const segmentOf = (trunkCut: string, featureCut: string) => foldTopSegment(model, { trunkCut, featureCut });
 
   // Head-only, on the default backbone's own feature.
-  const toDefault = segmentOf(BASE_CUT, DEFAULT_CUT);
+  const toDefault = segmentOf(BASE_CUT, MNV2_CUT);
   const pooled = runFrozen(toDefault, cache.values, n, true);
   const pooledDim = toDefault.featureDim;
   let t = performance.now();
@@ -275,14 +275,14 @@ async function main(): Promise<void> {
   const headNote = `${headOnly.config.headType} l2=${headOnly.config.l2}, refit on train + validation`;
   emit('headonly_validation_accuracy', headOnly.metrics.accuracy, 'ratio', { note: headNote });
   emit('headonly_test_accuracy', headTest.accuracy, 'ratio', {
-    note: `${DEFAULT_CUT} pooled (${pooledDim}), int8`,
+    note: `${MNV2_CUT} pooled (${pooledDim}), int8`,
   });
   emit('headonly_test_macro_f1', headTest.macroF1, 'ratio');
   emit('headonly_train_seconds', headSeconds, 's', { note: 'search + refit' });
 
   const configs = (args.get('study') ?? '').split(',').filter(Boolean);
   const chosen = Object.entries(CONFIGS).find(
-    ([, c]) => c.trunkCut === DEFAULT_TRUNK_CUT && c.featureCut === DEFAULT_FEATURE_CUT,
+    ([, c]) => c.trunkCut === MNV2_TRUNK_CUT && c.featureCut === MNV2_FEATURE_CUT,
   )?.[0];
   if (!chosen) throw new Error('the default cuts are not among the bench configurations');
   // --only-study skips the chosen configuration (and everything measured on it), to compare block counts cheaply.
@@ -312,7 +312,7 @@ async function main(): Promise<void> {
       },
       {
         segment,
-        trunkId: trunkBackboneId({ cut: cfg.trunkCut }),
+        trunkId: mnv2TrunkId({ cut: cfg.trunkCut }),
         validationIds,
         ...(args.has('max-epochs') ? { maxEpochs: Number(args.get('max-epochs')) } : {}),
         onEpoch: (e) =>
@@ -372,13 +372,13 @@ async function main(): Promise<void> {
       note: `test accuracy on float16 minus float32 activations (same model); largest probability difference ${maxDiff.toExponential(2)}`,
     });
     const sample = new Float32Array(features32.subarray(0, dim));
-    const id = trunkBackboneId({ cut: DEFAULT_TRUNK_CUT });
+    const id = mnv2TrunkId({ cut: MNV2_TRUNK_CUT });
     emit(
       'spatial_cache_bytes_per_image_float16',
       encodeSpatialFeatures(id, sample, 'float16').byteLength,
       'bytes',
       {
-        note: `${DEFAULT_TRUNK_CUT} ${dim} values`,
+        note: `${MNV2_TRUNK_CUT} ${dim} values`,
       },
     );
     emit(
@@ -392,8 +392,8 @@ async function main(): Promise<void> {
   if (final && !args.has('skip-latency')) {
     // Through the packages the edge loads: backbone.extract + head.predict against trunk.extract + top.predict.
     const fidelity = await fidelityPixels(images);
-    const backbone = await loadBackbone((await buildDefaultBackbone({ fidelityImages: fidelity })).pkg);
-    const trunk = await loadBackbone((await buildDefaultTrunk({ fidelityImages: fidelity })).pkg);
+    const backbone = await loadBackbone((await buildMnv2Backbone({ fidelityImages: fidelity })).pkg);
+    const trunk = await loadBackbone((await buildMnv2Trunk({ fidelityImages: fidelity })).pkg);
     const top = loadTop(final.result.top);
     const samples = (await decodeAll(test.filter((_, i) => i % 20 === 0).map((r) => images[r]!.path))).filter(
       (d): d is Uint8Array => !(d instanceof Error),

@@ -4,8 +4,8 @@ import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   type Backbone,
-  buildDefaultBackbone,
   buildMidBackbone,
+  buildMnv2Backbone,
   calibrationPhotosDir,
   loadBackbone,
 } from '../shared/backbone/index.js';
@@ -26,7 +26,7 @@ export async function latencyStudy(options: { sizes: number[]; cuts: readonly st
     const photos = await calibration(size);
     const img = photos[0]!;
     const contenders: { name: string; backbone: Backbone; samples: number[] }[] = [];
-    const base = await buildDefaultBackbone({ fidelityImages: photos, inputSize: size });
+    const base = await buildMnv2Backbone({ fidelityImages: photos, inputSize: size });
     contenders.push({ name: base.pkg.manifest.id, backbone: await loadBackbone(base.pkg), samples: [] });
     for (const cut of options.cuts) {
       const { pkg } = await buildMidBackbone({

@@ -5,7 +5,8 @@ Reads <dir>/runs.json: {"dim", "cs": [...], "runs": [{"name", "n_train", "n_test
 train.val is one uint8 per train row (1 = in the trainer's validation split), train.group the photo index of a
 row (a flipped view shares its photo's group). Per run, two tunings of C, each refit on all train rows:
   split: C with the best accuracy on the trainer's validation split (scaler fit on the rest), as the issue's probe;
-  cv:    C with the best mean accuracy over 5 stratified group folds of all train rows.
+  cv:    C with the best mean accuracy over 5 stratified group folds of all train rows (skipped, reported as the
+         split's, when runs.json says "cv": false).
 Test probabilities are averaged over the plain and mirrored view when flip is set. Prints one JSON object.
 """
 
@@ -51,7 +52,7 @@ def test_accuracy(x, y, c, xt, xtf, yt):
     return float((model.classes_[p.argmax(1)] == yt).mean())
 
 
-def run(directory, dim, cs, r):
+def run(directory, dim, cs, r, with_cv=True):
     def f32(suffix, n):
         return np.fromfile(f"{directory}/{r['name']}.{suffix}", dtype=np.float32).reshape(n, dim).astype(np.float64)
 
@@ -66,12 +67,15 @@ def run(directory, dim, cs, r):
     split_acc = path_accuracy(x[~val], y[~val], x[val], y[val], cs)
     # Ties go to the strongest regularization (smallest C), as cs is ascending.
     c_split = cs[int(np.argmax(split_acc))]
+    split = {"C": c_split, "test_accuracy": test_accuracy(x, y, c_split, xt, xtf, yt)}
+    if not with_cv:
+        return {"name": r["name"], "split": split, "cv": split}
     folds = StratifiedGroupKFold(n_splits=5, shuffle=True, random_state=0).split(x, y, group)
     cv = np.mean([path_accuracy(x[a], y[a], x[b], y[b], cs) for a, b in folds], axis=0)
     c_cv = cs[int(np.argmax(cv))]
     return {
         "name": r["name"],
-        "split": {"C": c_split, "test_accuracy": test_accuracy(x, y, c_split, xt, xtf, yt)},
+        "split": split,
         "cv": {"C": c_cv, "test_accuracy": test_accuracy(x, y, c_cv, xt, xtf, yt)},
     }
 
@@ -81,7 +85,7 @@ def main():
     with open(f"{directory}/runs.json") as f:
         meta = json.load(f)
     started = time.time()
-    out = [run(directory, meta["dim"], meta["cs"], r) for r in meta["runs"]]
+    out = [run(directory, meta["dim"], meta["cs"], r, meta.get("cv", True)) for r in meta["runs"]]
     print(json.dumps({"runs": out, "seconds": time.time() - started}))
 
 

@@ -35,7 +35,8 @@ function pascal(text: string): string {
 /**
  * Puts the default backbone and its fine-tuning trunk into the bucket at deploy time, so no function downloads
  * weights at run time. The files travel as CDK file assets and are copied server-side in the asset's order (each
- * package's weights before the backbone.json whose presence makes it exist), then `backbones/default.json`. A
+ * package's weights before the backbone.json whose presence makes it exist), then `backbones/default.json` if the
+ * bucket names no default yet. A
  * custom resource rather than s3-deployment's BucketDeployment, whose handler may read and write the whole
  * bucket; each copy may read its one asset object and write its one key, nothing else. Nothing is deleted on
  * stack deletion.
@@ -94,7 +95,12 @@ export function deployDefaultBackbone(scope: Construct, props: BackboneDeploymen
         Key: keys.pointer,
         Body: JSON.stringify({ id: backbone.id }),
         ContentType: 'application/json',
+        // Create-if-absent: a bucket that already names a default keeps it, so an upgrade that ships a new
+        // built-in backbone never switches extraction under projects whose photos have no features under it yet.
+        // Moving a bucket is `headstart backbone migrate`, which re-extracts first.
+        IfNoneMatch: '*',
       },
+      ignoreErrorCodesMatching: 'PreconditionFailed',
       physicalResourceId: cr.PhysicalResourceId.of(`${keys.pointer}:${backbone.id}`),
     },
     policy: cr.AwsCustomResourcePolicy.fromStatements([

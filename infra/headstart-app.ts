@@ -177,7 +177,11 @@ export async function createHeadstartApp(options: HeadstartAppOptions = {}): Pro
     'Training nudges that failed repeatedly',
   );
   out(STACK_OUTPUTS.alarmTopicArn, alarmTopic.topicArn, 'Subscribe to hear about dead-lettered work');
-  out(STACK_OUTPUTS.defaultBackboneId, backbone.id, 'Backbone deployed as backbones/default.json');
+  out(
+    STACK_OUTPUTS.defaultBackboneId,
+    backbone.id,
+    "This release's built-in backbone; a bucket that already names a default keeps it until `headstart backbone migrate`",
+  );
 
   acknowledgeCdkInternals(main);
   Validations.of(app).addPlugins(new AwsSolutionsChecks(app));

@@ -391,6 +391,10 @@ describe('the Lambda@Edge variant in eu-west-1', () => {
     expect(keys.some((k) => k.includes(`backbones/${id}/weights.bin`))).toBe(true);
     expect(keys.some((k) => k.includes(`backbones/${id}/backbone.json`))).toBe(true);
     expect(keys.some((k) => k.includes('backbones/default.json') && k.includes(id))).toBe(true);
+    // Only into a bucket that names no default yet: an upgrade never switches a store's backbone by itself.
+    const pointer = keys.find((k) => k.includes('backbones/default.json'));
+    expect(pointer?.replace(/\\"/g, '"')).toContain('"IfNoneMatch":"*"');
+    expect(pointer).toContain('PreconditionFailed');
     // The fine-tuning trunk and the pretrained blocks fine-tuning starts from travel with it.
     const trunk = hs.backbone.trunk.id;
     for (const f of ['weights.bin', 'backbone.json', 'segment.json', 'segment.bin']) {

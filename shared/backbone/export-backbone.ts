@@ -39,6 +39,18 @@ export interface ExportOptions {
   createdAt?: Date;
 }
 
+/** What a built-in backbone's build takes; every built-in backbone takes the same. */
+export interface BuiltInBackboneOptions {
+  cut?: string;
+  inputSize?: number;
+  quantization?: Quantization;
+  /** Decoded photos (RGB uint8 at inputSize) used to measure fidelity against the source. */
+  fidelityImages: readonly Uint8Array[];
+  /** Labels of the fidelity photos, to record a trained head's top-1 agreement too. */
+  fidelityLabels?: readonly string[];
+  minCosineMean?: number;
+}
+
 export interface ExportResult {
   pkg: BackbonePackage;
   /** Per-image cosine similarity between exported and source features. */

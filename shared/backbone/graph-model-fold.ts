@@ -54,6 +54,8 @@ export interface FoldedGraph {
   offset: number;
   /** The cut as named in the exported graph. */
   cut: string;
+  /** [height, width, channels] of the cut's map, before pooling. */
+  shape: [number, number, number];
 }
 
 const text = (b64: string | undefined) =>
@@ -174,6 +176,7 @@ export function foldGraphModel(source: GraphModelSource, options: FoldGraphOptio
     scale,
     offset,
     cut: short(cutName),
+    shape: [cut.size[0], cut.size[1], cut.channels],
   };
 }
 

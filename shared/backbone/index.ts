@@ -34,10 +34,10 @@ export {
   buildDefaultBackbone,
   DEFAULT_CUT,
   DEFAULT_INPUT_SIZE,
-  DEFAULT_QUANTIZATION,
   defaultBackboneId,
 } from './default-backbone.js';
 export {
+  type BuiltInBackboneOptions,
   compareBackbones,
   cosine,
   type ExportOptions,
@@ -62,3 +62,10 @@ export {
   type MidBackboneOptions,
   midBackboneId,
 } from './mid-backbone.js';
+export {
+  buildMnv2Backbone,
+  MNV2_CUT,
+  MNV2_INPUT_SIZE,
+  MNV2_QUANTIZATION,
+  mnv2BackboneId,
+} from './mnv2-backbone.js';

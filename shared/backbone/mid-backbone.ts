@@ -1,8 +1,7 @@
 import { InvalidBackboneError } from './backbone-errors.js';
 import { backboneIdSchema, QUANT_SLUG, type Quantization } from './backbone-manifest.js';
 import { sha256Hex } from './backbone-package.js';
-import type { DefaultBackboneOptions } from './default-backbone.js';
-import { type ExportResult, exportFolded } from './export-backbone.js';
+import { type BuiltInBackboneOptions, type ExportResult, exportFolded } from './export-backbone.js';
 import { foldGraphModel } from './graph-model-fold.js';
 import type { Pooling } from './grid-pool.js';
 import { loadBackbone } from './load-backbone.js';
@@ -36,8 +35,8 @@ export const MID_CUT_CANDIDATES = [
   'expanded_conv_14/depthwise/depthwise',
 ] as const;
 
-/** The default backbone's options, plus the pooling: the same call shape, so either can be the default. */
-export type MidBackboneOptions = DefaultBackboneOptions & { pooling?: Pooling };
+/** A built-in backbone's options, plus the pooling. */
+export type MidBackboneOptions = BuiltInBackboneOptions & { pooling?: Pooling };
 
 /** A graph node name as an id segment: `expanded_conv_13/depthwise/depthwise` -> `ec13-dw`. */
 export function midCutSlug(cut: string): string {

@@ -1,3 +1,12 @@
+export {
+  buildDefaultFineTuning,
+  buildDefaultSegment,
+  buildDefaultTrunk,
+  buildFineTuningFor,
+  defaultTrunkCut,
+  trunkBackboneId,
+  trunkIdFor,
+} from './built-in-trunks.js';
 export { type DualExtractor, loadDualExtractor } from './dual-extractor.js';
 export {
   chooseTrainingMode,
@@ -18,6 +27,7 @@ export {
   InvalidTopError,
   UnsupportedTopError,
 } from './finetune-errors.js';
+export { buildMidFineTuning, buildMidSegment, MID_TRUNK_CUT, midTrunkId } from './mid-trunk.js';
 export {
   parseSegment,
   readSegment,
@@ -27,19 +37,19 @@ export {
   serializeSegment,
 } from './segment-package.js';
 export {
-  buildDefaultFineTuning,
-  buildDefaultSegment,
-  buildDefaultTrunk,
-  DEFAULT_FEATURE_CUT,
-  DEFAULT_TRUNK_CUT,
+  buildMnv2FineTuning,
+  buildMnv2Segment,
+  buildMnv2Trunk,
   decodeSpatialFeatures,
   encodeSpatialFeatures,
+  type FineTuningBuild,
+  MNV2_FEATURE_CUT,
+  MNV2_TRUNK_CUT,
+  mnv2TrunkId,
   SPATIAL_FEATURE_DTYPE,
   spatialFeatureKey,
   TRUNK_MIN_COSINE_MEAN,
   type TrunkOptions,
-  trunkBackboneId,
-  trunkIdFor,
 } from './spatial-trunk.js';
 export {
   type FineTunedTop,
@@ -52,7 +62,13 @@ export {
   topDescriptorSchema,
   topFiles,
 } from './top-package.js';
-export { foldTopSegment, type TopCuts, type TopSegment } from './top-segment.js';
+export {
+  foldGraphTopSegment,
+  foldTopSegment,
+  type TopCuts,
+  type TopPooling,
+  type TopSegment,
+} from './top-segment.js';
 export { type Activation, depthwiseConv, explicitPad, pointwiseConv } from './trainable-ops.js';
 export {
   type ClassifierParams,

@@ -29,6 +29,8 @@ const segmentDescriptorSchema = z.object({
     z.number().int().positive(),
   ]),
   featureDim: z.number().int().positive(),
+  /** Segments stored before grid pooling existed pool globally. */
+  pooling: z.enum(['avg', 'grid2']).default('avg'),
   graph: headstartGraphSchema,
   weightSpecs: z.array(weightSpecSchema),
   weightsSha256: z.string().regex(/^[0-9a-f]{64}$/),
@@ -47,6 +49,7 @@ export function serializeSegment(
     featureCut: segment.featureCut,
     inputShape: segment.inputShape,
     featureDim: segment.featureDim,
+    pooling: segment.pooling,
     graph: { input: 'input', output: segment.output, nodes: segment.nodes },
     weightSpecs: specs,
     weightsSha256: sha256Hex(data),
@@ -87,6 +90,7 @@ export function parseSegment(json: Uint8Array | string, weights: Uint8Array, tru
     weights: decodeWeights(d.weightSpecs, weights),
     output: d.graph.output,
     featureDim: d.featureDim,
+    pooling: d.pooling,
   };
 }
 

@@ -1,15 +1,18 @@
 import { describe, expect, it } from 'vitest';
 import { backboneIdSchema } from '../backbone/backbone-manifest.js';
 import { sha256Hex } from '../backbone/backbone-package.js';
-import { DEFAULT_CUT, defaultBackboneId } from '../backbone/default-backbone.js';
+import { defaultBackboneId } from '../backbone/default-backbone.js';
+import { MNV2_CUT, mnv2BackboneId } from '../backbone/mnv2-backbone.js';
 import { FeatureFileError } from '../dataset/dataset-errors.js';
+import { trunkBackboneId } from './built-in-trunks.js';
 import { InvalidFineTuneInputError } from './finetune-errors.js';
+import { midTrunkId } from './mid-trunk.js';
 import {
-  DEFAULT_TRUNK_CUT,
   decodeSpatialFeatures,
   encodeSpatialFeatures,
+  MNV2_TRUNK_CUT,
+  mnv2TrunkId,
   spatialFeatureKey,
-  trunkBackboneId,
 } from './spatial-trunk.js';
 
 const shape = [14, 14, 96] as const;
@@ -33,17 +36,20 @@ describe('spatial feature cache', () => {
     // Cuts, sizes and quantizations never share a prefix.
     const ids = new Set([
       trunkBackboneId(),
-      trunkBackboneId({ cut: 'block_11_add' }),
-      trunkBackboneId({ inputSize: 160 }),
-      trunkBackboneId({ quantization: 'float32' }),
-      defaultBackboneId({ cut: DEFAULT_TRUNK_CUT }),
-      defaultBackboneId({ cut: DEFAULT_CUT }),
+      defaultBackboneId(),
+      midTrunkId({ inputSize: 160 }),
+      mnv2TrunkId(),
+      mnv2TrunkId({ cut: 'block_11_add' }),
+      mnv2TrunkId({ inputSize: 160 }),
+      mnv2TrunkId({ quantization: 'float32' }),
+      mnv2BackboneId({ cut: MNV2_TRUNK_CUT }),
+      mnv2BackboneId({ cut: MNV2_CUT }),
     ]);
-    expect(ids.size).toBe(6);
+    expect(ids.size).toBe(9);
   });
 
   it('keeps Keras layer names with capitals valid as ids', () => {
-    const id = trunkBackboneId({ cut: 'block_16_project_BN' });
+    const id = mnv2TrunkId({ cut: 'block_16_project_BN' });
     expect(backboneIdSchema.safeParse(id).success).toBe(true);
   });
 
@@ -66,7 +72,7 @@ describe('spatial feature cache', () => {
 
   it("refuses another trunk's activation and an activation of another shape", () => {
     const bytes = encodeSpatialFeatures(trunkBackboneId(), activation(2));
-    expect(() => decodeSpatialFeatures(bytes, trunkBackboneId({ cut: 'block_11_add' }), shape)).toThrow(
+    expect(() => decodeSpatialFeatures(bytes, mnv2TrunkId({ cut: 'block_11_add' }), shape)).toThrow(
       FeatureFileError,
     );
     expect(() => decodeSpatialFeatures(bytes, trunkBackboneId(), [7, 7, 96])).toThrow(

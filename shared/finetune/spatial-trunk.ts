@@ -1,11 +1,6 @@
 import type { Quantization } from '../backbone/backbone-manifest.js';
-import {
-  DEFAULT_CUT,
-  defaultBackboneId,
-  exportNsfwjsCut,
-  type NsfwjsSource,
-} from '../backbone/default-backbone.js';
 import type { ExportResult } from '../backbone/export-backbone.js';
+import { exportNsfwjsCut, MNV2_CUT, mnv2BackboneId, type NsfwjsSource } from '../backbone/mnv2-backbone.js';
 import { loadNsfwjsMobileNetV2, NSFWJS_VERSION } from '../backbone/nsfwjs-source.js';
 import { decodeFeatures, encodeFeatures, type FeatureDtype } from '../dataset/feature-file.js';
 import { layout } from '../layout/index.js';
@@ -13,7 +8,7 @@ import { InvalidFineTuneInputError } from './finetune-errors.js';
 import { foldTopSegment, type TopSegment } from './top-segment.js';
 
 /**
- * Where fine-tuning cuts the default MobileNetV2: the frozen trunk ends at block 12's output (14x14x96, 37 KB
+ * Where fine-tuning cuts nsfwjs' MobileNetV2 1.0 (the default backbone before issue 14): the frozen trunk ends at block 12's output (14x14x96, 37 KB
  * per image as float16) and the top retrains block 13's expansion and depthwise convolution, up to the head-only
  * feature layer, so the untrained top is exactly the head-only model. Measured on clothing-small
  * (`bench/finetune-bench.ts --study=B,C`, 3,068 training photos): also retraining block 12 scored a little better
@@ -22,29 +17,29 @@ import { foldTopSegment, type TopSegment } from './top-segment.js';
  * head-only cut only overfit (validation loss rose from the first epoch). Pass another TopSegment to fineTune to
  * trade time for accuracy.
  */
-export const DEFAULT_TRUNK_CUT = 'block_12_add';
-export const DEFAULT_FEATURE_CUT = DEFAULT_CUT;
+export const MNV2_TRUNK_CUT = 'block_12_add';
+export const MNV2_FEATURE_CUT = MNV2_CUT;
 
 /** Feature-cache dtype of spatial activations: float16 costs no measurable accuracy (see the benchmark). */
 export const SPATIAL_FEATURE_DTYPE: FeatureDtype = 'float16';
 
 /**
- * Id of the default backbone's trunk cut at `cut`, unpooled. It shares the default id's scheme (source, cut,
+ * Id of the MobileNetV2 1.0 trunk cut at `cut`, unpooled. It shares its backbone id's scheme (source, cut,
  * input size, quantization) with a `.spatial` suffix, so pooled and spatial caches of one project live side by
  * side under `features/<id>/` and can never be mixed up. Keras layer names carry capitals; ids may not.
  */
-export function trunkBackboneId(
+export function mnv2TrunkId(
   options: { cut?: string; inputSize?: number; quantization?: Quantization } = {},
 ): string {
-  const cut = (options.cut ?? DEFAULT_TRUNK_CUT).toLowerCase();
-  return `${defaultBackboneId({ ...options, cut })}.spatial`;
+  const cut = (options.cut ?? MNV2_TRUNK_CUT).toLowerCase();
+  return `${mnv2BackboneId({ ...options, cut })}.spatial`;
 }
 
 /**
  * Fidelity floor for an unpooled trunk. Every position of a 14x14 activation carries its own int8 rounding noise,
  * which global pooling averages away, so the same weights that reach a pooled cosine above 0.99 reach about 0.98
  * on the raw map (measured at block_12_add on the clothing-mini fixtures: mean 0.983, min 0.971). The trunk is
- * exactly the first part of the int8 default backbone, so this is the same computation the head-only path runs.
+ * exactly the first part of the int8 backbone, so this is the same computation the head-only path runs.
  */
 export const TRUNK_MIN_COSINE_MEAN = 0.97;
 
@@ -69,42 +64,46 @@ async function fromNsfwjs<T>(use: (source: NsfwjsSource) => Promise<T> | T): Pro
 }
 
 function exportTrunk(source: NsfwjsSource, options: TrunkOptions): Promise<ExportResult> {
-  const cut = options.cut ?? DEFAULT_TRUNK_CUT;
+  const cut = options.cut ?? MNV2_TRUNK_CUT;
   return exportNsfwjsCut(source, {
     ...options,
     cut,
-    id: trunkBackboneId(options),
+    id: mnv2TrunkId(options),
     description: `MobileNetV2 1.0 from nsfwjs@${NSFWJS_VERSION}, cut at ${cut}, unpooled (trunk for fine-tuning)`,
     pooling: 'none',
     minCosineMean: options.minCosineMean ?? TRUNK_MIN_COSINE_MEAN,
   });
 }
 
-function foldDefaultSegment(model: NsfwjsSource['model'], trunkCut = DEFAULT_TRUNK_CUT): TopSegment {
-  return foldTopSegment(model, { trunkCut, featureCut: DEFAULT_FEATURE_CUT });
+function foldMnv2Segment(model: NsfwjsSource['model'], trunkCut = MNV2_TRUNK_CUT): TopSegment {
+  return foldTopSegment(model, { trunkCut, featureCut: MNV2_FEATURE_CUT });
 }
 
 /**
- * Builds the frozen trunk for fine-tuning: the same nsfwjs MobileNetV2, folded and quantized exactly as the
- * default backbone, but cut lower and not pooled. Its feature is the flattened NHWC activation at the cut.
+ * Builds the frozen trunk for fine-tuning: the same nsfwjs MobileNetV2, folded and quantized exactly as its
+ * backbone, but cut lower and not pooled. Its feature is the flattened NHWC activation at the cut.
  * Store it like any backbone (saveBackbone); the precompute function extracts it into `features/<trunk id>/`.
  */
-export function buildDefaultTrunk(options: TrunkOptions): Promise<ExportResult> {
+export function buildMnv2Trunk(options: TrunkOptions): Promise<ExportResult> {
   return fromNsfwjs((source) => exportTrunk(source, options));
 }
 
-/** The default backbone's pretrained blocks between a trunk cut and the head-only feature layer, in float32. */
-export function buildDefaultSegment(trunkCut = DEFAULT_TRUNK_CUT): Promise<TopSegment> {
-  return fromNsfwjs(({ model }) => foldDefaultSegment(model, trunkCut));
+/** MobileNetV2 1.0's pretrained blocks between a trunk cut and the head-only feature layer, in float32. */
+export function buildMnv2Segment(trunkCut = MNV2_TRUNK_CUT): Promise<TopSegment> {
+  return fromNsfwjs(({ model }) => foldMnv2Segment(model, trunkCut));
 }
 
-/** The trunk and the segment above it from one load of the source model: what a deployment publishes. */
-export function buildDefaultFineTuning(
-  options: TrunkOptions,
-): Promise<{ trunk: ExportResult; segment: TopSegment }> {
+/** A trunk and the segment above it: what a deployment publishes for fine-tuning. */
+export interface FineTuningBuild {
+  trunk: ExportResult;
+  segment: TopSegment;
+}
+
+/** The MobileNetV2 1.0 trunk and segment from one load of the source model. */
+export function buildMnv2FineTuning(options: TrunkOptions): Promise<FineTuningBuild> {
   return fromNsfwjs(async (source) => ({
     trunk: await exportTrunk(source, options),
-    segment: foldDefaultSegment(source.model, options.cut),
+    segment: foldMnv2Segment(source.model, options.cut),
   }));
 }
 
@@ -136,12 +135,4 @@ export function decodeSpatialFeatures(
     );
   }
   return file.values;
-}
-
-/**
- * The fine-tuning trunk of a backbone, by id: the default backbone has one (at DEFAULT_TRUNK_CUT); imported
- * backbones have none, so their projects train heads only.
- */
-export function trunkIdFor(backboneId: string): string | undefined {
-  return backboneId === defaultBackboneId() ? trunkBackboneId() : undefined;
 }

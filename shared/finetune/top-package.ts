@@ -38,7 +38,7 @@ export const topDescriptorSchema = z.object({
   }),
   /** Layer the fine-tuned blocks end at, before pooling. */
   featureLayer: z.string().min(1),
-  /** The fine-tuned blocks, reading the trunk's output as 'input', ending in a global average pool. */
+  /** The fine-tuned blocks, reading the trunk's output as 'input', ending in a global or 2x2 grid average pool. */
   graph: headstartGraphSchema,
   /** Standardization is folded into the first dense layer, so the classifier takes the raw pooled feature. */
   classifier: z.discriminatedUnion('type', [
@@ -75,11 +75,12 @@ export function serializeTop(snapshot: TopSnapshot, options: SerializeTopOptions
   if (classifier.k !== options.labels.length) {
     throw new InvalidTopError(`classifier has ${classifier.k} outputs for ${options.labels.length} labels`);
   }
-  const pool = `${options.featureCut}/global_avg_pool`;
+  const op = snapshot.pooling === 'grid2' ? 'grid_avg_pool' : 'global_avg_pool';
+  const pool = `${options.featureCut}/${op}`;
   const graph: HeadstartGraph = {
     input: 'input',
     output: pool,
-    nodes: [...snapshot.nodes, { op: 'global_avg_pool', name: pool, input: snapshot.output }],
+    nodes: [...snapshot.nodes, { op, name: pool, input: snapshot.output }],
   };
   const named = new Map(snapshot.weights);
   if (classifier.type === 'softmax') {
@@ -246,16 +247,17 @@ export function loadTop(pkg: TopPackage, options: { maxBatch?: number } = {}): F
   }
   const byName = new Map(descriptor.graph.nodes.map((n) => [n.name, n]));
   const poolNode = byName.get(descriptor.graph.output);
-  if (poolNode?.op !== 'global_avg_pool') {
-    throw new InvalidTopError('the top graph must end in a global average pool');
+  if (poolNode?.op !== 'global_avg_pool' && poolNode?.op !== 'grid_avg_pool') {
+    throw new InvalidTopError('the top graph must end in a global or grid average pool');
   }
   // The pooled width is the channel count of the convolution that (through any adds) feeds the pool.
   let producer = byName.get(poolNode.input);
   while (producer?.op === 'add') producer = byName.get(producer.inputs[1]);
-  const pooledDim =
+  const channels =
     producer && (producer.op === 'conv2d' || producer.op === 'depthwise_conv2d')
       ? weights.get(producer.bias)?.shape[0]
       : descriptor.trunk.shape[2];
+  const pooledDim = channels === undefined ? undefined : channels * (poolNode.op === 'grid_avg_pool' ? 4 : 1);
   if (w1.shape[0] !== pooledDim) {
     throw new InvalidTopError(`classifier takes ${w1.shape[0]} features; the top pools ${pooledDim}`);
   }

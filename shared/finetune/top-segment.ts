@@ -1,6 +1,16 @@
 import type * as tfl from '@tensorflow/tfjs-layers';
-import { foldLayersModel, type GraphNode, type NamedWeights } from '../backbone/headstart-graph.js';
+import { foldGraphModel, type GraphModelSource } from '../backbone/graph-model-fold.js';
+import { type Pooling, pooledDim } from '../backbone/grid-pool.js';
+import {
+  foldLayersModel,
+  type GraphNode,
+  type HeadstartGraph,
+  type NamedWeights,
+} from '../backbone/headstart-graph.js';
 import { UnsupportedTopError } from './finetune-errors.js';
+
+/** How a top pools its last map: as the head-only backbone it extends pools its feature. */
+export type TopPooling = Exclude<Pooling, 'none'>;
 
 /**
  * The part of a folded backbone between two cuts: what fine-tuning retrains. Its nodes read the trunk's output
@@ -18,13 +28,23 @@ export interface TopSegment {
   weights: NamedWeights;
   /** Output node of `nodes`. */
   output: string;
-  /** Channels at `featureCut`: the pooled feature's length. */
+  /** The pooled feature's length: channels at `featureCut`, times the grid's cells. */
   featureDim: number;
+  pooling: TopPooling;
 }
 
 export interface TopCuts {
   trunkCut: string;
   featureCut: string;
+  /** Default 'avg'. */
+  pooling?: TopPooling;
+}
+
+/** A model folded to one cut, unpooled: what two folds of the same model are compared on. */
+interface UnpooledFold {
+  graph: HeadstartGraph;
+  weights: NamedWeights;
+  shape: number[];
 }
 
 function spatialShape(model: tfl.LayersModel, layer: string): number[] {
@@ -36,21 +56,42 @@ function spatialShape(model: tfl.LayersModel, layer: string): number[] {
 }
 
 /**
- * Folds `model` twice, to the trunk cut and to the feature cut (both unpooled), and keeps the nodes the second
- * graph adds. Refused when a node above the cut reads anything below it other than the cut itself (a skip
- * connection across the cut would need activations the cache does not hold), or when the two folds disagree
- * about a shared node (the cut sat between a convolution and the activation fused into it).
+ * Folds a Keras `model` twice, to the trunk cut and to the feature cut (both unpooled), and keeps the nodes the
+ * second graph adds (see segmentBetween).
  */
 export function foldTopSegment(model: tfl.LayersModel, cuts: TopCuts): TopSegment {
-  const inShape = spatialShape(model, cuts.trunkCut);
-  const outShape = spatialShape(model, cuts.featureCut);
+  const fold = (cut: string): UnpooledFold => ({
+    ...foldLayersModel(model, { cut, pooling: 'none' }),
+    shape: spatialShape(model, cut),
+  });
+  return segmentBetween(fold(cuts.trunkCut), fold(cuts.featureCut), cuts);
+}
+
+/** The same as foldTopSegment for a tfjs graph model (foldGraphModel's conversion, node names without prefix). */
+export function foldGraphTopSegment(
+  source: GraphModelSource,
+  options: TopCuts & { inputSize: number; prefix?: string; inputScale: number; inputOffset: number },
+): TopSegment {
+  const fold = (cut: string): UnpooledFold => {
+    const { graph, weights, shape } = foldGraphModel(source, { ...options, cut, pooling: 'none' });
+    return { graph, weights, shape };
+  };
+  return segmentBetween(fold(options.trunkCut), fold(options.featureCut), options);
+}
+
+/**
+ * The nodes `full` adds to `trunk`. Refused when a node above the cut reads anything below it other than the cut
+ * itself (a skip connection across the cut would need activations the cache does not hold), or when the two folds
+ * disagree about a shared node (the cut sat between a convolution and the activation fused into it).
+ */
+function segmentBetween(trunk: UnpooledFold, full: UnpooledFold, cuts: TopCuts): TopSegment {
+  const inShape = trunk.shape;
+  const outShape = full.shape;
   if (inShape.length !== 3 || outShape.length !== 3) {
     throw new UnsupportedTopError(
       `both cuts must be spatial (h, w, c); '${cuts.trunkCut}' is [${inShape}], '${cuts.featureCut}' is [${outShape}]`,
     );
   }
-  const trunk = foldLayersModel(model, { cut: cuts.trunkCut, pooling: 'none' });
-  const full = foldLayersModel(model, { cut: cuts.featureCut, pooling: 'none' });
   const fullByName = new Map(full.graph.nodes.map((n) => [n.name, n]));
   for (const node of trunk.graph.nodes) {
     const same = fullByName.get(node.name);
@@ -88,12 +129,14 @@ export function foldTopSegment(model: tfl.LayersModel, cuts: TopCuts): TopSegmen
         });
         break;
       case 'global_avg_pool':
+      case 'grid_avg_pool':
         throw new UnsupportedTopError(`'${cuts.featureCut}' is above the backbone's own pooling`);
     }
   }
   if (nodes.length === 0) {
     throw new UnsupportedTopError(`'${cuts.featureCut}' is not above '${cuts.trunkCut}'`);
   }
+  const pooling = cuts.pooling ?? 'avg';
   return {
     trunkCut: cuts.trunkCut,
     featureCut: cuts.featureCut,
@@ -101,6 +144,7 @@ export function foldTopSegment(model: tfl.LayersModel, cuts: TopCuts): TopSegmen
     nodes,
     weights,
     output: full.graph.output === cutRef ? 'input' : full.graph.output,
-    featureDim: outShape[2]!,
+    featureDim: pooledDim(outShape, pooling),
+    pooling,
   };
 }

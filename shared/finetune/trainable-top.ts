@@ -1,7 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { poolFeatures } from '../backbone/grid-pool.js';
 import type { GraphNode, NamedWeights } from '../backbone/headstart-graph.js';
 import { UnsupportedTopError } from './finetune-errors.js';
-import type { TopSegment } from './top-segment.js';
+import type { TopPooling, TopSegment } from './top-segment.js';
 import { type Activation, depthwiseConv, pointwiseConv } from './trainable-ops.js';
 
 /**
@@ -29,6 +30,7 @@ export interface TopSnapshot {
   output: string;
   weights: NamedWeights;
   classifier: ClassifierParams;
+  pooling: TopPooling;
 }
 
 /**
@@ -43,7 +45,7 @@ export interface TrainableTop {
   readonly labels: number;
   /** Logits for a batch of trunk activations [n, h, w, c]. `training` turns dropout on. */
   logits(x: tf.Tensor4D, training: boolean, seed?: number): tf.Tensor2D;
-  /** Globally pooled output of the top's last node. */
+  /** Output of the top's last node, pooled as the segment's backbone pools (global or 2x2 grid). */
   pooled(x: tf.Tensor4D): tf.Tensor2D;
   /** The l2 penalty's input: the sum of squares of the classifier's kernels. */
   classifierKernelNorm(): tf.Scalar;
@@ -178,12 +180,12 @@ class Top implements TrainableTop {
   }
 
   pooled(x: tf.Tensor4D): tf.Tensor2D {
-    return tf.tidy(() => tf.mean(this.spatial(x), [1, 2]) as tf.Tensor2D);
+    return tf.tidy(() => poolFeatures(this.spatial(x), this.init.segment.pooling) as tf.Tensor2D);
   }
 
   logits(x: tf.Tensor4D, training: boolean, seed?: number): tf.Tensor2D {
     return tf.tidy(() => {
-      const z = tf.mul(tf.sub(tf.mean(this.spatial(x), [1, 2]), this.mean), this.invStd) as tf.Tensor2D;
+      const z = tf.mul(tf.sub(this.pooled(x), this.mean), this.invStd) as tf.Tensor2D;
       const first = tf.add(tf.matMul(z, this.head.w1 as tf.Tensor2D), this.head.b1) as tf.Tensor2D;
       if (this.kind.type === 'softmax') return first;
       let h: tf.Tensor2D = tf.relu(first);
@@ -237,6 +239,7 @@ class Top implements TrainableTop {
       output: this.init.segment.output,
       weights,
       classifier,
+      pooling: this.init.segment.pooling,
     };
   }
 

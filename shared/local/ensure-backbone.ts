@@ -9,7 +9,7 @@ import {
   saveBackbone,
   setDefaultBackbone,
 } from '../backbone/index.js';
-import { buildDefaultFineTuning, readSegment, saveTrunk, trunkIdFor } from '../finetune/index.js';
+import { buildFineTuningFor, readSegment, saveTrunk, trunkIdFor } from '../finetune/index.js';
 import { decodeImage } from '../image/index.js';
 import type { ObjectStore } from '../store/index.js';
 
@@ -79,7 +79,8 @@ async function ensureTrunk(
   if (!trunkId || (await readSegment(store, trunkId))) return;
   options.log?.(`building the fine-tuning trunk ${trunkId} (once per store)...`);
   const photos = options.photos ?? (await fidelityPhotos(options.photosDir));
-  const { trunk, segment } = await buildDefaultFineTuning({ fidelityImages: photos });
+  // A store still on the previous built-in default gets that backbone's own trunk.
+  const { trunk, segment } = (await buildFineTuningFor(id, { fidelityImages: photos }))!;
   await saveTrunk(store, trunk.pkg, segment);
 }
 

@@ -4,10 +4,10 @@ import {
   readBackbone,
   readBackboneManifest,
 } from '../backbone/index.js';
+import { trunkIdFor } from '../finetune/built-in-trunks.js';
 import { type DualExtractor, loadDualExtractor } from '../finetune/dual-extractor.js';
 import { FineTuneError } from '../finetune/finetune-errors.js';
 import { readSegment } from '../finetune/segment-package.js';
-import { trunkIdFor } from '../finetune/spatial-trunk.js';
 import type { ObjectStore } from '../store/index.js';
 import type { TrunkDeps } from './train-project.js';
 

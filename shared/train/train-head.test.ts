@@ -275,6 +275,15 @@ describe('cross-validated search', () => {
     expect(l.config.folds).toBeUndefined();
   });
 
+  it('keeps the single split when the data is too large for cross-validation to be cheap', async () => {
+    const small = gaussianBlobs({ perLabel: 60, labels: 3, dim: 8, separation: 0.5, seed: 4 });
+    const cells = 180 * 8;
+    const at = await trainHead(small, { ...FAST, crossValidationMaxCells: cells });
+    expect(at.config.selection).toBe('cross-validation');
+    const above = await trainHead(small, { ...FAST, crossValidationMaxCells: cells - 1 });
+    expect(above.config).toMatchObject({ selection: 'validation-split', selectBy: 'loss' });
+  });
+
   it('picks the L2 that fresh data favours where the one tiny split picks a weaker one', async () => {
     // 20 photos per label (4 in validation) of 40 noisy features: strong L2 generalizes best, but early stopping
     // on 12 validation photos makes the weakest look best. 900 fresh examples say which is right.

@@ -82,9 +82,17 @@ export interface TrainOptions {
   /**
    * How candidates are scored. 'auto' (default): by `folds`-fold cross-validation of train + validation when the
    * validation split has fewer than 50 examples of some label (CROSS_VALIDATION_BELOW_PER_LABEL), else on the
-   * split. 'always' and 'never' force one way.
+   * split, as long as train + validation hold at most `crossValidationMaxCells` feature values. 'always' and
+   * 'never' force one way.
    */
   crossValidate?: 'auto' | 'always' | 'never';
+  /**
+   * The size (rows x feature width) above which 'auto' keeps the single split. Default 8,000,000: about 1,200
+   * photos with their mirrored views on the default backbone's 3,264 features. Cross-validation multiplies the
+   * search's cost by `folds`; it is cheap and it matters on small data, and above this size the split holds
+   * enough photos to rank the candidates (bench/accuracy-bench.ts measures both).
+   */
+  crossValidationMaxCells?: number;
   /** Folds of the cross-validated search. Default 5. */
   folds?: number;
   /** Retrain the chosen configuration on train + validation. Default true. */
@@ -170,6 +178,7 @@ const optionsSchema = z.object({
   selectBy: z.enum(['loss', 'accuracy']).optional(),
   mlpMargin: z.number().min(0).default(0.1),
   crossValidate: z.enum(['auto', 'always', 'never']).default('auto'),
+  crossValidationMaxCells: z.number().positive().default(8_000_000),
   folds: z.number().int().min(2).default(DEFAULT_FOLDS),
   refit: z.boolean().default(true),
   seed: z.number().int().default(42),
@@ -217,7 +226,9 @@ export async function trainHead(input: TrainInput, options: TrainOptions = {}): 
   const validationData = gather(input, y, validation, standardization, weights);
   const crossValidated =
     opts.crossValidate === 'always' ||
-    (opts.crossValidate === 'auto' && needsCrossValidation(labelCounts(y, k, validation)));
+    (opts.crossValidate === 'auto' &&
+      (train.length + validation.length) * input.dim <= opts.crossValidationMaxCells &&
+      needsCrossValidation(labelCounts(y, k, validation)));
   const folds = crossValidated
     ? foldData(input, y, [...train, ...validation], opts)
     : [{ train: trainData, validation: validationData }];

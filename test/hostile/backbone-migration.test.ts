@@ -6,9 +6,9 @@ import { main } from '../../functions/cli/headstart.js';
 import {
   type Backbone,
   type BackbonePackage,
-  buildDefaultBackbone,
-  defaultBackboneId,
+  buildMnv2Backbone,
   loadBackbone,
+  mnv2BackboneId,
   readDefaultBackboneId,
   saveBackbone,
   setDefaultBackbone,
@@ -45,13 +45,12 @@ let newBackbone: Backbone;
 
 beforeAll(async () => {
   await initTf();
-  oldPkg = await testBackbone();
-  // A second backbone id: the same export at float16 (other weights, same feature width).
-  const opts = { quantization: 'float16' as const };
-  newPkg = await cachedBackbonePackage(
-    defaultBackboneId(opts),
-    async (fidelityImages) => (await buildDefaultBackbone({ fidelityImages, ...opts })).pkg,
+  // The migration users make: from MobileNetV2 1.0 (the default before issue 14) to today's default.
+  oldPkg = await cachedBackbonePackage(
+    mnv2BackboneId(),
+    async (fidelityImages) => (await buildMnv2Backbone({ fidelityImages })).pkg,
   );
+  newPkg = await testBackbone();
   [oldBackbone, newBackbone] = await Promise.all([loadBackbone(oldPkg), loadBackbone(newPkg)]);
 }, 300_000);
 

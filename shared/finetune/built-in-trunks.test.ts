@@ -2,77 +2,105 @@ import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { clothingMini } from '../../test/support/fixtures.js';
 import type { BackbonePackage } from '../backbone/backbone-package.js';
-import { buildDefaultBackbone } from '../backbone/default-backbone.js';
+import { buildDefaultBackbone, defaultBackboneId } from '../backbone/default-backbone.js';
 import { cosine } from '../backbone/export-backbone.js';
 import { type Backbone, loadBackbone } from '../backbone/load-backbone.js';
-import { loadNsfwjsMobileNetV2 } from '../backbone/nsfwjs-source.js';
+import { buildMnv2Backbone, mnv2BackboneId } from '../backbone/mnv2-backbone.js';
 import { decodeImage } from '../image/index.js';
 import { initTf } from '../tf/tf-runtime.js';
+import { buildFineTuningFor, trunkBackboneId, trunkIdFor } from './built-in-trunks.js';
 import { loadDualExtractor } from './dual-extractor.js';
 import { UnsupportedTopError } from './finetune-errors.js';
-import {
-  buildDefaultTrunk,
-  DEFAULT_FEATURE_CUT,
-  DEFAULT_TRUNK_CUT,
-  TRUNK_MIN_COSINE_MEAN,
-  trunkBackboneId,
-} from './spatial-trunk.js';
+import { MID_TRUNK_CUT } from './mid-trunk.js';
+import { MNV2_TRUNK_CUT, TRUNK_MIN_COSINE_MEAN } from './spatial-trunk.js';
 import { loadTop, parseTop, serializeTop, topFiles } from './top-package.js';
-import { foldTopSegment } from './top-segment.js';
+import type { TopSegment } from './top-segment.js';
 import { createTrainableTop } from './trainable-top.js';
 
-let photos: Uint8Array[];
-let trunkPkg: BackbonePackage;
-let backbonePkg: BackbonePackage;
-let trunk: Backbone;
-let backbone: Backbone;
+const BUILT_INS = [
+  {
+    name: 'the default (MobileNetV2 1.4, grid-pooled)',
+    id: defaultBackboneId,
+    build: buildDefaultBackbone,
+    trunkCut: MID_TRUNK_CUT,
+    shape: [14, 14, 136] as [number, number, number],
+    featureDim: 4 * 816,
+  },
+  {
+    name: 'MobileNetV2 1.0 (the previous default)',
+    id: mnv2BackboneId,
+    build: buildMnv2Backbone,
+    trunkCut: MNV2_TRUNK_CUT,
+    shape: [14, 14, 96] as [number, number, number],
+    featureDim: 576,
+  },
+];
 
-beforeAll(async () => {
-  await initTf();
-  const files = clothingMini('eval').filter((_, i) => i % 6 === 0);
-  photos = await Promise.all(files.map(async (f) => (await decodeImage(f.bytes, { size: 224 })).data));
-  trunkPkg = (await buildDefaultTrunk({ fidelityImages: photos })).pkg;
-  backbonePkg = (await buildDefaultBackbone({ fidelityImages: photos })).pkg;
-  trunk = await loadBackbone(trunkPkg, { warmup: false });
-  backbone = await loadBackbone(backbonePkg, { warmup: false });
+it('names the default backbone trunk by the default backbone', () => {
+  expect(trunkIdFor(defaultBackboneId())).toBe(trunkBackboneId());
+  expect(trunkIdFor(mnv2BackboneId())).not.toBe(trunkBackboneId());
+  expect(trunkIdFor('imported-backbone.v1')).toBeUndefined();
 });
 
-afterAll(() => {
-  trunk?.dispose();
-  backbone?.dispose();
-});
+describe.each(BUILT_INS)('the fine-tuning trunk of $name', (builtIn) => {
+  let photos: Uint8Array[];
+  let trunkPkg: BackbonePackage;
+  let backbonePkg: BackbonePackage;
+  let trunk: Backbone;
+  let backbone: Backbone;
 
-describe('default trunk', () => {
-  it('is the default backbone cut lower and left unpooled, under its own id', () => {
-    expect(trunk.manifest.id).toBe(trunkBackboneId());
-    expect(trunk.manifest.feature).toEqual({ layer: DEFAULT_TRUNK_CUT, pooling: 'none', dim: 14 * 14 * 96 });
+  let segment: TopSegment;
+
+  beforeAll(async () => {
+    await initTf();
+    const files = clothingMini('eval').filter((_, i) => i % 6 === 0);
+    photos = await Promise.all(files.map(async (f) => (await decodeImage(f.bytes, { size: 224 })).data));
+    const built = await buildFineTuningFor(builtIn.id(), { fidelityImages: photos })!;
+    trunkPkg = built.trunk.pkg;
+    segment = built.segment;
+    backbonePkg = (await builtIn.build({ fidelityImages: photos })).pkg;
+    trunk = await loadBackbone(trunkPkg, { warmup: false });
+    backbone = await loadBackbone(backbonePkg, { warmup: false });
+  }, 300_000);
+
+  afterAll(() => {
+    trunk?.dispose();
+    backbone?.dispose();
+  });
+
+  it('is the backbone cut lower and left unpooled, under its own id', () => {
+    expect(trunk.manifest.id).toBe(trunkIdFor(builtIn.id()));
+    expect(trunk.manifest.feature).toEqual({
+      layer: builtIn.trunkCut,
+      pooling: 'none',
+      dim: builtIn.shape[0] * builtIn.shape[1] * builtIn.shape[2],
+    });
+    expect(segment.inputShape).toEqual(builtIn.shape);
+    expect(segment.featureDim).toBe(builtIn.featureDim);
+    expect(backbone.featureDim).toBe(builtIn.featureDim);
     expect(trunk.manifest.quantization).toBe(backbone.manifest.quantization);
     expect(trunk.manifest.fidelity!.cosineMean).toBeGreaterThan(TRUNK_MIN_COSINE_MEAN);
   });
 
-  it('feeds a top whose pretrained blocks reproduce the default backbone feature, and predicts from it', async () => {
-    const { model } = await loadNsfwjsMobileNetV2();
-    const segment = foldTopSegment(model, { trunkCut: DEFAULT_TRUNK_CUT, featureCut: DEFAULT_FEATURE_CUT });
-    model.dispose();
+  it('feeds a top whose pretrained blocks reproduce the backbone feature, and predicts from it', async () => {
+    const dim = builtIn.featureDim;
     const spatial = await trunk.extract(photos);
     const pooledByBackbone = await backbone.extract(photos);
     const k = 3;
     const top = createTrainableTop({
       segment,
-      standardization: { mean: new Float32Array(576), std: new Float32Array(576).fill(1) },
+      standardization: { mean: new Float32Array(dim), std: new Float32Array(dim).fill(1) },
       classifier: {
         type: 'softmax',
-        dim: 576,
+        dim,
         k,
-        w: Float32Array.from({ length: 576 * k }, (_, i) => Math.sin(i) * 0.05),
+        w: Float32Array.from({ length: dim * k }, (_, i) => Math.sin(i) * 0.05),
         b: new Float32Array(k),
       },
     });
     const x = tf.tensor4d(Float32Array.from(spatial.flatMap((s) => Array.from(s))), [
       photos.length,
-      14,
-      14,
-      96,
+      ...builtIn.shape,
     ]);
     const pooled = top.pooled(x);
     const rows = pooled.arraySync() as number[][];
@@ -83,8 +111,8 @@ describe('default trunk', () => {
     const files = topFiles(
       serializeTop(top.snapshot(), {
         trunkId: trunk.manifest.id,
-        trunkCut: DEFAULT_TRUNK_CUT,
-        featureCut: DEFAULT_FEATURE_CUT,
+        trunkCut: segment.trunkCut,
+        featureCut: segment.featureCut,
         inputShape: segment.inputShape,
         labels: ['a', 'b', 'c'],
       }),
