@@ -76,7 +76,8 @@ Keys are stored only as hashes; \`create\` prints the key once.\n${targetHelp}`,
 
 enable [--below SCORE] [--sample RATE]: the API keeps a copy of each photo it calls unknown or whose top score
 is under SCORE (default 0.5), and RATE (default 0) of the others at random, with its prediction, under
-review/<project>/ (deployed: expired after 30 days). Off by default: these are your end users' photos.
+review/<project>/ (deployed: expired after 30 days). Off by default, for privacy: these are your end users'
+photos (see the README's privacy note).
 disable: keeps no more (the queue stays until labelled, discarded or expired).
 list [--limit N] [--json]: queued items, oldest first: id, prediction, unknown, outlierScore, createdAt, version.
 label ID --as LABEL: the photo becomes uploads/<project>/<LABEL>/review-<id>.<ext> and trains like any upload;
