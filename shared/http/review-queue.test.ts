@@ -142,6 +142,21 @@ function suite(name: string, makeStore: () => Promise<ObjectStore>) {
       expect(second.reviews.stats()).toMatchObject({ written: 0, duplicates: 1 });
     });
 
+    it('keeps the unsure photos of a batch, each as its own item, and none that could not be decoded', async () => {
+      const store = await withModel();
+      await enable(store, { below: 1 });
+      const { app, reviews } = testApp(fx, store);
+      const photos = evalPhotos().slice(0, 3);
+      const form = new FormData();
+      for (const p of photos) form.append('image', new Blob([p.bytes], { type: 'image/jpeg' }));
+      form.append('image', new Blob([new Uint8Array([1, 2, 3])], { type: 'image/jpeg' }));
+      const res = await app.request(`/v1/projects/${P}/predict/batch`, { method: 'POST', body: form });
+      expect(res.status).toBe(200);
+      await reviews.settle();
+      const { items } = await listReviewItems(store, P);
+      expect(items.map((i) => i.id).sort()).toEqual(photos.map((p) => sha256(p.bytes)).sort());
+    });
+
     it('writes at most the per-instance rate cap, and more again as the minute passes', async () => {
       const store = await withModel();
       await enable(store, { below: 1 });
