@@ -67,6 +67,9 @@ export const FUNCTION_ACCESS = {
       everythingUnder('keys'),
       layout.projectSettings('*'),
     ],
+    // The review queue (photos it was unsure about, when a project turns it on): written create-if-absent, which
+    // needs nothing but PutObject; it never reads, lists or deletes them.
+    write: [everythingUnder('review')],
   },
 } as const satisfies Record<string, BucketAccess>;
 

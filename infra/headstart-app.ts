@@ -129,7 +129,10 @@ export async function createHeadstartApp(options: HeadstartAppOptions = {}): Pro
     description: `Headstart ${config.stackName}: photo bucket, feature precompute and training pipeline, prediction API`,
   });
 
-  const storage = createStorage(main, { candidateRetentionDays: config.candidateRetentionDays });
+  const storage = createStorage(main, {
+    candidateRetentionDays: config.candidateRetentionDays,
+    reviewRetentionDays: config.reviewRetentionDays,
+  });
   const alarmTopic = new sns.Topic(main, 'AlarmTopic', {
     displayName: 'Headstart alarms',
     enforceSSL: true,

@@ -15,7 +15,18 @@ describe('readInfraConfig', () => {
       edge: 'lambda-edge',
       retrainQuietSeconds: 30,
       candidateRetentionDays: 30,
+      reviewRetentionDays: 30,
     });
+  });
+
+  it('keeps review items for -c headstart:reviewRetentionDays days, a whole number from 1', () => {
+    const config = readInfraConfig(contextOf({ [CONTEXT_KEYS.reviewRetentionDays]: '14' }), {});
+    expect(config.reviewRetentionDays).toBe(14);
+    for (const bad of ['0', '2.5', 'forever']) {
+      expect(() => readInfraConfig(contextOf({ [CONTEXT_KEYS.reviewRetentionDays]: bad }), {})).toThrow(
+        /headstart:reviewRetentionDays/,
+      );
+    }
   });
 
   it('keeps unpromoted model versions for -c headstart:candidateRetentionDays days', () => {

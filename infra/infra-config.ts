@@ -15,6 +15,8 @@ export interface InfraConfig {
   retrainQuietSeconds: number;
   /** Days after which a model version that was never made current (a candidate) expires from the bucket. */
   candidateRetentionDays: number;
+  /** Days after which review items (copies of end users' photos) expire from the bucket. */
+  reviewRetentionDays: number;
   /** Subscribed to the dead-letter alarms when given. */
   alarmEmail?: string;
 }
@@ -26,6 +28,7 @@ export const CONTEXT_KEYS = {
   stackName: 'headstart:stackName',
   retrainQuietSeconds: 'headstart:retrainQuietSeconds',
   candidateRetentionDays: 'headstart:candidateRetentionDays',
+  reviewRetentionDays: 'headstart:reviewRetentionDays',
   alarmEmail: 'headstart:alarmEmail',
 } as const;
 
@@ -45,6 +48,7 @@ const schema = z.object({
   edge: z.enum(['lambda-edge', 'function-url']).default('lambda-edge'),
   retrainQuietSeconds: z.coerce.number().int().min(0).max(900).default(30),
   candidateRetentionDays: z.coerce.number().int().min(1).max(3650).default(30),
+  reviewRetentionDays: z.coerce.number().int().min(1).max(3650).default(30),
   alarmEmail: z.string().email().optional(),
 });
 
@@ -65,6 +69,7 @@ export function readInfraConfig(
     edge: str(context(CONTEXT_KEYS.edge)),
     retrainQuietSeconds: str(context(CONTEXT_KEYS.retrainQuietSeconds)),
     candidateRetentionDays: str(context(CONTEXT_KEYS.candidateRetentionDays)),
+    reviewRetentionDays: str(context(CONTEXT_KEYS.reviewRetentionDays)),
     alarmEmail: str(context(CONTEXT_KEYS.alarmEmail)),
   };
   const parsed = schema.safeParse(raw);
@@ -89,6 +94,7 @@ export function readInfraConfig(
     edge: c.edge,
     retrainQuietSeconds: c.retrainQuietSeconds,
     candidateRetentionDays: c.candidateRetentionDays,
+    reviewRetentionDays: c.reviewRetentionDays,
     ...(c.alarmEmail ? { alarmEmail: c.alarmEmail } : {}),
   };
 }

@@ -27,6 +27,30 @@ const candidateRule = (days: number) =>
     Status: 'Enabled',
   });
 
+/** The lifecycle rule that expires review items (copies of end users' photos). */
+const reviewRule = (days: number) =>
+  Match.objectLike({
+    Id: 'expire-review-items',
+    Prefix: 'review/',
+    ExpirationInDays: days,
+    NoncurrentVersionExpiration: { NoncurrentDays: 1 },
+    Status: 'Enabled',
+  });
+
+/** The object patterns a policy's statements grant `action` on, for the roles `isRole` accepts. */
+function grantedPatterns(
+  template: Template,
+  bucketId: string,
+  isRole: (roles: unknown[]) => boolean,
+  action: string,
+): string[] {
+  return statementsOf(template, isRole)
+    .filter((s) => actions(s).includes(action))
+    .flatMap(resources)
+    .map((r) => bucketObjectPattern(r, bucketId) ?? JSON.stringify(r))
+    .sort();
+}
+
 const CACHING_DISABLED = '4135ea2d-6df8-44a3-9df3-4b5a84be39ad';
 const cdkContext = JSON.parse(readFileSync(join(REPO_ROOT, 'cdk.json'), 'utf8')).context as Record<
   string,
@@ -38,6 +62,7 @@ const base: InfraConfig = {
   edge: 'lambda-edge',
   retrainQuietSeconds: 30,
   candidateRetentionDays: 30,
+  reviewRetentionDays: 30,
 };
 
 let work: string;
@@ -364,6 +389,19 @@ describe('the Lambda@Edge variant in eu-west-1', () => {
     }
   });
 
+  it('lets the edge write review/ and nothing else, and expires review items after 30 days', () => {
+    const isEdge = (r: unknown[]) => JSON.stringify(r) === JSON.stringify(['Headstart-edge-eu-west-1']);
+    expect(grantedPatterns(main, bucketId, isEdge, 's3:PutObject')).toEqual(['review/*']);
+    expect(grantedPatterns(main, bucketId, isEdge, 's3:DeleteObject')).toEqual([]);
+    expect(grantedPatterns(main, bucketId, isEdge, 's3:GetObject')).not.toContain('review/*');
+    main.hasResourceProperties('AWS::S3::Bucket', {
+      LifecycleConfiguration: { Rules: Match.arrayWith([reviewRule(30)]) },
+    });
+    // Nothing is notified of review/ (the only notifications are for uploads/, asserted above).
+    const notifications = onlyOne(main, 'Custom::S3BucketNotifications');
+    expect(JSON.stringify(notifications.Properties!.NotificationConfiguration)).not.toContain('review');
+  });
+
   it('lets only the training function tag objects, and only under models/', () => {
     const tagging = Object.values(resourcesOf(main, 'AWS::IAM::Policy')).flatMap((p) =>
       (p.Properties!.PolicyDocument as { Statement: Statement[] }).Statement.filter((s) =>
@@ -445,7 +483,7 @@ describe('the Function URL variant (-c headstart:edge=function-url)', () => {
 
   beforeAll(async () => {
     ({ hs, assembly } = await synthesize(
-      { ...base, edge: 'function-url', candidateRetentionDays: 7 },
+      { ...base, edge: 'function-url', candidateRetentionDays: 7, reviewRetentionDays: 9 },
       'function-url',
     ));
     main = Template.fromStack(hs.main);
@@ -467,6 +505,17 @@ describe('the Function URL variant (-c headstart:edge=function-url)', () => {
   it('expires candidate model versions after headstart:candidateRetentionDays days', () => {
     main.hasResourceProperties('AWS::S3::Bucket', {
       LifecycleConfiguration: { Rules: Match.arrayWith([candidateRule(7)]) },
+    });
+  });
+
+  it('lets the Function URL write review/ and nothing else, expired after headstart:reviewRetentionDays', () => {
+    const bucketId = logicalIdOf(hs.main, hs.storage.bucket);
+    const roleRef = { Ref: logicalIdOf(hs.main, hs.edge.apiFunction!.role as never) };
+    const isFunctionUrl = (r: unknown[]) => JSON.stringify(r) === JSON.stringify([roleRef]);
+    expect(grantedPatterns(main, bucketId, isFunctionUrl, 's3:PutObject')).toEqual(['review/*']);
+    expect(grantedPatterns(main, bucketId, isFunctionUrl, 's3:DeleteObject')).toEqual([]);
+    main.hasResourceProperties('AWS::S3::Bucket', {
+      LifecycleConfiguration: { Rules: Match.arrayWith([reviewRule(9)]) },
     });
   });
 

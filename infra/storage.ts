@@ -15,6 +15,8 @@ export interface Storage {
 /** How long things are kept; the numbers the README's teardown and cost sections quote. */
 export const RETENTION = {
   quarantineDays: 30,
+  /** Default of `headstart:reviewRetentionDays`: copies of end users' photos kept for review. */
+  reviewDays: 30,
   /** Default of `headstart:candidateRetentionDays`: model versions never made current. */
   candidateVersionDays: 30,
   noncurrentVersionDays: 30,
@@ -26,10 +28,13 @@ export const RETENTION = {
 export interface StorageProps {
   /** Days after which the files of a model version that was never made current expire. */
   candidateRetentionDays?: number;
+  /** Days after which review items (copies of photos the API was unsure about) expire. */
+  reviewRetentionDays?: number;
 }
 
 export function createStorage(scope: Construct, props: StorageProps = {}): Storage {
   const candidateDays = props.candidateRetentionDays ?? RETENTION.candidateVersionDays;
+  const reviewDays = props.reviewRetentionDays ?? RETENTION.reviewDays;
   const logBucket = new s3.Bucket(scope, 'LogBucket', {
     blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
     enforceSSL: true,
@@ -62,6 +67,13 @@ export function createStorage(scope: Construct, props: StorageProps = {}): Stora
         id: 'expire-quarantine',
         prefix: prefixes.quarantine,
         expiration: Duration.days(RETENTION.quarantineDays),
+        noncurrentVersionExpiration: Duration.days(1),
+      },
+      {
+        // End users' photos: kept long enough to label, then gone, old versions included, a day later.
+        id: 'expire-review-items',
+        prefix: prefixes.review,
+        expiration: Duration.days(reviewDays),
         noncurrentVersionExpiration: Duration.days(1),
       },
       {

@@ -37,6 +37,7 @@ Usage: headstart <command> [options]    (run \`headstart <command> --help\` for 
   predict --project P <image...> [--json]
   eval --project P <dir> [--json]  score the current model on a labelled folder (not added to training)
   models --project P            list versions;  rollback --project P --to V
+  review enable|disable|list|label|discard --project P   photos the API was unsure about, to label
   keys create|list|revoke --project P
   backbone list|import|migrate
 
@@ -71,6 +72,17 @@ error and the rest are still scored; the exit code is 1 if any failed.\n${target
   keys: `headstart keys create|list|revoke --project P [--name NOTE] [--id KEY_ID]: manage API keys.
 
 Keys are stored only as hashes; \`create\` prints the key once.\n${targetHelp}`,
+  review: `headstart review enable|disable|list|label|discard --project P: the review queue.
+
+enable [--below SCORE] [--sample RATE]: the API keeps a copy of each photo it calls unknown or whose top score
+is under SCORE (default 0.5), and RATE (default 0) of the others at random, with its prediction, under
+review/<project>/ (deployed: expired after 30 days). Off by default, for privacy: these are your end users'
+photos (see the README's privacy note).
+disable: keeps no more (the queue stays until labelled, discarded or expired).
+list [--limit N] [--json]: queued items, oldest first: id, prediction, unknown, outlierScore, createdAt, version.
+label ID --as LABEL: the photo becomes uploads/<project>/<LABEL>/review-<id>.<ext> and trains like any upload;
+labelling it again is a no-op. discard ID: removes it. ID may be the first 6 or more characters.
+${targetHelp}`,
   backbone: `headstart backbone list | import <model.json> --id ID --cut LAYER [--photos DIR] | migrate [--to ID] [--project P]
 
 list: backbones in the store. import: a tfjs layers model exported to the edge format (cut at LAYER, batch norm
@@ -159,6 +171,10 @@ async function run(argv: string[]): Promise<void> {
         photos: { type: 'string' },
         scale: { type: 'string' },
         offset: { type: 'string' },
+        as: { type: 'string' },
+        below: { type: 'string' },
+        sample: { type: 'string' },
+        limit: { type: 'string' },
       },
     });
   } catch (err) {
@@ -273,6 +289,18 @@ async function run(argv: string[]): Promise<void> {
       if (typeof values.to !== 'string') throw new UsageError('rollback needs --to VERSION');
       const v = await rollbackTo(target.store, project, values.to);
       out(json, { project, version: v }, () => `${project} now serves ${v}`);
+      return;
+    }
+    case 'review': {
+      const { reviewCommand } = await import('./review-commands.js');
+      const r = await reviewCommand({
+        target,
+        project: requireProject(values),
+        action: positionals[0],
+        args: positionals.slice(1),
+        values,
+      });
+      out(json, r.value, () => r.text);
       return;
     }
     case 'keys': {

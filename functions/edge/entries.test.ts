@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -6,6 +7,8 @@ import type { CloudFrontEdgeEvent } from 'hono/lambda-edge';
 import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
 import { createKey } from '../../shared/auth/index.js';
 import { createJsonLogger, localStoreRoot, type StoreConfig, silentLogger } from '../../shared/http/index.js';
+import { layout } from '../../shared/layout/index.js';
+import { listReviewItems } from '../../shared/review/index.js';
 import { createFsStore, createS3Store, type ObjectStore } from '../../shared/store/index.js';
 import {
   aPhoto,
@@ -247,6 +250,28 @@ describe('Lambda@Edge entry', () => {
     const { error } = JSON.parse(result.body) as { error: { code: string; message: string } };
     expect(error.code).toBe('payload_too_large');
     expect(error.message).toMatch(/1 MB/);
+  });
+
+  it('finishes the review write before handing back the response, since Lambda freezes after it', async () => {
+    const project = 'reviewed';
+    await publishTestModel(store, project, fx.trained, { version: 'v1' });
+    await store.put(layout.projectSettings(project), JSON.stringify({ review: { enabled: true, below: 1 } }));
+    const created = await createKey(store, project);
+    const handler = createLambdaEdgeHandler({
+      baked: { bucket: 'baked-bucket', region: 'us-east-1' },
+      createStore: () => store,
+      overrides: { backbone: async () => fx.backbone, logger: silentLogger },
+    });
+    const result = (await handler(
+      cloudFrontEvent({
+        uri: `/v1/projects/${project}/predict`,
+        body: aPhoto(),
+        headers: { 'Content-Type': 'image/jpeg', Authorization: `Bearer ${created.key}` },
+      }),
+    )) as { status: string; body: string };
+    expect(result.status, result.body).toBe('200');
+    const { items } = await listReviewItems(store, project);
+    expect(items.map((i) => i.id)).toEqual([createHash('sha256').update(aPhoto()).digest('hex')]);
   });
 
   it('answers 503 naming the fix when neither the build nor the origin names a bucket', async () => {

@@ -44,7 +44,13 @@ export function createLambdaEdgeHandler(options: LambdaEdgeHandlerOptions = {}) 
       isBodyTruncated,
     });
     void runtime.warm();
-    return handle(runtime.app);
+    const handler = handle(runtime.app);
+    // Lambda freezes the instance once the handler returns: review writes finish first (bounded, never failing).
+    return async (event, context) => {
+      const response = await handler(event, context);
+      await runtime.reviews.settle();
+      return response;
+    };
   };
   const bakedConfig = lambdaEdgeConfig(baked, undefined);
   if (bakedConfig) ready = build(bakedConfig);

@@ -19,6 +19,7 @@ import { registerOpenApiDocument } from './openapi-document.js';
 import { createPredictGate } from './predict-gate.js';
 import { registerPredictRoutes } from './predict-routes.js';
 import { bodyReader } from './read-body.js';
+import { createReviewRecorder, type ReviewRecorder } from './review-recorder.js';
 
 export type { EdgeApp } from './edge-env.js';
 
@@ -27,6 +28,8 @@ export interface EdgeAppConfig {
   maxBodyBytes: number;
   /** How often a project's pointer is re-checked for a new version. Default 30 s. */
   pointerTtlSeconds: number;
+  /** How often a project's settings (rejectUnknown, review) are re-checked. Default 300 s. */
+  settingsTtlSeconds: number;
   /** Heads kept loaded per instance. Default 32. */
   headCacheSize: number;
   /** Require `Authorization: Bearer <key>` on project routes. Default true. */
@@ -41,11 +44,18 @@ export interface EdgeAppConfig {
   clock: () => number;
   /** Appended to 413 messages: what to do about the limit where this app runs. */
   bodyLimitHint: string;
+  /** Review items this instance writes per minute at most, over all projects. Default 30. */
+  reviewMaxPerMinute: number;
+  /** Photos over this many bytes are never kept for review. Default 4 MB. */
+  reviewMaxBytes: number;
+  /** In [0, 1); picks the review sample (tests inject it). */
+  random: () => number;
 }
 
 export const DEFAULT_EDGE_CONFIG: EdgeAppConfig = {
   maxBodyBytes: 6 * 1024 * 1024,
   pointerTtlSeconds: 30,
+  settingsTtlSeconds: 300,
   headCacheSize: 32,
   requireKeys: true,
   maxPixels: DEFAULT_MAX_PIXELS,
@@ -54,6 +64,9 @@ export const DEFAULT_EDGE_CONFIG: EdgeAppConfig = {
   clock: Date.now,
   bodyLimitHint:
     'the model sees 224x224 pixels, so downscaling photos to about 512 px on the long side before sending loses nothing',
+  reviewMaxPerMinute: 30,
+  reviewMaxBytes: 4 * 1024 * 1024,
+  random: Math.random,
 };
 
 export interface EdgeAppDeps {
@@ -107,18 +120,26 @@ function modelCacheOf(deps: EdgeAppDeps, config: EdgeAppConfig, logger: EdgeLogg
     backbone: deps.backbone,
     ...(deps.backboneById ? { backboneById: deps.backboneById } : {}),
     pointerTtlSeconds: config.pointerTtlSeconds,
+    settingsTtlSeconds: config.settingsTtlSeconds,
     headCacheSize: config.headCacheSize,
     clock: config.clock,
     logger,
   });
 }
 
+export interface EdgeAppParts {
+  app: EdgeApp;
+  models: ModelCache;
+  /** Review writes in flight: an entry whose runtime freezes after the response settles them first. */
+  reviews: ReviewRecorder;
+}
+
 /**
- * Creates the edge app and the model cache it serves from: prediction, model info, health, readiness and the
- * OpenAPI document. Runtime-neutral: the entries (Lambda@Edge, Function URL, Node) only wire a store and config
- * into it.
+ * Creates the edge app, the model cache it serves from and its review recorder: prediction, model info, health,
+ * readiness and the OpenAPI document. Runtime-neutral: the entries (Lambda@Edge, Function URL, Node) only wire a
+ * store and config into it.
  */
-export function createEdgeApp(deps: EdgeAppDeps): { app: EdgeApp; models: ModelCache } {
+export function createEdgeApp(deps: EdgeAppDeps): EdgeAppParts {
   const config: EdgeAppConfig = { ...DEFAULT_EDGE_CONFIG, ...deps.config };
   const logger = deps.logger ?? silentLogger;
   const { store } = deps;
@@ -152,11 +173,19 @@ export function createEdgeApp(deps: EdgeAppDeps): { app: EdgeApp; models: ModelC
       isBodyTruncated: deps.isBodyTruncated,
     });
   const predict = createPredictor({ models, gate, maxPixels: config.maxPixels });
-  registerPredictRoutes(app, { authorize, readBody, predict });
+  const reviews = createReviewRecorder({
+    store,
+    logger,
+    clock: config.clock,
+    random: config.random,
+    maxPerMinute: config.reviewMaxPerMinute,
+    maxBytes: config.reviewMaxBytes,
+  });
+  registerPredictRoutes(app, { authorize, readBody, predict, review: reviews });
   registerModelRoute(app, { authorize, models });
   registerHealthRoutes(app, { models, store });
   registerOpenApiDocument(app);
-  return { app, models };
+  return { app, models, reviews };
 }
 
 /** The edge app over a new model cache (or `deps.models`); see createEdgeApp. */

@@ -1,4 +1,4 @@
-import { decodeImage, ImageError, mirrorRows, type ResizePolicy } from '../image/index.js';
+import { decodeImage, ImageError, type ImageFormat, mirrorRows, type ResizePolicy } from '../image/index.js';
 import { servesFlipped } from '../models/index.js';
 import type { ModelCache, ModelLease } from './model-cache.js';
 import type { PredictGate } from './predict-gate.js';
@@ -9,8 +9,8 @@ export interface Prediction {
 }
 
 export interface Classified {
-  /** Per image: the head's probability row index, or the reason it could not be decoded. */
-  rows: ({ row: number } | { error: ImageError })[];
+  /** Per image: the head's probability row index and the image's format, or the reason it could not be decoded. */
+  rows: ({ row: number; format: ImageFormat } | { error: ImageError })[];
   probs: Float32Array;
   /** Per decoded row, the version's outlier score; null when the version has no detector. */
   outlierScores: Float32Array | null;
@@ -58,7 +58,7 @@ function decodeAll(images: Uint8Array[], lease: ModelLease, maxPixels: number) {
   return Promise.all(
     images.map((bytes) =>
       decodeImage(bytes, options).then(
-        (d) => d.data,
+        (d) => d,
         (err: unknown) => {
           if (err instanceof ImageError) return err;
           throw err;
@@ -107,8 +107,8 @@ async function classify(lease: ModelLease, images: Uint8Array[], maxPixels: numb
   const pixels: Uint8Array[] = [];
   const rows = decoded.map((d) => {
     if (d instanceof ImageError) return { error: d };
-    pixels.push(d);
-    return { row: pixels.length - 1 };
+    pixels.push(d.data);
+    return { row: pixels.length - 1, format: d.format };
   });
   const none = lease.outlier ? new Float32Array(0) : null;
   const out =

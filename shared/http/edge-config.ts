@@ -21,7 +21,7 @@ export interface EdgeRuntimeConfig {
   backboneId?: string;
   wasmDir?: string;
   logLevel: LogLevel;
-  app: Partial<Omit<EdgeAppConfig, 'clock'>>;
+  app: Partial<Omit<EdgeAppConfig, 'clock' | 'random'>>;
 }
 
 /** What a Lambda@Edge bundle was built with (see functions/edge/baked-config.ts). */

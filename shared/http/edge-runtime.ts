@@ -11,6 +11,7 @@ import { createEdgeApp, type EdgeApp, type EdgeAppConfig } from './app.js';
 import type { EdgeRuntimeConfig } from './edge-config.js';
 import { createJsonLogger, describeError, type EdgeLogger } from './edge-logger.js';
 import type { BackboneByIdProvider, BackboneProvider, ModelCache } from './model-cache.js';
+import type { ReviewRecorder } from './review-recorder.js';
 
 /**
  * Loads the backbone named by `backboneId`, or the store's default, into the wasm backend. Weights are checked
@@ -67,6 +68,8 @@ export interface EdgeRuntime {
   app: EdgeApp;
   store: ObjectStore;
   models: ModelCache;
+  /** Review writes started by requests; `settle()` them where the runtime freezes after a response. */
+  reviews: ReviewRecorder;
   config: EdgeRuntimeConfig;
   /** Starts loading the backbone now; resolves when loaded, or after logging why not (requests retry). */
   warm(): Promise<void>;
@@ -83,7 +86,7 @@ export function createEdgeRuntime(
     ...config.app,
     ...(overrides.clock ? { clock: overrides.clock } : {}),
   };
-  const { app, models } = createEdgeApp({
+  const { app, models, reviews } = createEdgeApp({
     store,
     backbone:
       overrides.backbone ??
@@ -106,6 +109,7 @@ export function createEdgeRuntime(
     app,
     store,
     models,
+    reviews,
     config,
     warm: () =>
       models.backbone().then(

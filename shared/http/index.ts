@@ -6,6 +6,7 @@ export {
   type EdgeApp,
   type EdgeAppConfig,
   type EdgeAppDeps,
+  type EdgeAppParts,
 } from './app.js';
 export {
   type BakedEdgeConfig,
@@ -51,3 +52,10 @@ export {
   type ModelCacheOptions,
   type ModelLease,
 } from './model-cache.js';
+export {
+  createReviewRecorder,
+  type ReviewCandidate,
+  type ReviewRecorder,
+  type ReviewRecorderStats,
+  reviewReason,
+} from './review-recorder.js';

@@ -13,9 +13,13 @@ import {
   readVersion,
 } from '../models/index.js';
 import type { OutlierDetector } from '../outlier/index.js';
-import { readProjectSettings } from '../pipeline/project-settings.js';
+import {
+  type ProjectSettings,
+  projectSettingsSchema,
+  type ReviewSettings,
+} from '../pipeline/project-settings.js';
 import type { ObjectStore } from '../store/index.js';
-import { StoreError, StoreUnavailableError } from '../store/index.js';
+import { isNotModified, parseJson, StoreError, StoreUnavailableError } from '../store/index.js';
 import type { Head, SerializedHead } from '../train/index.js';
 import { describeError, type EdgeLogger, silentLogger } from './edge-logger.js';
 import { HttpError, NotFoundError, ServiceUnavailableError } from './http-errors.js';
@@ -39,6 +43,8 @@ export interface ModelCacheOptions {
   backboneById?: BackboneByIdProvider;
   /** The pointer of a project is re-checked at most this often. Default 30. */
   pointerTtlSeconds?: number;
+  /** A project's settings are re-checked at most this often (and never more often than the pointer). Default 300. */
+  settingsTtlSeconds?: number;
   /** Heads kept loaded, least recently used dropped first. Default 32. */
   headCacheSize?: number;
   /** Projects remembered as having no model (so unknown names do not hit the store every time). Default 1,000. */
@@ -62,8 +68,10 @@ export interface ModelLease {
   backbone: Backbone;
   /** The version's calibrated outlier detector (scores `backbone.extract`'s features); null for older versions. */
   outlier: OutlierDetector | null;
-  /** The project's `rejectUnknown` setting as read when this version was loaded. */
+  /** The project's `rejectUnknown` setting, as last read (see `settingsTtlSeconds`). */
   rejectUnknown: boolean;
+  /** The project's review queue settings, as last read. */
+  review: ReviewSettings;
   release(): void;
 }
 
@@ -106,15 +114,28 @@ interface Loaded {
   head: Head;
   backbone: Backbone;
   outlier: OutlierDetector | null;
-  rejectUnknown: boolean;
   refs: number;
   retired: boolean;
   disposed: boolean;
 }
 
+/** What serving takes from a project's settings. */
+type ServingSettings = Pick<ProjectSettings, 'rejectUnknown' | 'review'>;
+
+const servingSettingsOf = (s: ProjectSettings): ServingSettings => ({
+  rejectUnknown: s.rejectUnknown,
+  review: s.review,
+});
+
+const DEFAULT_SERVING_SETTINGS = servingSettingsOf(projectSettingsSchema.parse({}));
+
 interface Entry {
   project: string;
   current?: Loaded;
+  settings: ServingSettings;
+  /** ETag of the settings file last read; undefined when there was none. */
+  settingsEtag?: string;
+  settingsCheckAt: number;
   /** ETag of the pointer last evaluated, served or refused; polling with it transfers nothing when unchanged. */
   seenEtag?: string;
   nextCheckAt: number;
@@ -153,6 +174,7 @@ class ProjectModelCache implements ModelCache {
   private readonly extraValues = new Map<string, Backbone>();
   private readonly loadById: BackboneByIdProvider | undefined;
   private readonly ttlMs: number;
+  private readonly settingsTtlMs: number;
   private readonly headCacheSize: number;
   private readonly maxAbsent: number;
   private readonly retryMs: number;
@@ -166,6 +188,7 @@ class ProjectModelCache implements ModelCache {
     options: ModelCacheOptions,
   ) {
     this.ttlMs = (options.pointerTtlSeconds ?? 30) * 1000;
+    this.settingsTtlMs = (options.settingsTtlSeconds ?? 300) * 1000;
     this.headCacheSize = Math.max(1, options.headCacheSize ?? 32);
     this.maxAbsent = options.maxAbsentProjects ?? 1000;
     this.retryMs = Math.min(options.retryMs ?? 2000, this.ttlMs);
@@ -233,7 +256,8 @@ class ProjectModelCache implements ModelCache {
       manifest: loaded.manifest,
       head: loaded.head,
       outlier: loaded.outlier,
-      rejectUnknown: loaded.rejectUnknown,
+      rejectUnknown: entry.settings.rejectUnknown,
+      review: entry.settings.review,
       backbone: loaded.backbone,
       release: () => {
         if (released) return;
@@ -300,7 +324,12 @@ class ProjectModelCache implements ModelCache {
       this.entries.set(project, known);
       return known;
     }
-    const entry: Entry = { project, nextCheckAt: Number.NEGATIVE_INFINITY };
+    const entry: Entry = {
+      project,
+      nextCheckAt: Number.NEGATIVE_INFINITY,
+      settings: DEFAULT_SERVING_SETTINGS,
+      settingsCheckAt: Number.NEGATIVE_INFINITY,
+    };
     this.entries.set(project, entry);
     this.evict();
     return entry;
@@ -331,9 +360,55 @@ class ProjectModelCache implements ModelCache {
     }
   }
 
+  /** The pointer check, and the settings check alongside it when that is due too. */
   private async refresh(entry: Entry): Promise<void> {
-    const { project } = entry;
     const started = this.clock();
+    const settings = started >= entry.settingsCheckAt ? this.refreshSettings(entry, started) : undefined;
+    try {
+      await this.refreshPointer(entry, started);
+    } finally {
+      await settings;
+    }
+  }
+
+  /**
+   * Re-reads the project's settings (a conditional GET once there is a file). Never fails: an unreachable store
+   * keeps the last settings read, and retries sooner; an unreadable file serves the defaults.
+   */
+  private async refreshSettings(entry: Entry, started: number): Promise<void> {
+    const { project } = entry;
+    const key = layout.projectSettings(project);
+    try {
+      const got = entry.settingsEtag
+        ? await this.store.getIfChanged(key, entry.settingsEtag)
+        : await this.store.get(key);
+      entry.settingsCheckAt = started + this.settingsTtlMs;
+      if (isNotModified(got)) return;
+      entry.settingsEtag = got?.etag;
+      if (!got) {
+        entry.settings = DEFAULT_SERVING_SETTINGS;
+        return;
+      }
+      try {
+        entry.settings = servingSettingsOf(parseJson(got.body, projectSettingsSchema));
+      } catch (err) {
+        entry.settings = DEFAULT_SERVING_SETTINGS;
+        this.logger.warn('project settings unreadable; serving with the defaults', {
+          project,
+          ...describeError(err),
+        });
+      }
+    } catch (err) {
+      entry.settingsCheckAt = started + this.retryMs;
+      this.logger.warn('project settings check failed; keeping the last settings read', {
+        project,
+        ...describeError(err),
+      });
+    }
+  }
+
+  private async refreshPointer(entry: Entry, started: number): Promise<void> {
+    const { project } = entry;
     // Started alongside the pointer read so a cold instance overlaps the two; failures surface below.
     const backbone = this.backbone();
     backbone.catch(() => {});
@@ -493,22 +568,12 @@ class ProjectModelCache implements ModelCache {
       head,
       backbone,
       outlier: decoded.outlier,
-      rejectUnknown: await this.rejectUnknownSetting(project),
       refs: 0,
       retired: false,
       disposed: false,
     };
     this.live.add(loaded);
     return loaded;
-  }
-
-  /** The project's rejectUnknown setting; an unreadable settings file never stops a version from serving. */
-  private async rejectUnknownSetting(project: string): Promise<boolean> {
-    try {
-      return (await readProjectSettings(this.store, project)).rejectUnknown;
-    } catch {
-      return false;
-    }
   }
 
   /**

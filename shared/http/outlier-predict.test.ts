@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import sharp from 'sharp';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -17,6 +18,7 @@ import { decodeImage } from '../image/index.js';
 import { layout } from '../layout/index.js';
 import { VERSION_FILES } from '../models/index.js';
 import { calibrateOutlierDetector, encodeOutlierDetector, type OutlierDetector } from '../outlier/index.js';
+import { listReviewItems } from '../review/index.js';
 import type { ObjectStore } from '../store/index.js';
 import { tf } from '../tf/tf-runtime.js';
 import { trainHead } from '../train/index.js';
@@ -188,6 +190,30 @@ describe('a version with an outlier detector', () => {
     expect(
       (await predict(app, 'strict', unusual, '?rejectUnknown=false')).predictions.length,
     ).toBeGreaterThan(0);
+  });
+
+  it("keeps an unknown photo for review whatever its score, with the detector's verdict", async () => {
+    const store = await storeWith('queued', true);
+    await store.put(
+      layout.projectSettings('queued'),
+      JSON.stringify({ review: { enabled: true, below: 0 } }),
+    );
+    const { app, reviews } = testApp(fx, store);
+    const b = await predict(app, 'queued', noise);
+    expect(b.unknown).toBe(true);
+    const known = inDistribution()[0]!.bytes;
+    expect((await predict(app, 'queued', known)).unknown).toBe(false);
+    await reviews.settle();
+    const { items } = await listReviewItems(store, 'queued');
+    expect(items).toEqual([
+      expect.objectContaining({
+        id: createHash('sha256').update(noise).digest('hex'),
+        reason: 'unknown',
+        unknown: true,
+        outlierScore: b.outlierScore,
+        prediction: b.predictions[0],
+      }),
+    ]);
   });
 
   it('answers per image in a batch', async () => {

@@ -6,12 +6,15 @@ import type { EdgeApp, EdgeEnv } from './edge-env.js';
 import { BadRequestError, UnprocessableImageError } from './http-errors.js';
 import type { ModelLease } from './model-cache.js';
 import { BATCH_HINT, isJson, mediaTypeOf, RAW_HINT } from './read-body.js';
+import type { ReviewRecorder } from './review-recorder.js';
 
 export interface PredictRouteDeps {
   authorize: MiddlewareHandler<EdgeEnv>;
   /** The body reader for a single-image (`false`) or a batch (`true`) route. */
   readBody: (batch: boolean) => MiddlewareHandler<EdgeEnv>;
   predict: Predictor;
+  /** Offered every decoded photo with its answer; keeps those the project's review settings ask for. */
+  review: ReviewRecorder;
 }
 
 const round = (ms: number) => Math.round(ms * 100) / 100;
@@ -33,15 +36,46 @@ function answer(
   lease: ModelLease,
   q: { topK: number; minScore: number; rejectUnknown?: boolean | undefined },
 ) {
-  const score = out.outlierScores ? out.outlierScores[row]! : null;
-  const threshold = lease.outlier?.threshold ?? null;
-  const unknown = score === null || threshold === null ? null : score > threshold;
+  const { unknown, outlierScore } = outlierOf(out, row, lease);
   const reject = unknown === true && (q.rejectUnknown ?? lease.rejectUnknown);
   return {
     predictions: reject ? [] : rank(out.probs, row, lease.head.labels, q.topK, q.minScore),
     unknown,
-    outlierScore: score,
+    outlierScore,
   };
+}
+
+/** What the version's outlier detector says of one image; null when it has none. */
+function outlierOf(out: Classified, row: number, lease: ModelLease) {
+  const score = out.outlierScores ? out.outlierScores[row]! : null;
+  const threshold = lease.outlier?.threshold ?? null;
+  return { unknown: score === null || threshold === null ? null : score > threshold, outlierScore: score };
+}
+
+/**
+ * Offers each decoded photo of a request to the review queue, with the version's top label over all labels
+ * whatever the query asked to see. Starts no work the response waits for.
+ */
+function offerForReview(
+  review: ReviewRecorder,
+  input: { project: string; lease: ModelLease; out: Classified; images: Uint8Array[] },
+): void {
+  const { lease, out } = input;
+  if (!lease.review.enabled) return;
+  for (const [i, r] of out.rows.entries()) {
+    if ('error' in r) continue;
+    const top = rank(out.probs, r.row, lease.head.labels, 1, 0)[0];
+    if (!top) continue;
+    review.offer({
+      project: input.project,
+      version: lease.version,
+      settings: lease.review,
+      image: input.images[i]!,
+      format: r.format,
+      top,
+      ...outlierOf(out, r.row, lease),
+    });
+  }
 }
 
 function timingsMs(c: Context<EdgeEnv>, t: Classified['timings']) {
@@ -63,7 +97,7 @@ function fromBase64(text: string): Uint8Array {
 }
 
 const predictOne =
-  (predict: Predictor): RouteHandler<typeof predictRoute, EdgeEnv> =>
+  ({ predict, review }: PredictRouteDeps): RouteHandler<typeof predictRoute, EdgeEnv> =>
   async (c) => {
     const { project } = c.req.valid('param');
     const query = c.req.valid('query');
@@ -86,6 +120,7 @@ const predictOne =
     const first = out.rows[0]!;
     if ('error' in first)
       throw new UnprocessableImageError(first.error.code, first.error.message, { cause: first.error });
+    offerForReview(review, { project, lease, out, images: [image] });
     return c.json(
       {
         project,
@@ -98,7 +133,7 @@ const predictOne =
   };
 
 const predictBatch =
-  (predict: Predictor): RouteHandler<typeof batchPredictRoute, EdgeEnv> =>
+  ({ predict, review }: PredictRouteDeps): RouteHandler<typeof batchPredictRoute, EdgeEnv> =>
   async (c) => {
     const { project } = c.req.valid('param');
     const query = c.req.valid('query');
@@ -115,6 +150,7 @@ const predictBatch =
       images = await Promise.all((Array.isArray(form.image) ? form.image : [form.image]).map(imageFromFile));
     }
     const { lease, out } = await predict(project, images);
+    offerForReview(review, { project, lease, out, images });
     return c.json(
       {
         project,
@@ -134,6 +170,6 @@ const predictBatch =
 export function registerPredictRoutes(app: EdgeApp, deps: PredictRouteDeps): void {
   app.on('POST', predictRoute.getRoutingPath(), deps.authorize, deps.readBody(false));
   app.on('POST', batchPredictRoute.getRoutingPath(), deps.authorize, deps.readBody(true));
-  app.openapi(predictRoute, predictOne(deps.predict));
-  app.openapi(batchPredictRoute, predictBatch(deps.predict));
+  app.openapi(predictRoute, predictOne(deps));
+  app.openapi(batchPredictRoute, predictBatch(deps));
 }

@@ -1,6 +1,7 @@
 export {
   everythingUnder,
   layout,
+  parseReviewRecordKey,
   parseTrainingKey,
   prefixes,
   type TopPrefix,

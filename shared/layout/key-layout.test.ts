@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { layout, parseTrainingKey } from './key-layout.js';
+import { layout, parseReviewRecordKey, parseTrainingKey, prefixes } from './key-layout.js';
 
 describe('key layout', () => {
   it('reads back the training keys it builds, and nothing else under training/', () => {
@@ -19,5 +19,29 @@ describe('key layout', () => {
     const key = layout.decision('closet', 'v1');
     expect(key.startsWith(layout.modelsPrefix('closet'))).toBe(true);
     expect(key).not.toBe(layout.versionFile('closet', 'v1', 'manifest.json'));
+  });
+
+  it('reads back review records, queued and labelled, and keeps everything of review under review/', () => {
+    const id = 'a'.repeat(64);
+    expect(parseReviewRecordKey(layout.reviewItem('closet', id))).toEqual({
+      project: 'closet',
+      id,
+      state: 'queued',
+    });
+    expect(parseReviewRecordKey(layout.reviewLabelled('closet', id))).toEqual({
+      project: 'closet',
+      id,
+      state: 'labelled',
+    });
+    expect(parseReviewRecordKey(layout.reviewImage('closet', id))).toBeUndefined();
+    for (const key of [
+      layout.reviewItem('closet', id),
+      layout.reviewImage('closet', id),
+      layout.reviewLabelled('closet', id),
+    ]) {
+      expect(key.startsWith(layout.reviewPrefix('closet'))).toBe(true);
+      expect(key.startsWith(prefixes.review)).toBe(true);
+    }
+    expect(layout.reviewItem('closet', id).startsWith(layout.reviewItemsPrefix('closet'))).toBe(true);
   });
 });

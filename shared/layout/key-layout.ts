@@ -14,6 +14,8 @@ export const prefixes = {
   models: 'models/',
   backbones: 'backbones/',
   keys: 'keys/',
+  /** Copies of photos the API was unsure about, kept for a person to label (off unless a project turns it on). */
+  review: 'review/',
 } as const;
 
 export type TopPrefix = keyof typeof prefixes;
@@ -49,6 +51,15 @@ export const layout = {
   defaultBackbonePointer: 'backbones/default.json',
   apiKeysPrefix: (project: string) => `keys/${project}/`,
   apiKey: (project: string, keyId: string) => `keys/${project}/${keyId}.json`,
+  reviewPrefix: (project: string) => `review/${project}/`,
+  /** The records that make review items exist; listing this prefix lists the queue. */
+  reviewItemsPrefix: (project: string) => `review/${project}/items/`,
+  /** A review item is named by its image's sha256, so the same bytes are kept once. */
+  reviewItem: (project: string, id: string) => `review/${project}/items/${id}.json`,
+  reviewImage: (project: string, id: string) => `review/${project}/images/${id}`,
+  /** Where an item's record moves once labelled, so labelling again is a no-op; its image stays (see README). */
+  reviewLabelledPrefix: (project: string) => `review/${project}/labelled/`,
+  reviewLabelled: (project: string, id: string) => `review/${project}/labelled/${id}.json`,
 } as const;
 
 export type TrainingFile = 'request' | 'state' | 'lease';
@@ -57,4 +68,15 @@ export type TrainingFile = 'request' | 'state' | 'lease';
 export function parseTrainingKey(key: string): { project: string; file: TrainingFile } | undefined {
   const m = /^training\/([^/]+)\/(request|state|lease)\.json$/.exec(key);
   return m ? { project: m[1]!, file: m[2] as TrainingFile } : undefined;
+}
+
+/**
+ * The project, id and state of a review record's key (`review/<project>/items/<id>.json` while queued,
+ * `review/<project>/labelled/<id>.json` once labelled), if it is one.
+ */
+export function parseReviewRecordKey(
+  key: string,
+): { project: string; id: string; state: 'queued' | 'labelled' } | undefined {
+  const m = /^review\/([^/]+)\/(items|labelled)\/([^/]+)\.json$/.exec(key);
+  return m ? { project: m[1]!, id: m[3]!, state: m[2] === 'items' ? 'queued' : 'labelled' } : undefined;
 }

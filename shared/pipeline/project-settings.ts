@@ -1,6 +1,19 @@
 import { z } from 'zod';
 import { layout } from '../layout/index.js';
-import { type ObjectStore, readJson } from '../store/index.js';
+import { type ObjectStore, PreconditionFailedError, parseJson, readJson } from '../store/index.js';
+
+/**
+ * The review queue: the API keeps a copy of each photo it is unsure about, for a person to label. Off by
+ * default, since it stores end users' photos (see the README's privacy note).
+ */
+export const reviewSettingsSchema = z.object({
+  enabled: z.boolean().default(false),
+  /** A photo whose top score is under this is kept (as is every photo the outlier detector calls unknown). */
+  below: z.number().min(0).max(1).default(0.5),
+  /** The share of all other photos kept at random, so the queue also shows what confident answers look like. */
+  sample: z.number().min(0).max(1).default(0),
+});
+export type ReviewSettings = z.infer<typeof reviewSettingsSchema>;
 
 /** `projects/<project>/settings.json`: what a project asks of extraction, training and serving. */
 export const projectSettingsSchema = z.object({
@@ -24,6 +37,7 @@ export const projectSettingsSchema = z.object({
   predictFlip: z.boolean().default(false),
   /** Predictions of images the outlier detector calls unknown come back with no labels (see ?rejectUnknown). */
   rejectUnknown: z.boolean().default(false),
+  review: reviewSettingsSchema.default({}),
 });
 export type ProjectSettings = z.infer<typeof projectSettingsSchema>;
 
@@ -33,4 +47,31 @@ export async function readProjectSettings(store: ObjectStore, project: string): 
     (await readJson(store, layout.projectSettings(project), projectSettingsSchema)) ??
     projectSettingsSchema.parse({})
   );
+}
+
+/**
+ * Sets some of a project's settings, leaving the rest of the file as written (so settings left to their
+ * defaults keep following them). A compare-and-swap on the file's ETag: two changes at once both land.
+ */
+export async function updateProjectSettings(
+  store: ObjectStore,
+  project: string,
+  patch: (current: ProjectSettings) => Partial<ProjectSettings>,
+): Promise<ProjectSettings> {
+  const key = layout.projectSettings(project);
+  for (let attempt = 0; ; attempt++) {
+    const found = await store.get(key);
+    const raw = found ? parseJson(found.body, z.record(z.unknown())) : {};
+    const next = { ...raw, ...patch(projectSettingsSchema.parse(raw)) };
+    const parsed = projectSettingsSchema.parse(next);
+    try {
+      await store.put(key, `${JSON.stringify(next, null, 2)}\n`, {
+        contentType: 'application/json',
+        ...(found ? { ifMatch: found.etag } : { ifNoneMatch: '*' as const }),
+      });
+      return parsed;
+    } catch (err) {
+      if (!(err instanceof PreconditionFailedError) || attempt >= 4) throw err;
+    }
+  }
 }

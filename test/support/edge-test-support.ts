@@ -4,12 +4,13 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Backbone, BackbonePackage } from '../../shared/backbone/index.js';
-import { createApp, type EdgeApp, type EdgeAppConfig } from '../../shared/http/app.js';
+import { createEdgeApp, type EdgeApp, type EdgeAppConfig } from '../../shared/http/app.js';
 import {
   type BackboneByIdProvider,
   createModelCache,
   type ModelCache,
 } from '../../shared/http/model-cache.js';
+import type { ReviewRecorder } from '../../shared/http/review-recorder.js';
 import { createFsStore, type ObjectStore, StoreUnavailableError } from '../../shared/store/index.js';
 import { initTf } from '../../shared/tf/tf-runtime.js';
 import { clothingMini } from './fixtures.js';
@@ -118,6 +119,7 @@ export function manualClock(start = 1_700_000_000_000): { now: () => number; adv
 export interface TestApp {
   app: EdgeApp;
   models: ModelCache;
+  reviews: ReviewRecorder;
 }
 
 /**
@@ -137,11 +139,12 @@ export function testApp(
     backbone: async () => backbone,
     ...(backboneById ? { backboneById } : {}),
     ...(full.pointerTtlSeconds !== undefined ? { pointerTtlSeconds: full.pointerTtlSeconds } : {}),
+    ...(full.settingsTtlSeconds !== undefined ? { settingsTtlSeconds: full.settingsTtlSeconds } : {}),
     ...(full.headCacheSize !== undefined ? { headCacheSize: full.headCacheSize } : {}),
     ...(full.clock ? { clock: full.clock } : {}),
   });
-  const app = createApp({ store, backbone: async () => backbone, models, config: full });
-  return { app, models };
+  const { app, reviews } = createEdgeApp({ store, backbone: async () => backbone, models, config: full });
+  return { app, models, reviews };
 }
 
 /** The eval fixture photos, and one JPEG to send. */
