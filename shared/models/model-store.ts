@@ -4,7 +4,12 @@ import type { ObjectStore } from '../store/index.js';
 import { isNotModified, PreconditionFailedError, parseJson } from '../store/index.js';
 import { type CurrentPointer, currentPointerSchema } from './current-pointer.js';
 import { InvalidVersionError, NoModelError, PointerConflictError } from './model-errors.js';
-import { type ManifestDraft, type ModelManifest, modelManifestSchema } from './version-format.js';
+import {
+  type ManifestDraft,
+  type ModelManifest,
+  modelManifestSchema,
+  PEOPLE_FILES,
+} from './version-format.js';
 import { VERSION_STAGE, versionStageTags } from './version-stage.js';
 
 const MANIFEST = 'manifest.json';
@@ -56,6 +61,10 @@ export async function readVersion(
   store: ObjectStore,
   project: string,
   version: string,
+  options: {
+    /** Leaves out the files for people (evaluation, suspects): what a predictor is built from, and no more. */
+    forServing?: boolean;
+  } = {},
 ): Promise<LoadedVersion> {
   const m = await store.get(layout.versionFile(project, version, MANIFEST));
   if (!m) throw new InvalidVersionError(`version '${version}' of project '${project}' has no manifest`);
@@ -68,6 +77,7 @@ export async function readVersion(
   const files = new Map<string, Uint8Array>();
   await Promise.all(
     Object.entries(manifest.head.files).map(async ([name, expected]) => {
+      if (options.forServing && PEOPLE_FILES.has(name)) return;
       const o = await store.get(layout.versionFile(project, version, name));
       if (!o) throw new InvalidVersionError(`${project}/${version}/${name} is missing`);
       const actual = sha256(o.body);

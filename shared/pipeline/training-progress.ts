@@ -5,7 +5,7 @@ import { z } from 'zod';
  * can show it. Optional everywhere: states written before it existed, and readers that do not know it, still work.
  */
 export const trainingProgressSchema = z.object({
-  /** 'loading features', 'head search', 'fine-tuning', 'writing version'. */
+  /** 'loading features', 'head search', 'fine-tuning', 'label suspects', 'writing version'. */
   phase: z.string(),
   /** Steps of the phase done so far (candidates of the head search, epochs of fine-tuning) and their number. */
   step: z.number().int().nonnegative().optional(),
