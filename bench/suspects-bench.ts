@@ -57,7 +57,7 @@ async function main(): Promise<void> {
     const t0 = performance.now();
     const head = await trainHead(input, { seed });
     const headSeconds = (performance.now() - t0) / 1000;
-    const found = findLabelSuspects(input, { config: head.config, trainOptions: { seed } });
+    const found = await findLabelSuspects(input, { config: head.config, trainOptions: { seed } });
     const top = found.suspects.slice(0, 2 * moved.size);
     const hits = top.filter((s) => moved.has(s.row)).length;
     const run: Run = {
@@ -74,22 +74,52 @@ async function main(): Promise<void> {
   }
   const mean = (f: (r: Run) => number) => runs.reduce((s, r) => s + f(r), 0) / runs.length;
   const extra = { photos: files.length, moved: runs[0]!.moved, seeds: SEEDS };
-  emit('suspects_recall_at_2x', mean((r) => r.recall), 'ratio', {
-    ...extra,
-    target: 0.7,
-    perSeed: runs.map((r) => Number(r.recall.toFixed(4))),
-  });
-  emit('suspects_precision_at_2x', mean((r) => r.precision), 'ratio', {
-    ...extra,
-    perSeed: runs.map((r) => Number(r.precision.toFixed(4))),
-  });
-  emit('suspects_found', mean((r) => r.found), 'photos', extra);
-  emit('suspects_seconds', mean((r) => r.suspectSeconds), 's', extra);
-  emit('suspects_head_training_seconds', mean((r) => r.headSeconds), 's', extra);
-  emit('suspects_time_ratio', mean((r) => r.suspectSeconds / r.headSeconds), 'ratio', {
-    ...extra,
-    note: 'suspect search / head training (search and refit)',
-  });
+  emit(
+    'suspects_recall_at_2x',
+    mean((r) => r.recall),
+    'ratio',
+    {
+      ...extra,
+      target: 0.7,
+      perSeed: runs.map((r) => Number(r.recall.toFixed(4))),
+    },
+  );
+  emit(
+    'suspects_precision_at_2x',
+    mean((r) => r.precision),
+    'ratio',
+    {
+      ...extra,
+      perSeed: runs.map((r) => Number(r.precision.toFixed(4))),
+    },
+  );
+  emit(
+    'suspects_found',
+    mean((r) => r.found),
+    'photos',
+    extra,
+  );
+  emit(
+    'suspects_seconds',
+    mean((r) => r.suspectSeconds),
+    's',
+    extra,
+  );
+  emit(
+    'suspects_head_training_seconds',
+    mean((r) => r.headSeconds),
+    's',
+    extra,
+  );
+  emit(
+    'suspects_time_ratio',
+    mean((r) => r.suspectSeconds / r.headSeconds),
+    'ratio',
+    {
+      ...extra,
+      note: 'suspect search / head training (search and refit)',
+    },
+  );
 }
 
 await main();

@@ -5,7 +5,7 @@ import { layout } from '../../shared/layout/index.js';
 import {
   decodeSuspects,
   listVersions,
-  readVersion,
+  readVersionFile,
   type SuspectsFile,
   VERSION_FILES,
 } from '../../shared/models/index.js';
@@ -36,12 +36,11 @@ async function newestSuspects(
   store: ObjectStore,
   project: string,
 ): Promise<{ version: string; file: SuspectsFile } | undefined> {
+  // Version names sort by time. A version trained before suspects existed (or whose search was refused) has none.
   const versions = (await listVersions(store, project)).sort().reverse();
   for (const version of versions) {
-    const read = await readVersion(store, project, version);
-    if (!(VERSION_FILES.suspects in read.manifest.head.files)) continue;
-    const file = decodeSuspects(read, `version ${version} of '${project}'`);
-    if (file) return { version, file };
+    const read = await readVersionFile(store, project, version, VERSION_FILES.suspects);
+    if (read) return { version, file: decodeSuspects(read.body, `version ${version} of '${project}'`) };
   }
   return undefined;
 }

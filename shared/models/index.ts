@@ -9,6 +9,7 @@ export {
   pollPointer,
   readPointer,
   readVersion,
+  readVersionFile,
   requireCurrentVersion,
   rollback,
   writeVersion,

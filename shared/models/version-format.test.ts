@@ -10,7 +10,7 @@ import { initTf } from '../tf/tf-runtime.js';
 import { loadHead, type TrainResult, trainHead } from '../train/index.js';
 import { gaussianBlobs } from '../train/synthetic-blobs.js';
 import { InvalidVersionError } from './model-errors.js';
-import { readVersion, writeVersion } from './model-store.js';
+import { readVersion, readVersionFile, writeVersion } from './model-store.js';
 import {
   decodeEvaluation,
   decodeSuspects,
@@ -209,18 +209,20 @@ describe('version format', () => {
       VERSION_FILES.headWeights,
       VERSION_FILES.suspects,
     ]);
-    expect(decodeSuspects(read, where('s1'))).toEqual(suspects);
-    expect(
-      decodeSuspects(
-        await roundTrip(encodeHead('s2'), 's2', [VERSION_FILES.headJson, VERSION_FILES.headWeights]),
-        where('s2'),
-      ),
-    ).toBeNull();
+    expect(decodeSuspects(read.files.get(VERSION_FILES.suspects)!, where('s1'))).toEqual(suspects);
+    const one = await readVersionFile(store, 'closet', 's1', VERSION_FILES.suspects);
+    expect(decodeSuspects(one!.body, where('s1'))).toEqual(suspects);
+    await roundTrip(encodeHead('s2'), 's2', [VERSION_FILES.headJson, VERSION_FILES.headWeights]);
+    expect(await readVersionFile(store, 'closet', 's2', VERSION_FILES.suspects)).toBeUndefined();
     const serving = await readVersion(store, 'closet', 's1', { forServing: true });
     expect([...serving.files.keys()].sort()).toEqual(
       [VERSION_FILES.headJson, VERSION_FILES.headWeights].sort(),
     );
     expect(decodeVersion(serving, { where: where('s1') }).mode).toBe('head');
+    await store.put(layout.versionFile('closet', 's1', VERSION_FILES.suspects), '{}');
+    await expect(readVersionFile(store, 'closet', 's1', VERSION_FILES.suspects)).rejects.toThrow(
+      /suspects\.json has sha256/,
+    );
   });
 
   it('says which mode a manifest is from its format alone', () => {

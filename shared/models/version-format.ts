@@ -188,10 +188,8 @@ export function withSuspects(encoded: EncodedVersion, suspects: SuspectsFile | n
   return { ...encoded, files: { ...encoded.files, [VERSION_FILES.suspects]: body } };
 }
 
-/** The version's suspects; null for a version trained without them. */
-export function decodeSuspects(version: StoredVersion, where: string): SuspectsFile | null {
-  const bytes = version.files.get(VERSION_FILES.suspects);
-  if (!(VERSION_FILES.suspects in version.manifest.head.files) || !bytes) return null;
+/** A version's suspects.json (read with `readVersionFile`), or an InvalidVersionError naming `where`. */
+export function decodeSuspects(bytes: Uint8Array, where: string): SuspectsFile {
   return decodeJson(bytes, suspectsFileSchema, `the label suspects of ${where}`);
 }
 

@@ -363,7 +363,7 @@ class ProjectTrainer {
     const fitted = await this.fit(data, progress);
     if ('refused' in fitted) return { status: 'refused', project, ...fitted.refused };
     await progress.phase('label suspects');
-    const suspects = this.findSuspects(data, fitted);
+    const suspects = await this.findSuspects(data, fitted, progress);
     await progress.phase('writing version');
     const { version, metrics } = await this.write(project, snap, data, fitted, suspects);
     await this.deps.beforeFlip?.(version);
@@ -517,12 +517,13 @@ class ProjectTrainer {
    * findLabelSuspects), whatever mode the version uses: they judge the labels, not the version. A fold the
    * trainer refuses leaves the version without suspects, with the reason.
    */
-  private findSuspects(data: Prepared, fitted: Fitted): Suspects {
+  private async findSuspects(data: Prepared, fitted: Fitted, progress: ProgressReporter): Promise<Suspects> {
     let found: SuspectSearch;
     try {
-      found = findLabelSuspects(data.input, {
+      found = await findLabelSuspects(data.input, {
         config: fitted.head.config,
         trainOptions: { ...this.deps.trainOptions },
+        onFold: (p) => progress.step(p.done, { of: p.total }),
       });
     } catch (err) {
       if (err instanceof TrainingError) return { file: null, report: { reason: err.message } };

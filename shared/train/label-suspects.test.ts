@@ -24,7 +24,7 @@ describe('label suspects', () => {
     const original = gaussianBlobs({ perLabel: 30, labels: 3, dim: 8, separation: 4, seed: 11 }).labels;
     const { config } = await trainHead(input, { headTypes: ['softmax'], softmaxL2: [1e-3, 1e-2] });
     const before = tf.memory().numTensors;
-    const found = findLabelSuspects(input, { config });
+    const found = await findLabelSuspects(input, { config });
     expect(tf.memory().numTensors).toBe(before);
     expect(found).toMatchObject({ folds: 5, photos: 90 });
     const top = found.suspects.slice(0, planted.length);
@@ -48,7 +48,7 @@ describe('label suspects', () => {
       ids: [...base.ids, ...base.ids.slice(0, 10).map((id) => `${id}.hflip`)],
     };
     const { config } = await trainHead(input, { headTypes: ['softmax'], softmaxL2: [1e-2] });
-    const found = findLabelSuspects(input, { config });
+    const found = await findLabelSuspects(input, { config });
     expect(found.photos).toBe(n);
     expect(found.suspects.every((s) => s.row < n)).toBe(true);
     expect(found.suspects[0]!.row).toBe(5);

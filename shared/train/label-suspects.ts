@@ -33,10 +33,16 @@ export interface SuspectSearch {
  *
  * Cost: `folds` fits of one configuration, against the search's (candidates x folds) fits and its refit.
  */
-export function findLabelSuspects(
+export async function findLabelSuspects(
   input: TrainInput,
-  options: { config: TrainConfig; folds?: number; trainOptions?: TrainOptions },
-): SuspectSearch {
+  options: {
+    config: TrainConfig;
+    folds?: number;
+    trainOptions?: TrainOptions;
+    /** Called after each fold; a returned promise is awaited (it lets the event loop run between folds). */
+    onFold?: (progress: { done: number; total: number }) => void | Promise<void>;
+  },
+): Promise<SuspectSearch> {
   const started = performance.now();
   const k = input.labelNames.length;
   const n = input.ids.length;
@@ -44,7 +50,8 @@ export function findLabelSuspects(
   const folds = stratifiedFolds(input.ids, input.labels, rows, options.folds ?? DEFAULT_FOLDS);
   const suspects: LabelSuspect[] = [];
   let photos = 0;
-  for (const fold of folds) {
+  for (const [f, fold] of folds.entries()) {
+    await options.onFold?.({ done: f, total: folds.length });
     if (fold.validation.length === 0 || fold.train.length === 0) continue;
     // refitL2 is the strength for all n rows; a fold fits fewer, so the penalty's weight is kept the same way.
     const l2 = (options.config.refitL2 * n) / fold.train.length;
