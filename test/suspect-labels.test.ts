@@ -97,7 +97,9 @@ function suite(name: string, makeStore: () => Promise<ObjectStore>) {
       const raw = evaluation as unknown as {
         validation: { n: number; confusion: number[][] };
         perLabelCounts: Record<string, number>;
+        suspects: { folds: number; photos: number; found: number };
       };
+      expect(raw.suspects).toMatchObject({ folds: 5, photos: photos.length, found: expect.any(Number) });
       const examples = evaluation.validationExamples!;
       expect(examples).toHaveLength(raw.validation.n);
       expect(new Set(examples.map((e) => e.sha256)).size).toBe(examples.length);

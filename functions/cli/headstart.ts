@@ -37,8 +37,9 @@ Usage: headstart <command> [options]    (run \`headstart <command> --help\` for 
   status --project P [--json]   examples per label, quarantined uploads, training state, current model
   predict --project P <image...> [--json]
   eval --project P <dir> [--json]  score the current model on a labelled folder (not added to training)
-  suspects --project P [--limit N] [--json]  photos whose label the last training doubts, most suspect first
-  relabel --project P KEY --as LABEL   move an upload to another label;  remove --project P KEY   delete it
+  suspects --project P [--json]  photos whose label the last training doubts, most suspect first [--limit N]
+  relabel --project P KEY --as LABEL  move an upload to another label
+  remove --project P KEY        delete an upload
   models --project P            list versions;  rollback --project P --to V
   keys create|list|revoke --project P
   backbone list|import|migrate

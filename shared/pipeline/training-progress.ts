@@ -88,7 +88,12 @@ function round(s: number): number {
 
 /** One line for people: `fine-tuning: epoch 3 of 40, 12 s elapsed, about 1 min left`. */
 export function formatProgress(p: TrainingProgress): string {
-  const unit = p.phase === 'fine-tuning' ? 'epoch' : p.phase === 'head search' ? 'candidate' : 'step';
+  const units: Record<string, string> = {
+    'fine-tuning': 'epoch',
+    'head search': 'candidate',
+    'label suspects': 'fold',
+  };
+  const unit = units[p.phase] ?? 'step';
   const parts = [p.step !== undefined && p.of ? `${unit} ${p.step} of ${p.of}` : undefined];
   parts.push(`${duration(p.elapsedSeconds)} elapsed`);
   if (p.etaSeconds !== undefined) parts.push(`about ${duration(p.etaSeconds)} left`);
