@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { createFsStore } from '../../shared/store/index.js';
 import { initTf } from '../../shared/tf/tf-runtime.js';
 import { errorLine, main } from './headstart.js';
 
@@ -42,6 +43,9 @@ describe('headstart CLI', () => {
       'keys',
       'backbone',
       'start',
+      'suspects',
+      'relabel',
+      'remove',
     ]) {
       const r = await cli(c, '--help');
       expect(r.code).toBe(0);
@@ -92,6 +96,44 @@ describe('headstart CLI', () => {
     const r = await cli('rollback', '--project', 'empty', '--to', 'v1');
     expect(r.code).toBe(1);
     expect(r.err).toMatch(/no version 'v1'/);
+  });
+
+  it('relabels and removes uploads by key, naming an unknown key, and lists no suspects before a training', async () => {
+    const store = createFsStore({ root: join(home, 'store') });
+    await store.put('uploads/tidy/hats/a.jpg', 'bytes of a');
+    const none = await cli('suspects', '--project', 'tidy');
+    expect(none).toMatchObject({ code: 0, out: 'no training of tidy has ranked label suspects yet' });
+    expect(JSON.parse((await cli('suspects', '--project', 'tidy', '--json')).out)).toEqual([]);
+    expect((await cli('suspects', '--project', 'tidy', '--limit', '0')).code).toBe(2);
+
+    const same = await cli('relabel', '--project', 'tidy', 'hats/a.jpg', '--as', 'hats');
+    expect(same).toMatchObject({
+      code: 0,
+      out: 'uploads/tidy/hats/a.jpg is already labelled hats; nothing changed',
+    });
+    const unknown = await cli('relabel', '--project', 'tidy', 'uploads/tidy/hats/b.jpg', '--as', 'caps');
+    expect(unknown.code).toBe(1);
+    expect(unknown.err).toMatch(/^headstart: project 'tidy' has no upload 'uploads\/tidy\/hats\/b\.jpg'/);
+    expect((await cli('remove', '--project', 'tidy', 'hats/b.jpg')).err).toMatch(
+      /no upload 'uploads\/tidy\/hats\/b\.jpg'/,
+    );
+    expect((await cli('relabel', '--project', 'tidy', 'hats/a.jpg')).code).toBe(2);
+    expect((await cli('relabel', '--project', 'tidy', 'uploads/other/hats/a.jpg', '--as', 'caps')).code).toBe(
+      2,
+    );
+
+    const moved = await cli('relabel', '--project', 'tidy', 'hats/a.jpg', '--as', 'caps', '--json');
+    expect(JSON.parse(moved.out)).toEqual({
+      from: 'uploads/tidy/hats/a.jpg',
+      to: 'uploads/tidy/caps/a.jpg',
+      changed: true,
+    });
+    expect(new TextDecoder().decode((await store.get('uploads/tidy/caps/a.jpg'))!.body)).toBe('bytes of a');
+    expect(await store.head('uploads/tidy/hats/a.jpg')).toBeUndefined();
+    const removed = await cli('remove', '--project', 'tidy', 'uploads/tidy/caps/a.jpg');
+    expect(removed.code).toBe(0);
+    expect(removed.out).toMatch(/^removed uploads\/tidy\/caps\/a\.jpg\n/);
+    expect((await cli('remove', '--project', 'tidy', 'caps/a.jpg')).code).toBe(1);
   });
 
   it('refuses files that are not photos or not in a label folder, and uploads the rest', async () => {

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { basename, relative } from 'node:path';
-import { computeMetrics, type Metrics } from '../../shared/train/index.js';
+import { argmaxRow, computeMetrics, type Metrics } from '../../shared/train/index.js';
 import type { Target } from './cli-context.js';
 import { CliError } from './cli-errors.js';
 import { type LabelledFile, listLabelledFiles } from './labelled-folder.js';
@@ -34,6 +34,18 @@ export interface EvalReport {
   unknownRate: number | null;
   /** Images that should have been scored and could not be, each with its error. */
   failed: ({ file: string } & FileError)[];
+  /** Every scored image, by path: its folder's label, the model's top label and score, and the detector's call. */
+  examples: EvalExample[];
+}
+
+export interface EvalExample {
+  file: string;
+  label: string;
+  predicted: string;
+  /** Probability of `predicted`. */
+  score: number;
+  /** Whether the version's outlier detector called it unknown; null without a detector. */
+  unknown: boolean | null;
 }
 
 interface Scored {
@@ -196,6 +208,18 @@ export async function evaluateDirectory(options: {
         : ctx.scored.filter((s) => s.unknown).length / ctx.scored.length,
     skipped,
     failed,
+    examples: ctx.scored.map((s) => exampleOf(s, labels)),
+  };
+}
+
+function exampleOf(s: Scored, labels: string[]): EvalExample {
+  const p = argmaxRow(s.probs, 0, labels.length);
+  return {
+    file: s.file.path,
+    label: s.file.label,
+    predicted: labels[p]!,
+    score: s.probs[p]!,
+    unknown: s.unknown,
   };
 }
 

@@ -21,6 +21,7 @@ import {
 } from './cli-context.js';
 import { CliError, UsageError } from './cli-errors.js';
 import { evaluateDirectory, formatEval } from './eval-command.js';
+import { formatSuspects, listSuspects, relabelUpload, removeUpload } from './label-commands.js';
 import { type PredictResult, predictFiles } from './predict-commands.js';
 import { formatStatus, listModels, projectStatus, requestTraining, rollbackTo } from './project-commands.js';
 import { uploadDirectory } from './upload-command.js';
@@ -36,6 +37,9 @@ Usage: headstart <command> [options]    (run \`headstart <command> --help\` for 
   status --project P [--json]   examples per label, quarantined uploads, training state, current model
   predict --project P <image...> [--json]
   eval --project P <dir> [--json]  score the current model on a labelled folder (not added to training)
+  suspects --project P [--json]  photos whose label the last training doubts, most suspect first [--limit N]
+  relabel --project P KEY --as LABEL  move an upload to another label
+  remove --project P KEY        delete an upload
   models --project P            list versions;  rollback --project P --to V
   review enable|disable|list|label|discard --project P   photos the API was unsure about, to label
   keys create|list|revoke --project P
@@ -67,6 +71,23 @@ failed.\n${targetHelp}`,
 The photos go through the prediction API and are never added to training data. macro-F1 averages the labels
 that have photos in <dir>; the model's other labels are listed. Photos the API refuses are listed with their
 error and the rest are still scored; the exit code is 1 if any failed.\n${targetHelp}`,
+  suspects: `headstart suspects --project P [--limit N] [--json]: photos whose given label looks wrong.
+
+After each training, every photo is predicted by heads trained without it (cross-validation on the cached
+features); the photos predicted as another label are listed, most suspect first, with that label and its
+probability (confidence). From the newest version; suspects relabelled or removed since are left out. Fix one
+with \`relabel\` or \`remove\`.
+${targetHelp}`,
+  relabel: `headstart relabel --project P KEY --as LABEL: move an upload to another label.
+
+KEY is the upload's key (uploads/P/<label>/<file>, as \`suspects\` lists it) or <label>/<file>. The bytes are
+written under the new label and the old key deleted, so the project retrains as after any upload. Relabelling to
+the label it has changes nothing.
+${targetHelp}`,
+  remove: `headstart remove --project P KEY: delete an upload (uploads/P/<label>/<file> or <label>/<file>).
+
+The photo leaves the dataset and the project retrains as after any upload.
+${targetHelp}`,
   models: `headstart models --project P [--json]: list versions, their validation scores and promotion decisions.\n${targetHelp}`,
   rollback: `headstart rollback --project P --to VERSION: make an earlier version current (one pointer flip).\n${targetHelp}`,
   keys: `headstart keys create|list|revoke --project P [--name NOTE] [--id KEY_ID]: manage API keys.
@@ -167,6 +188,8 @@ async function run(argv: string[]): Promise<void> {
         name: { type: 'string' },
         id: { type: 'string' },
         'top-k': { type: 'string' },
+        as: { type: 'string' },
+        limit: { type: 'string' },
         cut: { type: 'string' },
         photos: { type: 'string' },
         scale: { type: 'string' },
@@ -268,6 +291,39 @@ async function run(argv: string[]): Promise<void> {
         console.error(`headstart: ${r.failed.length} of ${r.n + r.failed.length} images could not be scored`);
         process.exitCode = 1;
       }
+      return;
+    }
+    case 'suspects': {
+      const project = requireProject(values);
+      const limit = values.limit === undefined ? undefined : Number(values.limit);
+      if (limit !== undefined && (!Number.isInteger(limit) || limit < 1))
+        throw new UsageError('--limit must be a whole number, 1 or more');
+      const list = await listSuspects(target.store, project, limit === undefined ? {} : { limit });
+      out(json, list.suspects, () => formatSuspects(list, project));
+      return;
+    }
+    case 'relabel': {
+      const project = requireProject(values);
+      const key = positionals[0];
+      if (!key || typeof values.as !== 'string' || positionals.length > 1)
+        throw new UsageError(
+          'relabel needs one upload and a label: headstart relabel --project P KEY --as LABEL',
+        );
+      const r = await relabelUpload(target.store, { project, key, label: values.as });
+      out(json, r, () =>
+        r.changed
+          ? `moved ${r.from} to ${r.to}\n${afterUploadLine(target)}`
+          : `${r.from} is already labelled ${values.as}; nothing changed`,
+      );
+      return;
+    }
+    case 'remove': {
+      const project = requireProject(values);
+      const key = positionals[0];
+      if (!key || positionals.length > 1)
+        throw new UsageError('remove needs one upload: headstart remove --project P KEY');
+      const r = await removeUpload(target.store, { project, key });
+      out(json, r, () => `removed ${r.removed}\n${afterUploadLine(target)}`);
       return;
     }
     case 'models': {

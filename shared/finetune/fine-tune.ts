@@ -20,6 +20,7 @@ import {
   type TrainOptions,
   trainHead,
   unfoldStandardization,
+  type ValidationPredictions,
 } from '../train/index.js';
 import { FineTuneError, InvalidFineTuneInputError } from './finetune-errors.js';
 import { serializeTop, type TopPackage } from './top-package.js';
@@ -93,6 +94,8 @@ export interface FineTuneResult {
   /** The best epoch, scored on validation. */
   metrics: Metrics;
   validationLoss: number;
+  /** What `metrics` scored: the best epoch's probabilities for each validation photo. */
+  validationPredictions: ValidationPredictions;
   bestEpoch: number;
   warmStart: WarmStart;
   history: EpochRecord[];
@@ -210,7 +213,7 @@ export async function fineTune(input: FineTuneInput, options: FineTuneOptions): 
   const rng = createRng(opts.seed);
   const history: EpochRecord[] = [];
   try {
-    const evaluate = (): { loss: number; metrics: Metrics } => {
+    const evaluate = (): { loss: number; metrics: Metrics; probs: Float32Array } => {
       const probs = predictRows(top, input.features, dim, segment, split.validation, k);
       const yv = split.validation.map((i) => y[i]!);
       let loss = 0;
@@ -220,7 +223,7 @@ export async function fineTune(input: FineTuneInput, options: FineTuneOptions): 
         loss -= wgt * Math.log(Math.max(probs[i * k + label]!, 1e-12));
         sumW += wgt;
       });
-      return { loss: loss / sumW, metrics: computeMetrics(yv, probs, input.labelNames) };
+      return { loss: loss / sumW, metrics: computeMetrics(yv, probs, input.labelNames), probs };
     };
 
     const initial = evaluate();
@@ -235,7 +238,7 @@ export async function fineTune(input: FineTuneInput, options: FineTuneOptions): 
     // Head training's stopping rule (shared/train/numerics.ts), with the warm start as the first record.
     const stopper = createEarlyStopping({ patience: opts.patience });
     stopper.record(initial.loss, 0);
-    let best = { metrics: initial.metrics, state: top.saveState() };
+    let best = { metrics: initial.metrics, probs: initial.probs, state: top.saveState() };
     let stoppedBy: FineTuneResult['stoppedBy'] = 'max_epochs';
     const order = [...split.train];
     const batch = Math.min(opts.batchSize, order.length);
@@ -292,7 +295,9 @@ export async function fineTune(input: FineTuneInput, options: FineTuneOptions): 
       if (!Number.isFinite(scored.loss)) {
         throw new FineTuneError('diverged', `validation loss became ${scored.loss} at epoch ${epoch}`);
       }
-      if (stopper.record(scored.loss, epoch)) best = { metrics: scored.metrics, state: top.saveState() };
+      if (stopper.record(scored.loss, epoch)) {
+        best = { metrics: scored.metrics, probs: scored.probs, state: top.saveState() };
+      }
       if (stopper.exhausted) {
         stoppedBy = 'patience';
         break;
@@ -331,6 +336,7 @@ export async function fineTune(input: FineTuneInput, options: FineTuneOptions): 
       top: pkg,
       metrics: best.metrics,
       validationLoss: stopper.best,
+      validationPredictions: { ids: split.validation.map((i) => input.ids[i]!), probs: best.probs },
       bestEpoch: stopper.bestEpoch,
       warmStart: warm,
       history,

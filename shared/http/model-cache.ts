@@ -507,7 +507,7 @@ class ProjectModelCache implements ModelCache {
       );
     let read: LoadedVersion;
     try {
-      read = await readVersion(this.store, project, version);
+      read = await readVersion(this.store, project, version, { forServing: true });
     } catch (err) {
       // An unreachable store says nothing about the version; a missing, malformed or mismatching file does.
       const aboutVersion =

@@ -4,7 +4,12 @@ import type { ObjectStore } from '../store/index.js';
 import { isNotModified, PreconditionFailedError, parseJson } from '../store/index.js';
 import { type CurrentPointer, currentPointerSchema } from './current-pointer.js';
 import { InvalidVersionError, NoModelError, PointerConflictError } from './model-errors.js';
-import { type ManifestDraft, type ModelManifest, modelManifestSchema } from './version-format.js';
+import {
+  type ManifestDraft,
+  type ModelManifest,
+  modelManifestSchema,
+  PEOPLE_FILES,
+} from './version-format.js';
 import { VERSION_STAGE, versionStageTags } from './version-stage.js';
 
 const MANIFEST = 'manifest.json';
@@ -52,34 +57,70 @@ export async function writeVersion(
 }
 
 /** Reads a version and checks it whole: a file that does not hash to its manifest entry is refused. */
+/**
+ * One file of a version and its manifest, the file checked against the manifest's sha256: how a reader of a
+ * file for people (evaluation.json, suspects.json) reads it without the predictor's files. Undefined when the
+ * manifest lists no such file (a version written before it existed).
+ */
+export async function readVersionFile(
+  store: ObjectStore,
+  project: string,
+  version: string,
+  name: string,
+): Promise<{ manifest: ModelManifest; body: Uint8Array } | undefined> {
+  const { manifest } = await readManifest(store, project, version);
+  const expected = manifest.head.files[name];
+  if (expected === undefined) return undefined;
+  return { manifest, body: await readChecked(store, { project, version, name, expected }) };
+}
+
+async function readManifest(
+  store: ObjectStore,
+  project: string,
+  version: string,
+): Promise<{ manifest: ModelManifest; body: Uint8Array }> {
+  const m = await store.get(layout.versionFile(project, version, MANIFEST));
+  if (!m) throw new InvalidVersionError(`version '${version}' of project '${project}' has no manifest`);
+  try {
+    return { manifest: parseJson(m.body, modelManifestSchema), body: m.body };
+  } catch (cause) {
+    throw new InvalidVersionError(`manifest of ${project}/${version} is malformed`, { cause });
+  }
+}
+
+async function readChecked(
+  store: ObjectStore,
+  f: { project: string; version: string; name: string; expected: string },
+): Promise<Uint8Array> {
+  const o = await store.get(layout.versionFile(f.project, f.version, f.name));
+  if (!o) throw new InvalidVersionError(`${f.project}/${f.version}/${f.name} is missing`);
+  const actual = sha256(o.body);
+  if (actual !== f.expected) {
+    throw new InvalidVersionError(
+      `${f.project}/${f.version}/${f.name} has sha256 ${actual}, manifest says ${f.expected}`,
+    );
+  }
+  return o.body;
+}
+
 export async function readVersion(
   store: ObjectStore,
   project: string,
   version: string,
+  options: {
+    /** Leaves out the files for people (evaluation, suspects): what a predictor is built from, and no more. */
+    forServing?: boolean;
+  } = {},
 ): Promise<LoadedVersion> {
-  const m = await store.get(layout.versionFile(project, version, MANIFEST));
-  if (!m) throw new InvalidVersionError(`version '${version}' of project '${project}' has no manifest`);
-  let manifest: ModelManifest;
-  try {
-    manifest = parseJson(m.body, modelManifestSchema);
-  } catch (cause) {
-    throw new InvalidVersionError(`manifest of ${project}/${version} is malformed`, { cause });
-  }
+  const { manifest, body } = await readManifest(store, project, version);
   const files = new Map<string, Uint8Array>();
   await Promise.all(
     Object.entries(manifest.head.files).map(async ([name, expected]) => {
-      const o = await store.get(layout.versionFile(project, version, name));
-      if (!o) throw new InvalidVersionError(`${project}/${version}/${name} is missing`);
-      const actual = sha256(o.body);
-      if (actual !== expected) {
-        throw new InvalidVersionError(
-          `${project}/${version}/${name} has sha256 ${actual}, manifest says ${expected}`,
-        );
-      }
-      files.set(name, o.body);
+      if (options.forServing && PEOPLE_FILES.has(name)) return;
+      files.set(name, await readChecked(store, { project, version, name, expected }));
     }),
   );
-  return { manifest, manifestSha256: sha256(m.body), files };
+  return { manifest, manifestSha256: sha256(body), files };
 }
 
 export interface PointerRead {

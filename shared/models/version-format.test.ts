@@ -10,14 +10,18 @@ import { initTf } from '../tf/tf-runtime.js';
 import { loadHead, type TrainResult, trainHead } from '../train/index.js';
 import { gaussianBlobs } from '../train/synthetic-blobs.js';
 import { InvalidVersionError } from './model-errors.js';
-import { readVersion, writeVersion } from './model-store.js';
+import { readVersion, readVersionFile, writeVersion } from './model-store.js';
 import {
+  decodeEvaluation,
+  decodeSuspects,
   decodeVersion,
   encodeFineTunedVersion,
   encodeHeadVersion,
+  examplesInCell,
   modeOf,
   VERSION_FILES,
   type VersionCommon,
+  withSuspects,
 } from './version-format.js';
 
 const roots: string[] = [];
@@ -154,6 +158,70 @@ describe('version format', () => {
     const manifest = { ...encoded.manifest, head: { ...encoded.manifest.head, files: {} } };
     expect(() => decodeVersion({ manifest, files }, { where: where('h3') })).toThrow(
       "version h3 of 'closet' has no head.json and head.bin",
+    );
+  });
+
+  it('reads an evaluation.json written before per-photo evaluation, and lists the photos of a confusion cell', () => {
+    const bytes = (v: unknown) => new TextEncoder().encode(JSON.stringify(v));
+    const old = decodeEvaluation(bytes({ validation: { n: 3 }, examples: 12 }), where('old'));
+    expect(old.validationExamples).toBeUndefined();
+    expect(examplesInCell(old, { label: 'hat', predicted: 'shoes' })).toEqual([]);
+    const photo = (key: string, label: string, predicted: string) => ({
+      key,
+      sha256: 'a'.repeat(64),
+      label,
+      predicted,
+      score: 0.9,
+      outlierScore: null,
+    });
+    const now = decodeEvaluation(
+      bytes({
+        validation: { n: 2 },
+        validationExamples: [photo('k1', 'hat', 'shoes'), photo('k2', 'hat', 'hat')],
+      }),
+      where('new'),
+    );
+    expect(examplesInCell(now, { label: 'hat', predicted: 'shoes' }).map((e) => e.key)).toEqual(['k1']);
+    expect(() => decodeEvaluation(bytes({ validationExamples: [{ key: 1 }] }), where('bad'))).toThrow(
+      InvalidVersionError,
+    );
+  });
+
+  it('stores label suspects with a version, and leaves them and the evaluation out of what serving reads', async () => {
+    const suspects = {
+      schemaVersion: 1 as const,
+      folds: 5,
+      photos: 24,
+      suspects: [
+        {
+          key: 'uploads/closet/hat/a.jpg',
+          sha256: 'c'.repeat(64),
+          label: 'hat',
+          suspectedLabel: 'shoes',
+          confidence: 0.9,
+          labelScore: 0.05,
+        },
+      ],
+    };
+    const encoded = withSuspects(encodeHead('s1'), suspects);
+    const read = await roundTrip(encoded, 's1', [
+      VERSION_FILES.headJson,
+      VERSION_FILES.headWeights,
+      VERSION_FILES.suspects,
+    ]);
+    expect(decodeSuspects(read.files.get(VERSION_FILES.suspects)!, where('s1'))).toEqual(suspects);
+    const one = await readVersionFile(store, 'closet', 's1', VERSION_FILES.suspects);
+    expect(decodeSuspects(one!.body, where('s1'))).toEqual(suspects);
+    await roundTrip(encodeHead('s2'), 's2', [VERSION_FILES.headJson, VERSION_FILES.headWeights]);
+    expect(await readVersionFile(store, 'closet', 's2', VERSION_FILES.suspects)).toBeUndefined();
+    const serving = await readVersion(store, 'closet', 's1', { forServing: true });
+    expect([...serving.files.keys()].sort()).toEqual(
+      [VERSION_FILES.headJson, VERSION_FILES.headWeights].sort(),
+    );
+    expect(decodeVersion(serving, { where: where('s1') }).mode).toBe('head');
+    await store.put(layout.versionFile('closet', 's1', VERSION_FILES.suspects), '{}');
+    await expect(readVersionFile(store, 'closet', 's1', VERSION_FILES.suspects)).rejects.toThrow(
+      /suspects\.json has sha256/,
     );
   });
 

@@ -20,9 +20,17 @@ export const VERSION_FILES = {
   /** The outlier detector (shared/outlier): descriptor and weights; versions trained before it have neither. */
   outlierJson: 'outlier.json',
   outlierWeights: 'outlier.bin',
-  /** Validation scores, the mode decision and the dataset's counts: for people, never read to predict. */
+  /**
+   * Validation scores, each validation photo's prediction, the mode decision and the dataset's counts: for people,
+   * never read to predict.
+   */
   evaluation: 'evaluation.json',
+  /** Photos whose label the training's cross-validated predictions disagree with (see `encodeSuspects`); for people. */
+  suspects: 'suspects.json',
 } as const;
+
+/** Files for people, not for predictions: the edge does not read them (`readVersion`'s `forServing`). */
+export const PEOPLE_FILES: ReadonlySet<string> = new Set([VERSION_FILES.evaluation, VERSION_FILES.suspects]);
 
 /** `manifest.head.format` of each mode. */
 export const VERSION_FORMATS = {
@@ -103,7 +111,94 @@ export interface VersionCommon {
   /** See `modelManifestSchema.serving`; pinned per version so a rollback serves exactly as before. */
   serving?: VersionServing;
   /** Written as evaluation.json. */
-  evaluation: unknown;
+  evaluation: EvaluationDraft;
+}
+
+/** One validation photo in evaluation.json: what the version's predictor and outlier detector made of it. */
+export const validationExampleSchema = z.object({
+  /** The upload key the photo counts under (a photo uploaded under several keys is listed once). */
+  key: z.string(),
+  sha256,
+  label: z.string(),
+  predicted: z.string(),
+  /** Probability of `predicted`. */
+  score: z.number(),
+  /** The version's outlier detector's score (higher is more unusual); null for a version without one. */
+  outlierScore: z.number().nullable(),
+});
+export type ValidationExample = z.infer<typeof validationExampleSchema>;
+
+/**
+ * evaluation.json as read back: only what a reader relies on is checked, the rest passes through. Versions
+ * trained before per-photo evaluation have no `validationExamples`.
+ */
+export const evaluationSchema = z
+  .object({ validationExamples: z.array(validationExampleSchema).optional() })
+  .passthrough();
+export type Evaluation = z.infer<typeof evaluationSchema>;
+export type EvaluationDraft = Record<string, unknown> & { validationExamples?: ValidationExample[] };
+
+/** A version's evaluation.json, or an InvalidVersionError naming `where`. */
+export function decodeEvaluation(bytes: Uint8Array, where: string): Evaluation {
+  return decodeJson(bytes, evaluationSchema, `the evaluation of ${where}`);
+}
+
+/** The validation photos of one confusion-matrix cell: true label `label`, predicted `predicted`. */
+export function examplesInCell(
+  evaluation: Evaluation,
+  cell: { label: string; predicted: string },
+): ValidationExample[] {
+  return (evaluation.validationExamples ?? []).filter(
+    (e) => e.label === cell.label && e.predicted === cell.predicted,
+  );
+}
+
+export const suspectSchema = z.object({
+  key: z.string(),
+  sha256,
+  label: z.string(),
+  suspectedLabel: z.string(),
+  /** Cross-validated probability of `suspectedLabel`. */
+  confidence: z.number(),
+  /** Cross-validated probability of the given `label`. */
+  labelScore: z.number(),
+});
+export type Suspect = z.infer<typeof suspectSchema>;
+
+/**
+ * suspects.json. Per version rather than per project: the ranking is a product of one training on one dataset
+ * snapshot (the manifest's `datasetSnapshot`), so it is written, immutable, with the version it came from and
+ * needs no pointer of its own to be replaced atomically, and it goes when the version does. A reader that wants
+ * the freshest ranking reads the newest version's, and drops suspects whose upload has moved since.
+ */
+export const suspectsFileSchema = z.object({
+  schemaVersion: z.literal(1),
+  folds: z.number().int().positive(),
+  /** Photos scored out of fold. */
+  photos: z.number().int().nonnegative(),
+  /** Most suspect first. */
+  suspects: z.array(suspectSchema),
+});
+export type SuspectsFile = z.infer<typeof suspectsFileSchema>;
+
+/** Adds the training's label suspects to an encoded version (either mode). */
+export function withSuspects(encoded: EncodedVersion, suspects: SuspectsFile | null): EncodedVersion {
+  if (!suspects) return encoded;
+  const body = JSON.stringify(suspectsFileSchema.parse(suspects));
+  return { ...encoded, files: { ...encoded.files, [VERSION_FILES.suspects]: body } };
+}
+
+/** A version's suspects.json (read with `readVersionFile`), or an InvalidVersionError naming `where`. */
+export function decodeSuspects(bytes: Uint8Array, where: string): SuspectsFile {
+  return decodeJson(bytes, suspectsFileSchema, `the label suspects of ${where}`);
+}
+
+function decodeJson<T>(bytes: Uint8Array, schema: z.ZodType<T>, what: string): T {
+  try {
+    return schema.parse(JSON.parse(new TextDecoder().decode(bytes)));
+  } catch (cause) {
+    throw new InvalidVersionError(`${what} is invalid: ${messageOf(cause)}`, { cause });
+  }
 }
 
 function encode(

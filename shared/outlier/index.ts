@@ -3,6 +3,7 @@ export {
   acceptedRate,
   acceptingThreshold,
   auroc,
+  type Calibration,
   type CalibrationInput,
   type CalibrationReport,
   calibrateForTraining,

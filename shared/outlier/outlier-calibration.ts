@@ -84,14 +84,19 @@ export type CalibrationReport =
     }
   | { method: null; reason: string };
 
+/** A calibrated detector (null when none could be), its report, and what it scored each validation row. */
+export interface Calibration {
+  detector: OutlierDetector | null;
+  report: CalibrationReport;
+  /** Aligned with the validation rows: scores of the detector that is stored. Null without a detector. */
+  validationScores: Float32Array | null;
+}
+
 /**
  * Fits the detector on the training rows, sets its threshold so ACCEPT_RATE of the validation photos are
  * accepted, and estimates how well it tells an unseen label apart by leaving labels out one at a time.
  */
-export function calibrateOutlierDetector(input: CalibrationInput): {
-  detector: OutlierDetector | null;
-  report: CalibrationReport;
-} {
+export function calibrateOutlierDetector(input: CalibrationInput): Calibration {
   const started = performance.now();
   const { validationRows } = input;
   if (validationRows.length < MIN_CALIBRATION_PHOTOS) {
@@ -101,6 +106,7 @@ export function calibrateOutlierDetector(input: CalibrationInput): {
         method: null,
         reason: `${validationRows.length} validation photos are fewer than the ${MIN_CALIBRATION_PHOTOS} a threshold needs; predictions answer unknown: null`,
       },
+      validationScores: null,
     };
   }
   const fitted = fitOn(input, input.trainRows);
@@ -114,6 +120,7 @@ export function calibrateOutlierDetector(input: CalibrationInput): {
         method: null,
         reason: `the outlier scores of the validation photos are not finite (${input.dim} features, ${input.trainRows.length} training photos); predictions answer unknown: null`,
       },
+      validationScores: null,
     };
   }
   const threshold = acceptingThreshold(validationScores, ACCEPT_RATE);
@@ -129,6 +136,7 @@ export function calibrateOutlierDetector(input: CalibrationInput): {
       heldOutAuroc: heldOut(input),
       seconds: (performance.now() - started) / 1000,
     },
+    validationScores,
   };
 }
 
@@ -190,7 +198,7 @@ export function calibrateForTraining(input: {
   labelNames: readonly string[];
   ids: readonly string[];
   validationIds: readonly string[] | undefined;
-}): { detector: OutlierDetector | null; report: CalibrationReport } {
+}): Calibration & { scoreOf: (id: string) => number | null } {
   if (!input.validationIds) {
     return {
       detector: null,
@@ -199,6 +207,8 @@ export function calibrateForTraining(input: {
         reason:
           'too few photos per label for a validation split to calibrate on; predictions answer unknown: null',
       },
+      validationScores: null,
+      scoreOf: () => null,
     };
   }
   const validation = new Set(input.validationIds);
@@ -207,5 +217,13 @@ export function calibrateForTraining(input: {
   input.ids.forEach((id, i) => {
     (validation.has(id) ? validationRows : trainRows).push(i);
   });
-  return calibrateOutlierDetector({ ...input, trainRows, validationRows });
+  const calibration = calibrateOutlierDetector({ ...input, trainRows, validationRows });
+  const scores = new Map<string, number>();
+  const s = calibration.validationScores;
+  if (s) {
+    validationRows.forEach((r, i) => {
+      scores.set(input.ids[r]!, s[i]!);
+    });
+  }
+  return { ...calibration, scoreOf: (id) => scores.get(id) ?? null };
 }

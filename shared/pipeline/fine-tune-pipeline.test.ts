@@ -23,7 +23,7 @@ import {
   trunkBackboneId,
 } from '../finetune/index.js';
 import { layout } from '../layout/index.js';
-import { readPointer, readVersion, TOP_JSON, TOP_WEIGHTS } from '../models/index.js';
+import { decodeEvaluation, readPointer, readVersion, TOP_JSON, TOP_WEIGHTS } from '../models/index.js';
 import { createFsStore, type ObjectStore } from '../store/index.js';
 import { initTf } from '../tf/tf-runtime.js';
 import { createUploadExtractor } from './extract-uploads.js';
@@ -183,8 +183,14 @@ describe('fine-tuning in the pipeline', () => {
     expect(manifest.head.format).toBe('headstart-finetuned-top');
     expect(manifest.backbone).toMatchObject({ id: trunkBackboneId(), featureDim: 14 * 14 * 136 });
     expect(Object.keys(manifest.head.files).sort()).toEqual(
-      ['evaluation.json', TOP_JSON, TOP_WEIGHTS].sort(),
+      ['evaluation.json', 'suspects.json', TOP_JSON, TOP_WEIGHTS].sort(),
     );
+    // The fine-tuned top's own validation predictions, photo by photo; it has no outlier detector to score them.
+    const examples = decodeEvaluation(files.get('evaluation.json')!, 'forced').validationExamples!;
+    expect(examples).toHaveLength(manifest.metrics.n);
+    expect(examples.every((e) => e.outlierScore === null)).toBe(true);
+    const hits = examples.filter((e) => e.label === e.predicted).length;
+    expect(hits / examples.length).toBeCloseTo(manifest.metrics.accuracy, 10);
     const top = loadTop(parseTop(files.get(TOP_JSON)!, files.get(TOP_WEIGHTS)!));
     try {
       expect(top.trunkId).toBe(manifest.backbone.id);

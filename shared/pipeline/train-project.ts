@@ -27,20 +27,27 @@ import {
   PointerConflictError,
   readPointer,
   readVersion,
+  type SuspectsFile,
+  type ValidationExample,
   withOutlierDetector,
+  withSuspects,
   writeVersion,
 } from '../models/index.js';
 import { calibrateForTraining } from '../outlier/index.js';
 import type { ObjectStore } from '../store/index.js';
 import { PreconditionFailedError, parseJson, readJson } from '../store/index.js';
 import {
+  argmaxRow,
   DEFAULT_MIN_PER_LABEL,
+  findLabelSuspects,
+  type SuspectSearch,
   splitByHash,
   type TrainInput,
   TrainingError,
   type TrainOptions,
   type TrainResult,
   trainHead,
+  type ValidationPredictions,
 } from '../train/index.js';
 import { readProjectSettings } from './project-settings.js';
 import { readRetrainRequest } from './retrain-requests.js';
@@ -116,7 +123,17 @@ interface Prepared {
 
 interface Fitted {
   head: TrainResult;
+  /** Wall time of the head search (with its refit), what the suspect search's time is compared with. */
+  headSeconds: number;
   modes: { chosen: TrainingMode; decision: ModeDecision; result?: FineTuneResult };
+}
+
+/** The label suspects of a training, as the version stores them, and what evaluation.json says of the search. */
+interface Suspects {
+  file: SuspectsFile | null;
+  report:
+    | { folds: number; photos: number; found: number; seconds: number; headSearchSeconds: number }
+    | { reason: string };
 }
 
 export interface TrainProjectDeps {
@@ -345,8 +362,10 @@ class ProjectTrainer {
     }
     const fitted = await this.fit(data, progress);
     if ('refused' in fitted) return { status: 'refused', project, ...fitted.refused };
+    await progress.phase('label suspects');
+    const suspects = await this.findSuspects(data, fitted, progress);
     await progress.phase('writing version');
-    const { version, metrics } = await this.write(project, snap, data, fitted);
+    const { version, metrics } = await this.write(project, snap, data, fitted, suspects);
     await this.deps.beforeFlip?.(version);
     const decision = await this.promote(project, version, metrics.macroF1, options.forcePromotion === true);
     return {
@@ -377,7 +396,8 @@ class ProjectTrainer {
     let currentManifest: ModelManifest | undefined;
     if (current) {
       try {
-        currentManifest = (await readVersion(store, project, current.pointer.version)).manifest;
+        currentManifest = (await readVersion(store, project, current.pointer.version, { forServing: true }))
+          .manifest;
       } catch {
         currentManifest = undefined; // a broken current version never blocks its replacement
       }
@@ -474,6 +494,7 @@ class ProjectTrainer {
     const { trainOptions } = data;
     let head: TrainResult;
     await progress.phase('head search');
+    const started = performance.now();
     try {
       head = await trainHead(data.input, {
         ...trainOptions,
@@ -486,8 +507,50 @@ class ProjectTrainer {
       if (err instanceof TrainingError) return { refused: { code: err.code, message: err.message } };
       throw err;
     }
+    const headSeconds = (performance.now() - started) / 1000;
     const modes = await this.fineTuneIfAllowed(data.setting, head, data, data.validationIds, progress);
-    return { head, modes };
+    return { head, headSeconds, modes };
+  }
+
+  /**
+   * Cross-validated predictions of every photo by the head configuration the search chose (shared/train's
+   * findLabelSuspects), whatever mode the version uses: they judge the labels, not the version. A fold the
+   * trainer refuses leaves the version without suspects, with the reason.
+   */
+  private async findSuspects(data: Prepared, fitted: Fitted, progress: ProgressReporter): Promise<Suspects> {
+    let found: SuspectSearch;
+    try {
+      found = await findLabelSuspects(data.input, {
+        config: fitted.head.config,
+        trainOptions: { ...this.deps.trainOptions },
+        onFold: (p) => progress.step(p.done, { of: p.total }),
+      });
+    } catch (err) {
+      if (err instanceof TrainingError) return { file: null, report: { reason: err.message } };
+      throw err;
+    }
+    const { labelNames, usable } = data;
+    const file: SuspectsFile = {
+      schemaVersion: 1,
+      folds: found.folds,
+      photos: found.photos,
+      suspects: found.suspects.map((x) => ({
+        key: usable[x.row]!.key,
+        sha256: usable[x.row]!.sha256,
+        label: labelNames[x.label]!,
+        suspectedLabel: labelNames[x.suspected]!,
+        confidence: x.confidence,
+        labelScore: x.labelScore,
+      })),
+    };
+    const report = {
+      folds: found.folds,
+      photos: found.photos,
+      found: found.suspects.length,
+      seconds: found.seconds,
+      headSearchSeconds: fitted.headSeconds,
+    };
+    return { file, report };
   }
 
   /** Writes the chosen mode's version (not yet current) through version-format.ts. */
@@ -495,8 +558,10 @@ class ProjectTrainer {
     project: string,
     snap: Snapshot,
     data: Prepared,
-    { head, modes }: Fitted,
+    fitted: Fitted,
+    suspects: Suspects,
   ): Promise<{ version: string; metrics: ModelManifest['metrics'] }> {
+    const { head, modes } = fitted;
     const { backbone, trunk } = this.deps;
     const ft = modes.chosen === 'finetune' && trunk ? modes.result : undefined;
     const version = newVersionName(this.now());
@@ -511,8 +576,14 @@ class ProjectTrainer {
         }
       : calibrateForTraining({ ...data.input, validationIds: data.validationIds });
     const evaluation = {
-      ...evaluationOf({ project, version, snap, data, fitted: { head, modes }, scored, ran }),
+      ...evaluationOf({ project, version, snap, data, fitted, scored, ran }),
       outlier: outlier.report,
+      validationExamples: validationExamples({
+        data,
+        predictions: ft ? ft.validationPredictions : head.validationPredictions,
+        outlierScore: outlier.detector ? outlier.scoreOf : () => null,
+      }),
+      suspects: suspects.report,
     };
     const common = {
       project,
@@ -550,11 +621,8 @@ class ProjectTrainer {
             type: head.config.headType,
             training: { ...head.config },
           });
-    await writeVersion(
-      this.deps.store,
-      encoded.manifest,
-      withOutlierDetector(encoded, outlier.detector).files,
-    );
+    const complete = withSuspects(withOutlierDetector(encoded, outlier.detector), suspects.file);
+    await writeVersion(this.deps.store, encoded.manifest, complete.files);
     return { version, metrics };
   }
 
@@ -688,7 +756,8 @@ class ProjectTrainer {
       let currentF1: number | undefined;
       if (current) {
         try {
-          currentF1 = (await readVersion(store, project, current.pointer.version)).manifest.metrics.macroF1;
+          const read = await readVersion(store, project, current.pointer.version, { forServing: true });
+          currentF1 = read.manifest.metrics.macroF1;
         } catch {
           currentF1 = undefined;
         }
@@ -778,6 +847,36 @@ function evaluationOf(v: {
     ),
     backbone: { id: v.ran.id, weightsSha256: v.ran.weightsSha256 },
   };
+}
+
+/**
+ * Each validation photo once, with what the version's predictor said of it (the probabilities its validation
+ * metrics were computed from, so every confusion-matrix cell lists its photos) and its outlier score.
+ */
+function validationExamples(v: {
+  data: Prepared;
+  predictions: ValidationPredictions;
+  outlierScore: (id: string) => number | null;
+}): ValidationExample[] {
+  const { labelNames } = v.data;
+  const k = labelNames.length;
+  const bySha = new Map(v.data.usable.map((e) => [e.sha256, e]));
+  const { ids, probs } = v.predictions;
+  return ids.flatMap((id, i) => {
+    const photo = bySha.get(id);
+    if (!photo) return [];
+    const p = argmaxRow(probs, i, k);
+    return [
+      {
+        key: photo.key,
+        sha256: photo.sha256,
+        label: photo.label,
+        predicted: labelNames[p]!,
+        score: probs[i * k + p]!,
+        outlierScore: v.outlierScore(id),
+      },
+    ];
+  });
 }
 
 /** What evaluation.json records of photos uploaded more than once (see dedupe-examples.ts for the rule). */

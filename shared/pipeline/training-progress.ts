@@ -5,7 +5,7 @@ import { z } from 'zod';
  * can show it. Optional everywhere: states written before it existed, and readers that do not know it, still work.
  */
 export const trainingProgressSchema = z.object({
-  /** 'loading features', 'head search', 'fine-tuning', 'writing version'. */
+  /** 'loading features', 'head search', 'fine-tuning', 'label suspects', 'writing version'. */
   phase: z.string(),
   /** Steps of the phase done so far (candidates of the head search, epochs of fine-tuning) and their number. */
   step: z.number().int().nonnegative().optional(),
@@ -88,7 +88,12 @@ function round(s: number): number {
 
 /** One line for people: `fine-tuning: epoch 3 of 40, 12 s elapsed, about 1 min left`. */
 export function formatProgress(p: TrainingProgress): string {
-  const unit = p.phase === 'fine-tuning' ? 'epoch' : p.phase === 'head search' ? 'candidate' : 'step';
+  const units: Record<string, string> = {
+    'fine-tuning': 'epoch',
+    'head search': 'candidate',
+    'label suspects': 'fold',
+  };
+  const unit = units[p.phase] ?? 'step';
   const parts = [p.step !== undefined && p.of ? `${unit} ${p.step} of ${p.of}` : undefined];
   parts.push(`${duration(p.elapsedSeconds)} elapsed`);
   if (p.etaSeconds !== undefined) parts.push(`about ${duration(p.etaSeconds)} left`);

@@ -5,7 +5,8 @@ export {
   stratifiedFolds,
 } from './cross-validation.js';
 export { type Head, type HeadType, loadHead, type SerializedHead } from './head-model.js';
-export { computeMetrics, ECE_BINS, type LabelMetrics, type Metrics } from './metrics.js';
+export { findLabelSuspects, type LabelSuspect, type SuspectSearch } from './label-suspects.js';
+export { argmaxRow, computeMetrics, ECE_BINS, type LabelMetrics, type Metrics } from './metrics.js';
 export {
   type ClassWeighting,
   classWeights,
@@ -41,10 +42,12 @@ export {
 export {
   DEFAULT_MIN_PER_LABEL,
   datasetSnapshotOf,
+  fitConfiguration,
   type SearchCandidate,
   type TrainConfig,
   type TrainInput,
   type TrainOptions,
   type TrainResult,
   trainHead,
+  type ValidationPredictions,
 } from './train-head.js';

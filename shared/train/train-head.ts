@@ -148,10 +148,19 @@ export interface TrainResult {
   metrics: Metrics;
   /** Its class-weighted validation cross-entropy on that split (what fine-tuning's is compared with). */
   validationLoss: number;
+  /** What `metrics` scored: the validation rows' ids and their class probabilities (ids x labels, row-major). */
+  validationPredictions: ValidationPredictions;
   config: TrainConfig;
   search: SearchCandidate[];
   /** sha256 hex of the sorted `id,label` lines, joined by newlines. */
   datasetSnapshot: string;
+}
+
+/** Per-photo predictions on a validation split, in the order a result's metrics counted them. */
+export interface ValidationPredictions {
+  ids: readonly string[];
+  /** ids.length x labels, row-major. */
+  probs: Float32Array;
 }
 
 export const DEFAULT_MIN_PER_LABEL = 5;
@@ -195,13 +204,7 @@ type ParsedOptions = z.infer<typeof optionsSchema>;
  * takes raw backbone features.
  */
 export async function trainHead(input: TrainInput, options: TrainOptions = {}): Promise<TrainResult> {
-  const parsedOptions = optionsSchema.safeParse(options);
-  if (!parsedOptions.success) {
-    throw new InvalidTrainingInputError(
-      parsedOptions.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '),
-    );
-  }
-  const opts = parsedOptions.data;
+  const opts = parseOptions(options);
   const { n, k, y } = validateInput(input);
   if (k < 2) throw new TooFewLabelsError(k);
   const counts = labelCounts(y, k);
@@ -263,11 +266,8 @@ export async function trainHead(input: TrainInput, options: TrainOptions = {}): 
   const onSplit = crossValidated
     ? fitCandidate(candidate.headType, candidate.l2, trainData, validationData, opts)
     : chosen.outcome;
-  const metrics = computeMetrics(
-    validationData.y,
-    predictStandardized(onSplit.params, validationData),
-    input.labelNames,
-  );
+  const validationProbs = predictStandardized(onSplit.params, validationData);
+  const metrics = computeMetrics(validationData.y, validationProbs, input.labelNames);
 
   let finalParams: HeadParams = onSplit.params;
   let finalStandardization = standardization;
@@ -290,6 +290,7 @@ export async function trainHead(input: TrainInput, options: TrainOptions = {}): 
     head,
     metrics,
     validationLoss: onSplit.validationLoss,
+    validationPredictions: { ids: validation.map((r) => input.ids[r]!), probs: validationProbs },
     config: {
       headType: candidate.headType,
       l2: candidate.l2,
@@ -309,6 +310,55 @@ export async function trainHead(input: TrainInput, options: TrainOptions = {}): 
     search,
     datasetSnapshot: await datasetSnapshotOf(input.ids, y, input.labelNames),
   };
+}
+
+function parseOptions(options: TrainOptions): ParsedOptions {
+  const parsed = optionsSchema.safeParse(options);
+  if (!parsed.success) {
+    throw new InvalidTrainingInputError(
+      parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '),
+    );
+  }
+  return parsed.data;
+}
+
+/**
+ * The configuration a search chose, fitted on the `fit` rows for its `epochs` without early stopping (as the
+ * refit is), and its class probabilities for the `score` rows (score.length x labels, row-major).
+ * Standardization and class weights come from the fit rows alone, as in each fold of the search. `l2` replaces
+ * the configuration's: the caller scales it to the fit's size.
+ */
+export function fitConfiguration(
+  input: TrainInput,
+  spec: {
+    config: TrainConfig;
+    l2: number;
+    fit: readonly number[];
+    score: readonly number[];
+    options?: TrainOptions;
+  },
+): Float32Array {
+  const opts = parseOptions(spec.options ?? {});
+  const { k, y } = validateInput(input);
+  const { config } = spec;
+  const standardization = standardize(input.features, input.dim, spec.fit);
+  const weights = classWeights(labelCounts(y, k, spec.fit), config.classWeight);
+  const epochs = Math.max(1, config.epochs);
+  const fitted = fitCandidate(
+    config.headType,
+    spec.l2,
+    gather(input, y, spec.fit, standardization, weights),
+    undefined,
+    {
+      ...opts,
+      hiddenUnits: config.hiddenUnits ?? opts.hiddenUnits,
+      dropout: config.dropout ?? opts.dropout,
+      seed: config.seed,
+      maxEpochs: epochs,
+      maxIterations: epochs,
+    },
+  );
+  return predictStandardized(fitted.params, gather(input, y, spec.score, standardization, weights));
 }
 
 interface FoldData {

@@ -404,8 +404,24 @@ describe('predict and eval with bad files among good ones', () => {
       macroF1: number;
       labelsNotInFolder: string[];
       perLabel: { label: string; f1: number; support: number }[];
+      labels: string[];
+      confusion: number[][];
+      examples: { file: string; label: string; predicted: string; score: number; unknown: boolean | null }[];
     };
     expect(report.n).toBe(10);
+    // Each scored photo once, by file, and together they make the confusion matrix.
+    expect(new Set(report.examples.map((e) => e.file)).size).toBe(10);
+    for (const e of report.examples) {
+      expect(e.file.startsWith(join(dir, e.label))).toBe(true);
+      expect(e.score).toBeGreaterThan(0);
+      expect(typeof e.unknown === 'boolean' || e.unknown === null).toBe(true);
+    }
+    report.labels.forEach((t, ti) => {
+      report.labels.forEach((p, pi) => {
+        const cell = report.examples.filter((e) => e.label === t && e.predicted === p).length;
+        expect(cell).toBe(report.confusion[ti]![pi]);
+      });
+    });
     expect(report.labelsNotInFolder).toEqual(['pants', 't-shirt']);
     const present = report.perLabel.filter((p) => ['hat', 'shoes'].includes(p.label));
     expect(present.every((p) => p.support === 5)).toBe(true);

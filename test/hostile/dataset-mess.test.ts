@@ -329,7 +329,9 @@ function suite(name: string, makeEnv: () => Promise<Env>) {
       expect((await waiting)?.status).toBe('promoted');
       expect(lines.length).toBeGreaterThan(0);
       expect(
-        lines.every((l) => /^(loading features|head search|writing version): .*\d+ s elapsed/.test(l)),
+        lines.every((l) =>
+          /^(loading features|head search|label suspects|writing version): .*\d+ s elapsed/.test(l),
+        ),
       ).toBe(true);
     });
   });
