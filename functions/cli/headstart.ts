@@ -194,10 +194,8 @@ async function run(argv: string[]): Promise<void> {
         photos: { type: 'string' },
         scale: { type: 'string' },
         offset: { type: 'string' },
-        as: { type: 'string' },
         below: { type: 'string' },
         sample: { type: 'string' },
-        limit: { type: 'string' },
       },
     });
   } catch (err) {
