@@ -5,6 +5,7 @@ import {
   BACKBONE_WEIGHTS,
   buildDefaultBackbone,
   calibrationPhotosDir,
+  DEFAULT_INPUT_SIZE,
   defaultBackboneId,
   parseBackbone,
   serializeBackbone,
@@ -59,7 +60,7 @@ export interface BackboneAsset {
 export interface BackboneAssetOptions {
   /** Cache root; the asset lives in `<cacheRoot>/<nsfwjs version>-<id>/`. */
   cacheRoot: string;
-  /** Photos (RGB at 224 px after decoding) that the export's fidelity check compares source and export on. */
+  /** Photos (decoded at the default backbone's input size) that the export's fidelity check compares source and export on. */
   fidelityPhotos?: () => Uint8Array[];
 }
 
@@ -142,7 +143,9 @@ export async function buildBackboneAsset(options: BackboneAssetOptions): Promise
   if (!base || !trunk) {
     await initTf();
     const photos = (options.fidelityPhotos ?? calibrationPhotos)();
-    const decoded = await Promise.all(photos.map(async (p) => (await decodeImage(p, { size: 224 })).data));
+    const decoded = await Promise.all(
+      photos.map(async (p) => (await decodeImage(p, { size: DEFAULT_INPUT_SIZE })).data),
+    );
     if (!base) {
       const out = await failing('the default backbone', async () => {
         const { pkg } = await buildDefaultBackbone({ fidelityImages: decoded });

@@ -152,7 +152,7 @@ describe.skipIf(!endpoint)('the built bundles against moto_server', () => {
     expect(decoded.backboneId).toBe(backbone.id);
     // The deployed trunk is found and its activations cached beside the pooled features, for fine-tuning.
     const spatial = await store.get(`features/${backbone.trunk.id}/${features[0]!.split('/').pop()}`);
-    expect(decodeFeatures(spatial!.body).dim).toBe(14 * 14 * 136);
+    expect(decodeFeatures(spatial!.body).dim).toBe(10 * 10 * 136);
 
     const received = await sqs.send(
       new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 1 }),

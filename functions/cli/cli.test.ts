@@ -6,7 +6,8 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createFsStore } from '../../shared/store/index.js';
 import { initTf } from '../../shared/tf/tf-runtime.js';
-import { errorLine, main } from './headstart.js';
+import { runCli } from '../../test/support/run-cli.js';
+import { errorLine } from './headstart.js';
 
 let home: string;
 beforeAll(async () => {
@@ -18,17 +19,7 @@ afterEach(() => {
   vi.restoreAllMocks();
 });
 
-async function cli(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  vi.spyOn(console, 'log').mockImplementation((...a) => void out.push(a.join(' ')));
-  vi.spyOn(console, 'error').mockImplementation((...a) => void err.push(a.join(' ')));
-  process.exitCode = undefined;
-  const code = await main([...args, '--home', home]);
-  process.exitCode = undefined;
-  vi.restoreAllMocks();
-  return { code, out: out.join('\n'), err: err.join('\n') };
-}
+const cli = (...args: string[]) => runCli(home, args);
 
 describe('headstart CLI', () => {
   it('prints help for every command and refuses unknown ones in one line with exit code 2', async () => {

@@ -86,7 +86,7 @@ export function readForApi(file: string, maxBodyBytes: number): Uint8Array {
 export function tooLargeForApi(bytes: number, maxBodyBytes: number): FileProblem {
   return new FileProblem(
     'payload_too_large',
-    `file is ${megabytes(bytes)}, over the API's ${megabytes(maxBodyBytes)} request limit (HEADSTART_MAX_BODY_BYTES); downscale it (the model sees 224 px)`,
+    `file is ${megabytes(bytes)}, over the API's ${megabytes(maxBodyBytes)} request limit (HEADSTART_MAX_BODY_BYTES); downscale it (the model sees at most 224 px)`,
   );
 }
 

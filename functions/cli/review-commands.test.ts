@@ -8,7 +8,7 @@ import { readProjectSettings } from '../../shared/pipeline/project-settings.js';
 import type { ReviewItem } from '../../shared/review/index.js';
 import { createFsStore, type ObjectStore } from '../../shared/store/index.js';
 import { clothingMini } from '../../test/support/fixtures.js';
-import { main } from './headstart.js';
+import { runCli } from '../../test/support/run-cli.js';
 
 let home: string;
 let store: ObjectStore;
@@ -21,17 +21,7 @@ afterEach(() => {
   vi.restoreAllMocks();
 });
 
-async function cli(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  vi.spyOn(console, 'log').mockImplementation((...a) => void out.push(a.join(' ')));
-  vi.spyOn(console, 'error').mockImplementation((...a) => void err.push(a.join(' ')));
-  process.exitCode = undefined;
-  const code = await main([...args, '--home', home]);
-  process.exitCode = undefined;
-  vi.restoreAllMocks();
-  return { code, out: out.join('\n'), err: err.join('\n') };
-}
+const cli = (...args: string[]) => runCli(home, args);
 
 /** An item as the edge writes it: the image, then the record. */
 async function queue(project: string, bytes: Uint8Array, score: number): Promise<string> {

@@ -48,7 +48,7 @@ function checkFile(f: LabelledFile, options: UploadOptions): { key: string; byte
   const key = parseUploadKey(layout.upload(options.project, f.label, basename(f.path))).key;
   if (f.size > options.maxUploadBytes) {
     throw new UploadTooLargeError(
-      `file is ${megabytes(f.size)} (${f.size} bytes), over the ${megabytes(options.maxUploadBytes)} upload limit (HEADSTART_MAX_UPLOAD_BYTES=${options.maxUploadBytes}); downscale it (the model sees 224 px)`,
+      `file is ${megabytes(f.size)} (${f.size} bytes), over the ${megabytes(options.maxUploadBytes)} upload limit (HEADSTART_MAX_UPLOAD_BYTES=${options.maxUploadBytes}); downscale it (the model sees at most 224 px)`,
     );
   }
   try {

@@ -22,7 +22,7 @@ export const MID_PREFIX =
  */
 export const MID_CUT = 'expanded_conv_13/depthwise/depthwise';
 export const MID_POOLING: Pooling = 'grid2';
-export const MID_INPUT_SIZE = 224;
+export const MID_INPUT_SIZE = 160;
 export const MID_QUANTIZATION: Quantization = 'int8-per-channel';
 
 /** The cuts around block 13 that the probe compares. */
@@ -51,7 +51,7 @@ export function midCutSlug(cut: string): string {
     .replace(/[^a-z0-9._-]/g, '_');
 }
 
-/** Ids name everything that changes features: `mnv2x14-nsfwjs.ec13-dw.224.grid2.i8c`. */
+/** Ids name everything that changes features: `mnv2x14-nsfwjs.ec13-dw.160.grid2.i8c`. */
 export function midBackboneId(
   options: { cut?: string; inputSize?: number; pooling?: Pooling; quantization?: Quantization } = {},
 ): string {

@@ -2,10 +2,10 @@ import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { clothingMini } from '../../test/support/fixtures.js';
 import type { BackbonePackage } from '../backbone/backbone-package.js';
-import { buildDefaultBackbone, defaultBackboneId } from '../backbone/default-backbone.js';
+import { buildDefaultBackbone, DEFAULT_INPUT_SIZE, defaultBackboneId } from '../backbone/default-backbone.js';
 import { cosine } from '../backbone/export-backbone.js';
 import { type Backbone, loadBackbone } from '../backbone/load-backbone.js';
-import { buildMnv2Backbone, mnv2BackboneId } from '../backbone/mnv2-backbone.js';
+import { buildMnv2Backbone, MNV2_INPUT_SIZE, mnv2BackboneId } from '../backbone/mnv2-backbone.js';
 import { decodeImage } from '../image/index.js';
 import { initTf } from '../tf/tf-runtime.js';
 import { buildFineTuningFor, trunkBackboneId, trunkIdFor } from './built-in-trunks.js';
@@ -23,7 +23,8 @@ const BUILT_INS = [
     id: defaultBackboneId,
     build: buildDefaultBackbone,
     trunkCut: MID_TRUNK_CUT,
-    shape: [14, 14, 136] as [number, number, number],
+    inputSize: DEFAULT_INPUT_SIZE,
+    shape: [10, 10, 136] as [number, number, number],
     featureDim: 4 * 816,
   },
   {
@@ -31,6 +32,7 @@ const BUILT_INS = [
     id: mnv2BackboneId,
     build: buildMnv2Backbone,
     trunkCut: MNV2_TRUNK_CUT,
+    inputSize: MNV2_INPUT_SIZE,
     shape: [14, 14, 96] as [number, number, number],
     featureDim: 576,
   },
@@ -54,7 +56,9 @@ describe.each(BUILT_INS)('the fine-tuning trunk of $name', (builtIn) => {
   beforeAll(async () => {
     await initTf();
     const files = clothingMini('eval').filter((_, i) => i % 6 === 0);
-    photos = await Promise.all(files.map(async (f) => (await decodeImage(f.bytes, { size: 224 })).data));
+    photos = await Promise.all(
+      files.map(async (f) => (await decodeImage(f.bytes, { size: builtIn.inputSize })).data),
+    );
     const built = await buildFineTuningFor(builtIn.id(), { fidelityImages: photos })!;
     trunkPkg = built.trunk.pkg;
     segment = built.segment;

@@ -1,6 +1,7 @@
 import { defaultBackboneId } from '../backbone/default-backbone.js';
 import type { ExportResult } from '../backbone/export-backbone.js';
-import { mnv2BackboneId } from '../backbone/mnv2-backbone.js';
+import { MID_INPUT_SIZE } from '../backbone/mid-backbone.js';
+import { MNV2_INPUT_SIZE, mnv2BackboneId } from '../backbone/mnv2-backbone.js';
 import { buildMidFineTuning, buildMidSegment, MID_TRUNK_CUT, midTrunkId } from './mid-trunk.js';
 import {
   buildMnv2FineTuning,
@@ -15,6 +16,8 @@ import type { TopSegment } from './top-segment.js';
 interface BuiltInTrunk {
   trunkId: string;
   trunkCut: string;
+  /** The input size its trunk (and backbone) take: the size fidelity photos are decoded at. */
+  inputSize: number;
   build(options: TrunkOptions): Promise<FineTuningBuild>;
 }
 
@@ -24,14 +27,35 @@ interface BuiltInTrunk {
  */
 function builtInTrunks(): Map<string, BuiltInTrunk> {
   return new Map([
-    [defaultBackboneId(), { trunkId: midTrunkId(), trunkCut: MID_TRUNK_CUT, build: buildMidFineTuning }],
-    [mnv2BackboneId(), { trunkId: mnv2TrunkId(), trunkCut: MNV2_TRUNK_CUT, build: buildMnv2FineTuning }],
+    [
+      defaultBackboneId(),
+      {
+        trunkId: midTrunkId(),
+        trunkCut: MID_TRUNK_CUT,
+        inputSize: MID_INPUT_SIZE,
+        build: buildMidFineTuning,
+      },
+    ],
+    [
+      mnv2BackboneId(),
+      {
+        trunkId: mnv2TrunkId(),
+        trunkCut: MNV2_TRUNK_CUT,
+        inputSize: MNV2_INPUT_SIZE,
+        build: buildMnv2FineTuning,
+      },
+    ],
   ]);
 }
 
 /** The fine-tuning trunk of a backbone, by id, or undefined when it has none. */
 export function trunkIdFor(backboneId: string): string | undefined {
   return builtInTrunks().get(backboneId)?.trunkId;
+}
+
+/** The input size of a built-in backbone that fine-tunes, or undefined. */
+export function builtInInputSize(backboneId: string): number | undefined {
+  return builtInTrunks().get(backboneId)?.inputSize;
 }
 
 /** Builds the trunk and segment of a built-in backbone; undefined for a backbone that has no trunk. */

@@ -3,6 +3,7 @@ export {
   buildDefaultSegment,
   buildDefaultTrunk,
   buildFineTuningFor,
+  builtInInputSize,
   defaultTrunkCut,
   trunkBackboneId,
   trunkIdFor,

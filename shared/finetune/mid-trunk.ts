@@ -11,13 +11,13 @@ import { foldGraphTopSegment, type TopSegment } from './top-segment.js';
 
 /**
  * Where fine-tuning cuts the 1.4-wide MobileNetV2 (the default backbone): the frozen trunk ends at block 12's
- * output (14x14x136 at 224 px) and the top retrains block 13's expansion and depthwise convolution up to the
+ * output (10x10x136 at 160 px) and the top retrains block 13's expansion and depthwise convolution up to the
  * head-only cut, pooled on the same 2x2 grid, so the untrained top is exactly the head-only model. The same
  * place as on MobileNetV2 1.0, where it was measured (spatial-trunk.ts); `npm run bench:finetune` re-measures it.
  */
 export const MID_TRUNK_CUT = 'expanded_conv_12/add';
 
-/** The trunk's id: the backbone's id scheme at the trunk's cut, unpooled (`mnv2x14-nsfwjs.ec12-add.224.none.i8c`). */
+/** The trunk's id: the backbone's id scheme at the trunk's cut, unpooled (`mnv2x14-nsfwjs.ec12-add.160.none.i8c`). */
 export function midTrunkId(options: { inputSize?: number } = {}): string {
   return midBackboneId({ cut: MID_TRUNK_CUT, pooling: 'none', ...options });
 }

@@ -254,7 +254,7 @@ export const predictRoute = createRoute({
   path: '/v1/projects/{project}/predict',
   summary: 'Classify one image',
   description:
-    'The body is the image itself (`Content-Type: image/jpeg`, `image/png` or `image/webp`), `multipart/form-data` with a file field `image`, or JSON `{"image": "<base64>"}`. Bodies over the limit are refused with 413: 6 MB by default, and 1 MB when the edge runs as Lambda@Edge (CloudFront passes a function at most 1 MB of body). Photos are resized to the backbone input (224 px) anyway, so downscaling to ~512 px before upload loses nothing.',
+    'The body is the image itself (`Content-Type: image/jpeg`, `image/png` or `image/webp`), `multipart/form-data` with a file field `image`, or JSON `{"image": "<base64>"}`. Bodies over the limit are refused with 413: 6 MB by default, and 1 MB when the edge runs as Lambda@Edge (CloudFront passes a function at most 1 MB of body). Photos are resized to the backbone input (160 px by default, 224 px at most) anyway, so downscaling to ~512 px before upload loses nothing.',
   security,
   request: predictRequest({
     'image/jpeg': { schema: binary },

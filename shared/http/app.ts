@@ -63,7 +63,7 @@ export const DEFAULT_EDGE_CONFIG: EdgeAppConfig = {
   maxQueue: 64,
   clock: Date.now,
   bodyLimitHint:
-    'the model sees 224x224 pixels, so downscaling photos to about 512 px on the long side before sending loses nothing',
+    'the model sees at most 224x224 pixels, so downscaling photos to about 512 px on the long side before sending loses nothing',
   reviewMaxPerMinute: 30,
   reviewMaxBytes: 4 * 1024 * 1024,
   random: Math.random,

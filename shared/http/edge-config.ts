@@ -58,7 +58,7 @@ export function lambdaEdgeConfig(
       requireKeys: baked.requireKeys ?? true,
       ...(baked.pointerTtlSeconds ? { pointerTtlSeconds: baked.pointerTtlSeconds } : {}),
       bodyLimitHint:
-        'CloudFront passes Lambda@Edge at most 1 MB of request body; downscale the photo (the model sees 224x224 pixels, about 512 px on the long side is plenty) or call the Function URL, which takes up to 6 MB',
+        'CloudFront passes Lambda@Edge at most 1 MB of request body; downscale the photo (the model sees at most 224x224 pixels, about 512 px on the long side is plenty) or call the Function URL, which takes up to 6 MB',
     },
   };
 }

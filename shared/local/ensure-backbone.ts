@@ -3,13 +3,20 @@ import { join } from 'node:path';
 import {
   BackboneNotFoundError,
   buildDefaultBackbone,
+  DEFAULT_INPUT_SIZE,
   defaultBackboneId,
   readBackboneManifest,
   readDefaultBackboneId,
   saveBackbone,
   setDefaultBackbone,
 } from '../backbone/index.js';
-import { buildFineTuningFor, readSegment, saveTrunk, trunkIdFor } from '../finetune/index.js';
+import {
+  buildFineTuningFor,
+  builtInInputSize,
+  readSegment,
+  saveTrunk,
+  trunkIdFor,
+} from '../finetune/index.js';
 import { decodeImage } from '../image/index.js';
 import type { ObjectStore } from '../store/index.js';
 
@@ -27,10 +34,10 @@ function photosUnder(dir: string, limit: number): string[] {
   return out;
 }
 
-async function fidelityPhotos(dir: string): Promise<Uint8Array[]> {
+async function fidelityPhotos(dir: string, size: number): Promise<Uint8Array[]> {
   return Promise.all(
     photosUnder(dir, 16).map(
-      async (f) => (await decodeImage(new Uint8Array(readFileSync(f)), { size: 224 })).data,
+      async (f) => (await decodeImage(new Uint8Array(readFileSync(f)), { size })).data,
     ),
   );
 }
@@ -58,7 +65,7 @@ export async function ensureBuiltInBackbone(
   let photos: Uint8Array[] | undefined;
   if (!(await hasBackbone(store, id))) {
     options.log?.(`building the backbone ${id} from nsfwjs (once per store)...`);
-    photos = await fidelityPhotos(options.photosDir);
+    photos = await fidelityPhotos(options.photosDir, DEFAULT_INPUT_SIZE);
     const { pkg } = await buildDefaultBackbone({ fidelityImages: photos });
     await saveBackbone(store, pkg);
     const f = pkg.manifest.fidelity!;
@@ -78,7 +85,7 @@ async function ensureTrunk(
   const trunkId = trunkIdFor(id);
   if (!trunkId || (await readSegment(store, trunkId))) return;
   options.log?.(`building the fine-tuning trunk ${trunkId} (once per store)...`);
-  const photos = options.photos ?? (await fidelityPhotos(options.photosDir));
+  const photos = options.photos ?? (await fidelityPhotos(options.photosDir, builtInInputSize(id)!));
   // A store still on the previous built-in default gets that backbone's own trunk.
   const { trunk, segment } = (await buildFineTuningFor(id, { fidelityImages: photos }))!;
   await saveTrunk(store, trunk.pkg, segment);

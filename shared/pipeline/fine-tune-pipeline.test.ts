@@ -38,7 +38,7 @@ import { dualExtractorFromStore, trunkDepsFromStore } from './trunk-deps.js';
 
 let backbone: Backbone;
 let segment: TopSegment;
-const TRUNK_SHAPE = [14, 14, 136] as const;
+const TRUNK_SHAPE = [10, 10, 136] as const;
 const fast = { headTypes: ['softmax' as const], softmaxL2: [1e-3, 1e-2] };
 
 beforeAll(async () => {
@@ -130,7 +130,7 @@ describe('fine-tuning in the pipeline', () => {
       const spatial = await store.get(spatialFeatureKey(trunkBackboneId(), o.sha256));
       expect(spatial?.key).toBe(`features/${trunkBackboneId()}/${o.sha256}`);
       const values = decodeSpatialFeatures(spatial!.body, trunkBackboneId(), TRUNK_SHAPE);
-      expect(values.length).toBe(14 * 14 * 136);
+      expect(values.length).toBe(10 * 10 * 136);
       expect(await store.head(layout.feature(backbone.manifest.id, o.sha256))).toBeTruthy();
     }
     // The same photo under another project and name is neither extracted nor stored again.
@@ -181,7 +181,7 @@ describe('fine-tuning in the pipeline', () => {
     const { manifest, files, mode } = await evaluation(store, 'forced', pointer!.pointer.version);
     expect(mode.reason).toMatch(/forced/);
     expect(manifest.head.format).toBe('headstart-finetuned-top');
-    expect(manifest.backbone).toMatchObject({ id: trunkBackboneId(), featureDim: 14 * 14 * 136 });
+    expect(manifest.backbone).toMatchObject({ id: trunkBackboneId(), featureDim: 10 * 10 * 136 });
     expect(Object.keys(manifest.head.files).sort()).toEqual(
       ['evaluation.json', 'suspects.json', TOP_JSON, TOP_WEIGHTS].sort(),
     );

@@ -8,6 +8,7 @@ import {
   type BackbonePackage,
   buildMnv2Backbone,
   loadBackbone,
+  MNV2_INPUT_SIZE,
   mnv2BackboneId,
   readDefaultBackboneId,
   saveBackbone,
@@ -49,6 +50,7 @@ beforeAll(async () => {
   oldPkg = await cachedBackbonePackage(
     mnv2BackboneId(),
     async (fidelityImages) => (await buildMnv2Backbone({ fidelityImages })).pkg,
+    { inputSize: MNV2_INPUT_SIZE },
   );
   newPkg = await testBackbone();
   [oldBackbone, newBackbone] = await Promise.all([loadBackbone(oldPkg), loadBackbone(newPkg)]);

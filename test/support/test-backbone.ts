@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import {
   type BackbonePackage,
   buildDefaultBackbone,
+  DEFAULT_INPUT_SIZE,
   defaultBackboneId,
   parseBackbone,
   serializeBackbone,
@@ -14,11 +15,13 @@ import { clothingMini } from './fixtures.js';
 
 /**
  * A backbone package built once per machine and cached in the OS temp dir: building is deterministic, and sharing
- * the result saves each test file the few seconds of folding and fidelity checks. `build` gets the fidelity photos.
+ * the result saves each test file the few seconds of folding and fidelity checks. `build` gets the fidelity photos,
+ * decoded at `inputSize` (default: the default backbone's).
  */
 export async function cachedBackbonePackage(
   id: string,
   build: (fidelityImages: Uint8Array[]) => Promise<BackbonePackage>,
+  options: { inputSize?: number } = {},
 ): Promise<BackbonePackage> {
   const dir = join(tmpdir(), 'headstart-test-backbones', `${NSFWJS_VERSION}-${id}`);
   const json = join(dir, 'backbone.json');
@@ -33,7 +36,7 @@ export async function cachedBackbonePackage(
   const photos = await Promise.all(
     clothingMini('eval')
       .filter((_, i) => i % 4 === 0)
-      .map(async (f) => (await decodeImage(f.bytes, { size: 224 })).data),
+      .map(async (f) => (await decodeImage(f.bytes, { size: options.inputSize ?? DEFAULT_INPUT_SIZE })).data),
   );
   const pkg = await build(photos);
   const out = serializeBackbone(pkg);
