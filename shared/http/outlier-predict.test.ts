@@ -199,7 +199,7 @@ describe('a version with an outlier detector', () => {
       JSON.stringify({ review: { enabled: true, below: 0 } }),
     );
     const { app, reviews } = testApp(fx, store);
-    const b = await predict(app, 'queued', noise);
+    const b = await predict(app, 'queued', unusual);
     expect(b.unknown).toBe(true);
     const known = inDistribution()[0]!.bytes;
     expect((await predict(app, 'queued', known)).unknown).toBe(false);
@@ -207,7 +207,7 @@ describe('a version with an outlier detector', () => {
     const { items } = await listReviewItems(store, 'queued');
     expect(items).toEqual([
       expect.objectContaining({
-        id: createHash('sha256').update(noise).digest('hex'),
+        id: createHash('sha256').update(unusual).digest('hex'),
         reason: 'unknown',
         unknown: true,
         outlierScore: b.outlierScore,
