@@ -26,7 +26,7 @@ let built: ExportResult;
 beforeAll(async () => {
   await initTf();
   at224 = await decodeAll(224);
-  built = await buildMidBackbone({ fidelityImages: at224 });
+  built = await buildMidBackbone({ fidelityImages: at224, inputSize: 224 });
 });
 
 describe('mobilenet_v2_mid converted to a Headstart graph', () => {
@@ -39,7 +39,8 @@ describe('mobilenet_v2_mid converted to a Headstart graph', () => {
       nsfwjsSourcePackage('mobilenet_v2_mid', { layer: MID_PREFIX + MID_CUT, pooling: 'grid2', dim: 3264 }),
     );
     const f32 = await loadBackbone(
-      (await buildMidBackbone({ fidelityImages: at224.slice(0, 4), quantization: 'float32' })).pkg,
+      (await buildMidBackbone({ fidelityImages: at224.slice(0, 4), inputSize: 224, quantization: 'float32' }))
+        .pkg,
     );
     const int8 = await loadBackbone(pkg);
     const src = await source.extract(at224);
@@ -78,7 +79,7 @@ describe('mobilenet_v2_mid converted to a Headstart graph', () => {
   });
 
   it('gives the same bytes, sha256 and id when built twice', async () => {
-    const again = await buildMidBackbone({ fidelityImages: at224.slice(0, 3) });
+    const again = await buildMidBackbone({ fidelityImages: at224.slice(0, 3), inputSize: 224 });
     expect(again.pkg.manifest.id).toBe(built.pkg.manifest.id);
     expect(again.pkg.manifest.weightsSha256).toBe(built.pkg.manifest.weightsSha256);
     expect(Buffer.from(again.pkg.weights).equals(Buffer.from(built.pkg.weights))).toBe(true);
@@ -119,6 +120,7 @@ describe('mobilenet_v2_mid converted to a Headstart graph', () => {
     await expect(
       buildMidBackbone({
         fidelityImages: at224.slice(0, 3),
+        inputSize: 224,
         quantization: 'uint8-per-tensor',
         minCosineMean: 1.1,
       }),

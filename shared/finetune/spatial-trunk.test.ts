@@ -37,7 +37,7 @@ describe('spatial feature cache', () => {
     const ids = new Set([
       trunkBackboneId(),
       defaultBackboneId(),
-      midTrunkId({ inputSize: 160 }),
+      midTrunkId({ inputSize: 224 }),
       mnv2TrunkId(),
       mnv2TrunkId({ cut: 'block_11_add' }),
       mnv2TrunkId({ inputSize: 160 }),

@@ -466,7 +466,11 @@ describe('model info, health and readiness', () => {
       project: PROJECT,
       version,
       labels: fx.trained.result.head.labels,
-      backbone: { id: fx.pkg.manifest.id, inputSize: 224, featureDim: fx.backbone.featureDim },
+      backbone: {
+        id: fx.pkg.manifest.id,
+        inputSize: fx.backbone.inputSize,
+        featureDim: fx.backbone.featureDim,
+      },
       metrics: { accuracy: fx.trained.result.metrics.accuracy },
     });
     expect(Date.parse(body.createdAt as string)).not.toBeNaN();

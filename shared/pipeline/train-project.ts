@@ -738,7 +738,8 @@ class ProjectTrainer {
       setting === 'finetune'
         ? 'fine-tuning is forced (trainingMode: finetune)'
         : `on validation, fine-tuned ${fmt(fineTuned)} against head-only ${fmt(headOnly)}${margin > 0 ? ` (a split this small asks fine-tuning for ${margin.toFixed(4)} more accuracy)` : ''}`;
-    return { chosen, decision: { chosen, setting, reason, headOnly, fineTuned }, result };
+    // The head-only score as chosen by: with its split size, so evaluation.json explains the choice in full.
+    return { chosen, decision: { chosen, setting, reason, headOnly: headScore, fineTuned }, result };
   }
 
   /** The promotion gate, retried against the new current version if another training flipped first. */
