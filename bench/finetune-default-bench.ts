@@ -4,7 +4,7 @@
  *
  *   npx tsx bench/finetune-default-bench.ts [--max-epochs=N]
  *
- * 1. One dual pass per photo (loadDualExtractor: the pooled grid feature and the trunk's 14x14 activation, as
+ * 1. One dual pass per photo (loadDualExtractor: the pooled grid feature and the trunk's unpooled activation, as
  *    the precompute function caches them; the activation rounded to float16 as the cache stores it), cached in
  *    bench/.cache/. Plain views only: fine-tuning's cost grows with its rows, and this measures the choice.
  * 2. Head-only: trainHead on train with the validation split held out, refit, scored on test.
@@ -12,10 +12,15 @@
  *    top), scored on test through the stored top (loadTop), as the edge runs it.
  * The MobileNetV2 1.0 study of where to cut is bench/finetune-bench.ts (`npm run bench:finetune:mnv2`).
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
-import { buildDefaultBackbone, calibrationPhotosDir, defaultBackboneId } from '../shared/backbone/index.js';
+import { join } from 'node:path';
+import {
+  buildDefaultBackbone,
+  calibrationPhotosDir,
+  DEFAULT_INPUT_SIZE,
+  defaultBackboneId,
+} from '../shared/backbone/index.js';
 import { fromFloat16, toFloat16 } from '../shared/backbone/quantize.js';
 import {
   buildDefaultFineTuning,
@@ -43,7 +48,9 @@ interface Extracted {
 
 function calibrationFiles(): string[] {
   const root = calibrationPhotosDir();
-  return listSplit(dirname(root), basename(root)).map((f) => f.path);
+  return readdirSync(root, { withFileTypes: true })
+    .filter((d) => d.isDirectory())
+    .flatMap((d) => readdirSync(join(root, d.name)).map((f) => join(root, d.name, f)));
 }
 
 async function extractSplit(split: string, files: string[]): Promise<Extracted> {
@@ -66,7 +73,7 @@ async function extractSplit(split: string, files: string[]): Promise<Extracted> 
     }
   }
   const fidelity = await Promise.all(
-    calibrationFiles().map(async (f) => (await decodeImage(readBytes(f), { size: 224 })).data),
+    calibrationFiles().map(async (f) => (await decodeImage(readBytes(f), { size: DEFAULT_INPUT_SIZE })).data),
   );
   const backbone = (await buildDefaultBackbone({ fidelityImages: fidelity })).pkg;
   const { trunk } = await buildDefaultFineTuning({ fidelityImages: fidelity });
@@ -75,7 +82,9 @@ async function extractSplit(split: string, files: string[]): Promise<Extracted> 
   const spatial = new Float32Array(files.length * dual.trunkDim);
   for (let i = 0; i < files.length; i += 16) {
     const pixels = await Promise.all(
-      files.slice(i, i + 16).map(async (f) => (await decodeImage(readBytes(f), { size: 224 })).data),
+      files
+        .slice(i, i + 16)
+        .map(async (f) => (await decodeImage(readBytes(f), { size: DEFAULT_INPUT_SIZE })).data),
     );
     const out = await dual.extract(pixels);
     out.pooled.forEach((v, j) => {
