@@ -1,5 +1,5 @@
 import type { BuiltInBackboneOptions, ExportResult } from './export-backbone.js';
-import { buildMidBackbone, MID_CUT, MID_INPUT_SIZE, midBackboneId } from './mid-backbone.js';
+import { buildMidBackbone, MID_INPUT_SIZE, midBackboneId } from './mid-backbone.js';
 
 /**
  * The built-in default backbone: nsfwjs' 1.4-wide MobileNetV2 graph model cut at block 13, 2x2-grid pooled
@@ -11,7 +11,6 @@ export function defaultBackboneId(): string {
   return midBackboneId();
 }
 
-export const DEFAULT_CUT = MID_CUT;
 export const DEFAULT_INPUT_SIZE = MID_INPUT_SIZE;
 
 /** Builds the default backbone from the pinned nsfwjs package; deterministic (same bytes, id and sha256). */

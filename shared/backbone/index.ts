@@ -32,7 +32,6 @@ export {
 export { calibrationPhotosDir } from './calibration.js';
 export {
   buildDefaultBackbone,
-  DEFAULT_CUT,
   DEFAULT_INPUT_SIZE,
   defaultBackboneId,
 } from './default-backbone.js';

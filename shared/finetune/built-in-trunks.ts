@@ -2,11 +2,10 @@ import { defaultBackboneId } from '../backbone/default-backbone.js';
 import type { ExportResult } from '../backbone/export-backbone.js';
 import { MID_INPUT_SIZE } from '../backbone/mid-backbone.js';
 import { MNV2_INPUT_SIZE, mnv2BackboneId } from '../backbone/mnv2-backbone.js';
-import { buildMidFineTuning, buildMidSegment, MID_TRUNK_CUT, midTrunkId } from './mid-trunk.js';
+import { buildMidFineTuning, buildMidSegment, midTrunkId } from './mid-trunk.js';
 import {
   buildMnv2FineTuning,
   type FineTuningBuild,
-  MNV2_TRUNK_CUT,
   mnv2TrunkId,
   type TrunkOptions,
 } from './spatial-trunk.js';
@@ -15,7 +14,6 @@ import type { TopSegment } from './top-segment.js';
 /** How a built-in backbone fine-tunes: its trunk's id and how to build the trunk with the segment above it. */
 interface BuiltInTrunk {
   trunkId: string;
-  trunkCut: string;
   /** The input size its trunk (and backbone) take: the size fidelity photos are decoded at. */
   inputSize: number;
   build(options: TrunkOptions): Promise<FineTuningBuild>;
@@ -31,7 +29,6 @@ function builtInTrunks(): Map<string, BuiltInTrunk> {
       defaultBackboneId(),
       {
         trunkId: midTrunkId(),
-        trunkCut: MID_TRUNK_CUT,
         inputSize: MID_INPUT_SIZE,
         build: buildMidFineTuning,
       },
@@ -40,7 +37,6 @@ function builtInTrunks(): Map<string, BuiltInTrunk> {
       mnv2BackboneId(),
       {
         trunkId: mnv2TrunkId(),
-        trunkCut: MNV2_TRUNK_CUT,
         inputSize: MNV2_INPUT_SIZE,
         build: buildMnv2FineTuning,
       },
@@ -72,8 +68,6 @@ function defaultTrunk(): BuiltInTrunk {
 
 /** The default backbone's trunk id. */
 export const trunkBackboneId = (): string => defaultTrunk().trunkId;
-/** Where the default backbone's trunk is cut. */
-export const defaultTrunkCut = (): string => defaultTrunk().trunkCut;
 /** The default backbone's trunk and segment. */
 export const buildDefaultFineTuning = (options: TrunkOptions): Promise<FineTuningBuild> =>
   defaultTrunk().build(options);

@@ -4,7 +4,6 @@ export {
   buildDefaultTrunk,
   buildFineTuningFor,
   builtInInputSize,
-  defaultTrunkCut,
   trunkBackboneId,
   trunkIdFor,
 } from './built-in-trunks.js';
@@ -39,7 +38,6 @@ export {
 } from './segment-package.js';
 export {
   buildMnv2FineTuning,
-  buildMnv2Segment,
   buildMnv2Trunk,
   decodeSpatialFeatures,
   encodeSpatialFeatures,

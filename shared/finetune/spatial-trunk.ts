@@ -88,11 +88,6 @@ export function buildMnv2Trunk(options: TrunkOptions): Promise<ExportResult> {
   return fromNsfwjs((source) => exportTrunk(source, options));
 }
 
-/** MobileNetV2 1.0's pretrained blocks between a trunk cut and the head-only feature layer, in float32. */
-export function buildMnv2Segment(trunkCut = MNV2_TRUNK_CUT): Promise<TopSegment> {
-  return fromNsfwjs(({ model }) => foldMnv2Segment(model, trunkCut));
-}
-
 /** A trunk and the segment above it: what a deployment publishes for fine-tuning. */
 export interface FineTuningBuild {
   trunk: ExportResult;
