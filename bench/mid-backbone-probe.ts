@@ -5,6 +5,8 @@
 //   to every candidate cut, each map pooled both ways; cached under bench/.cache/mid-probe/<size>/.
 // score: scikit-learn's logistic regression on standardized features, C tuned on validation, refit on train +
 //   validation, scored on test (bench/sklearn-reference.py).
+// depths: multi-depth concatenation, the default cut's grid plus globally averaged earlier and later blocks
+//   (DEPTH_EXTRAS), extracted once to bench/.cache/mid-probe/<size>/depths/ and scored as score does.
 // latency: each cut exported to per-channel int8 (buildMidBackbone), warm p50 per image on wasm against today's
 //   default in the same run, weights bytes, fidelity against the source on the calibration photos.
 import { spawnSync } from 'node:child_process';
@@ -117,16 +119,28 @@ function score(
   cut: string,
   pooling: string,
 ): { validation: number; test: number; C: number; dim: number } {
-  const dir = join(cacheRoot, String(size));
+  return scoreFeatures({
+    dir: join(cacheRoot, String(size)),
+    name: `${midCutSlug(cut)}-${pooling}`,
+    features: (split) => readFileSync(featPath(size, split, cut, pooling)),
+  });
+}
+
+/** scikit-learn's tuned logistic regression on one feature set; `features` gives a split's rows, row-major f32. */
+function scoreFeatures(options: {
+  dir: string;
+  name: string;
+  features: (split: (typeof SPLITS)[number]) => Uint8Array;
+}): { validation: number; test: number; C: number; dim: number } {
+  const { dir } = options;
   const { counts } = JSON.parse(readFileSync(join(dir, 'done.json'), 'utf8')) as {
     counts: Record<string, number>;
   };
-  const work = join(dir, `sk-${midCutSlug(cut)}-${pooling}`);
+  const work = join(dir, `sk-${options.name}`);
   mkdirSync(work, { recursive: true });
-  const bytes = readFileSync(featPath(size, 'train', cut, pooling)).byteLength;
-  const dim = bytes / 4 / counts.train!;
+  const dim = options.features('train').byteLength / 4 / counts.train!;
   for (const split of SPLITS) {
-    writeFileSync(join(work, `${split}.f32`), readFileSync(featPath(size, split, cut, pooling)));
+    writeFileSync(join(work, `${split}.f32`), options.features(split));
     writeFileSync(join(work, `${split}.labels`), readFileSync(join(dir, `${split}.labels`)));
   }
   writeFileSync(join(work, 'meta.json'), JSON.stringify({ dim, splits: counts, cs: CS, class_weight: null }));
@@ -155,6 +169,99 @@ function scoringOrder(): { cut: string; pooling: string }[] {
   ];
 }
 
+/** Earlier and later blocks for multi-depth concatenation, each globally averaged (their grids would add 4x). */
+const DEPTH_EXTRAS = ['expanded_conv_9/add', 'expanded_conv_11/add', 'expanded_conv_15/add', 'Conv_1/Relu6'];
+const DEPTH_MAIN = 'expanded_conv_13/depthwise/depthwise';
+const depthPath = (size: number, split: string, cut: string) =>
+  join(cacheRoot, String(size), 'depths', `${split}.${midCutSlug(cut)}.f32`);
+
+async function extractDepths(size: number): Promise<void> {
+  const dir = join(cacheRoot, String(size), 'depths');
+  if (existsSync(join(dir, 'done.json'))) {
+    log(`depth features at ${size} px cached`);
+    return;
+  }
+  mkdirSync(dir, { recursive: true });
+  const model = await loadSourceAt(size);
+  const cuts = [DEPTH_MAIN, ...DEPTH_EXTRAS];
+  const counts: Record<string, number> = {};
+  const labelNames = [...new Set(listSplit(clothingSmallDir, 'train').map((f) => f.label))].sort();
+  for (const split of SPLITS) {
+    const files = listSplit(clothingSmallDir, split);
+    const rows: Float32Array[][] = cuts.map(() => []);
+    const labels: number[] = [];
+    for (let start = 0; start < files.length; start += 16) {
+      const chunk = files.slice(start, start + 16);
+      const px = await Promise.all(
+        chunk.map(async (f) => (await decodeImage(readBytes(f.path), { size })).data),
+      );
+      labels.push(...chunk.map((f) => labelNames.indexOf(f.label)));
+      const pooled = tf.tidy(() => {
+        const flat = new Float32Array(px.length * size * size * 3);
+        for (const [i, p] of px.entries()) flat.set(p, i * size * size * 3);
+        const x = tf.div(tf.tensor4d(flat, [px.length, size, size, 3]), 255);
+        const maps = model.execute(
+          x,
+          cuts.map((c) => MID_PREFIX + c),
+        ) as tf.Tensor4D[];
+        return maps.map((m, i) => (i === 0 ? gridAvgPool2(m) : (tf.mean(m, [1, 2]) as tf.Tensor2D)));
+      });
+      const values = await Promise.all(pooled.map((t) => t.data() as Promise<Float32Array>));
+      for (const t of pooled) t.dispose();
+      for (const [i, v] of values.entries()) rows[i]!.push(v);
+      if (start % 320 === 0) log(`depths ${size} px ${split} ${start}/${files.length}`);
+    }
+    cuts.forEach((cut, i) => {
+      writeFileSync(
+        depthPath(size, split, cut),
+        Buffer.concat(rows[i]!.map((r) => new Uint8Array(r.buffer))),
+      );
+    });
+    writeFileSync(join(dir, `${split}.labels`), new Uint8Array(Int32Array.from(labels).buffer));
+    counts[split] = labels.length;
+  }
+  writeFileSync(join(dir, 'done.json'), JSON.stringify({ counts }));
+  model.dispose();
+}
+
+/** Row-wise concatenation of several cuts' cached features for one split. */
+function concatRows(size: number, split: string, cuts: string[], n: number): Uint8Array {
+  const parts = cuts.map((c) => new Float32Array(readFileSync(depthPath(size, split, c)).buffer.slice(0)));
+  const dims = parts.map((p) => p.length / n);
+  const width = dims.reduce((a, b) => a + b, 0);
+  const out = new Float32Array(n * width);
+  for (let r = 0; r < n; r++) {
+    let at = r * width;
+    parts.forEach((p, i) => {
+      out.set(p.subarray(r * dims[i]!, (r + 1) * dims[i]!), at);
+      at += dims[i]!;
+    });
+  }
+  return new Uint8Array(out.buffer);
+}
+
+function scoreDepths(size: number): void {
+  const dir = join(cacheRoot, String(size), 'depths');
+  const { counts } = JSON.parse(readFileSync(join(dir, 'done.json'), 'utf8')) as {
+    counts: Record<string, number>;
+  };
+  const combos = [
+    [],
+    ...DEPTH_EXTRAS.map((c) => [c]),
+    ['expanded_conv_9/add', 'expanded_conv_11/add'],
+    DEPTH_EXTRAS,
+  ];
+  for (const extras of combos) {
+    const cuts = [DEPTH_MAIN, ...extras];
+    const r = scoreFeatures({
+      dir,
+      name: cuts.map(midCutSlug).join('+'),
+      features: (split) => concatRows(size, split, cuts, counts[split]!),
+    });
+    emit('mid_probe_depths_accuracy', r.validation, 'ratio', { ...r, cuts: cuts.map(midCutSlug), size });
+  }
+}
+
 async function main(): Promise<void> {
   const [, , phase = 'all', only] = process.argv;
   const sizes = only ? [Number(only)] : SIZES;
@@ -166,6 +273,12 @@ async function main(): Promise<void> {
         const r = score(size, cut, pooling);
         emit('mid_probe_accuracy', r.validation, 'ratio', { ...r, cut, pooling, size });
       }
+    }
+  }
+  if (phase === 'depths') {
+    for (const size of sizes) {
+      await extractDepths(size);
+      scoreDepths(size);
     }
   }
   if (phase === 'latency' || phase === 'all') {

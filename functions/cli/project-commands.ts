@@ -116,9 +116,22 @@ export function formatStatus(s: ProjectStatus): string {
   return lines.join('\n');
 }
 
+/** How `train --wait` tells time; a test seam, so its give-up rule is tested without real waiting. */
+export interface WaitClock {
+  now(): number;
+  sleep(ms: number): Promise<void>;
+}
+
+const realClock: WaitClock = {
+  now: () => Date.now(),
+  sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
+};
+
 /**
  * Requests a training now. Locally the running `npm start` picks it up; against a stack the training queue
- * is nudged. With `wait`, polls the training state until this request has been consumed.
+ * is nudged. With `wait`, polls the training state until this request has been consumed, and gives up only
+ * after `timeoutSeconds` (default 900) in which the state did not change: a fine-tuning that takes longer but
+ * keeps reporting progress is waited for.
  */
 export async function requestTraining(
   target: Target,
@@ -128,6 +141,7 @@ export async function requestTraining(
     force: boolean;
     timeoutSeconds?: number;
     pollMs?: number;
+    clock?: WaitClock;
     /** Called while waiting, each time the training reports a new phase, step or estimate; `line` is for people. */
     onProgress?: (p: { progress: TrainingProgress; line: string }) => void;
   },
@@ -135,38 +149,52 @@ export async function requestTraining(
   const req = await writeRetrainRequest(target.store, project, { immediate: true, force: options.force });
   await target.trigger?.notify(project);
   if (!options.wait) return undefined;
-  const deadline = Date.now() + (options.timeoutSeconds ?? 900) * 1000;
+  const clock = options.clock ?? realClock;
+  const quietMs = (options.timeoutSeconds ?? 900) * 1000;
+  let lastChange = clock.now();
+  let seen = '';
   let shown = '';
-  while (Date.now() < deadline) {
+  let sawTraining = false;
+  while (clock.now() - lastChange < quietMs) {
     const state = await readTrainingState(target.store, project);
-    if (state?.state === 'training' && state.progress && options.onProgress) {
-      const seen = JSON.stringify(state.progress);
-      if (seen !== shown) {
-        shown = seen;
-        options.onProgress({ progress: state.progress, line: formatProgress(state.progress) });
-      }
+    const done = finishedOutcome(state, req);
+    if (done) return done.outcome;
+    const now = JSON.stringify([state?.state, state?.updatedAt, state?.progress]);
+    if (now !== seen) {
+      seen = now;
+      lastChange = clock.now();
+      sawTraining ||= state?.state === 'training';
     }
-    if (
-      state?.consumedSequence &&
-      compareSequencers(state.consumedSequence, req.sequence) >= 0 &&
-      state.state === 'idle'
-    ) {
-      return state.lastOutcome;
+    if (state?.state === 'training' && state.progress && JSON.stringify(state.progress) !== shown) {
+      shown = JSON.stringify(state.progress);
+      options.onProgress?.({ progress: state.progress, line: formatProgress(state.progress) });
     }
-    if (
-      state?.state === 'idle' &&
-      state.lastOutcome?.status === 'failed' &&
-      state.updatedAt >= req.requestedAt
-    ) {
-      return state.lastOutcome;
-    }
-    await new Promise((r) => setTimeout(r, options.pollMs ?? 500));
+    await clock.sleep(options.pollMs ?? 500);
   }
   throw new CliError(
-    target.local
-      ? `no training picked up the request within the timeout: is \`npm start\` running on this home?`
-      : 'the training did not finish within the timeout; check `status`',
+    waitTimeoutMessage({ local: target.local === true, sawTraining, seconds: quietMs / 1000 }),
   );
+}
+
+/** The outcome `train --wait` answers with, once the training state shows this request consumed or failed. */
+function finishedOutcome(
+  state: Awaited<ReturnType<typeof readTrainingState>>,
+  req: { sequence: string; requestedAt: string },
+): { outcome: RecordedOutcome | undefined } | undefined {
+  if (state?.state !== 'idle') return undefined;
+  if (state.consumedSequence && compareSequencers(state.consumedSequence, req.sequence) >= 0)
+    return { outcome: state.lastOutcome };
+  if (state.lastOutcome?.status === 'failed' && state.updatedAt >= req.requestedAt)
+    return { outcome: state.lastOutcome };
+  return undefined;
+}
+
+function waitTimeoutMessage(o: { local: boolean; sawTraining: boolean; seconds: number }): string {
+  if (o.sawTraining)
+    return `the training reported no progress for ${o.seconds} s and has not finished; it may still: check \`status\``;
+  return o.local
+    ? `no training picked up the request within ${o.seconds} s: is \`npm start\` running on this home?`
+    : `no training started within ${o.seconds} s; check \`status\``;
 }
 
 export interface ModelRow {
