@@ -42,6 +42,7 @@ Usage: headstart <command> [options]    (run \`headstart <command> --help\` for 
   remove --project P KEY        delete an upload
   models --project P            list versions;  rollback --project P --to V
   review enable|disable|list|label|discard --project P   photos the API was unsure about, to label
+  settings --project P [KEY=VALUE ...]  show or change a project's settings
   keys create|list|revoke --project P
   backbone list|import|migrate
 
@@ -103,6 +104,13 @@ disable: keeps no more (the queue stays until labelled, discarded or expired).
 list [--limit N] [--json]: queued items, oldest first: id, prediction, unknown, outlierScore, createdAt, version.
 label ID --as LABEL: the photo becomes uploads/<project>/<LABEL>/review-<id>.<ext> and trains like any upload;
 labelling it again is a no-op. discard ID: removes it. ID may be the first 6 or more characters.
+${targetHelp}`,
+  settings: `headstart settings --project P [KEY=VALUE ...] [--json]: show or change a project's settings.
+
+Without KEY=VALUE, prints them (defaults included). A value is JSON when it parses (true, 0.3, ["hflip"]), else
+text: predictFlip=true, trainingMode=head, augmentations='[]', rejectUnknown=true, review.below=0.3. Everything
+is checked before anything is written; augmentations, trainingMode and predictFlip apply from the next training,
+rejectUnknown and review within 5 minutes at the API.
 ${targetHelp}`,
   backbone: `headstart backbone list | import <model.json> --id ID --cut LAYER [--photos DIR] | migrate [--to ID] [--project P]
 
@@ -343,6 +351,16 @@ async function run(argv: string[]): Promise<void> {
       if (typeof values.to !== 'string') throw new UsageError('rollback needs --to VERSION');
       const v = await rollbackTo(target.store, project, values.to);
       out(json, { project, version: v }, () => `${project} now serves ${v}`);
+      return;
+    }
+    case 'settings': {
+      const { settingsCommand, formatSettings } = await import('./settings-command.js');
+      const r = await settingsCommand({
+        store: target.store,
+        project: requireProject(values),
+        assignments: positionals,
+      });
+      out(json, r, () => formatSettings(r));
       return;
     }
     case 'review': {
