@@ -46,6 +46,18 @@ async function loadSourceAt(size: number) {
   );
 }
 
+/** A chunk of photos decoded and resized as extraction does. */
+function decodeChunk(chunk: readonly { path: string }[], size: number): Promise<Uint8Array[]> {
+  return Promise.all(chunk.map(async (f) => (await decodeImage(readBytes(f.path), { size })).data));
+}
+
+/** The source graph's input for decoded photos: one batch, scaled to 0..1 (call inside tf.tidy). */
+function batchInput(px: readonly Uint8Array[], size: number): tf.Tensor4D {
+  const flat = new Float32Array(px.length * size * size * 3);
+  for (const [i, p] of px.entries()) flat.set(p, i * size * size * 3);
+  return tf.div(tf.tensor4d(flat, [px.length, size, size, 3]), 255);
+}
+
 async function extract(size: number): Promise<void> {
   const dir = join(cacheRoot, String(size));
   if (existsSync(join(dir, 'done.json'))) {
@@ -64,17 +76,10 @@ async function extract(size: number): Promise<void> {
     const labels: number[] = [];
     for (let start = 0; start < files.length; start += 16) {
       const chunk = files.slice(start, start + 16);
-      const px = await Promise.all(
-        chunk.map(async (f) => (await decodeImage(readBytes(f.path), { size })).data),
-      );
+      const px = await decodeChunk(chunk, size);
       labels.push(...chunk.map((f) => labelNames.indexOf(f.label)));
       const pooled = tf.tidy(() => {
-        const x = tf.tidy(() =>
-          tf.div(
-            tf.tensor4d(Float32Array.from(px.flatMap((p) => Array.from(p))), [px.length, size, size, 3]),
-            255,
-          ),
-        );
+        const x = batchInput(px, size);
         const maps = model.execute(x, outputs) as tf.Tensor4D[];
         return maps.flatMap((m) => [tf.mean(m, [1, 2]) as tf.Tensor2D, gridAvgPool2(m)]);
       });
@@ -192,14 +197,10 @@ async function extractDepths(size: number): Promise<void> {
     const labels: number[] = [];
     for (let start = 0; start < files.length; start += 16) {
       const chunk = files.slice(start, start + 16);
-      const px = await Promise.all(
-        chunk.map(async (f) => (await decodeImage(readBytes(f.path), { size })).data),
-      );
+      const px = await decodeChunk(chunk, size);
       labels.push(...chunk.map((f) => labelNames.indexOf(f.label)));
       const pooled = tf.tidy(() => {
-        const flat = new Float32Array(px.length * size * size * 3);
-        for (const [i, p] of px.entries()) flat.set(p, i * size * size * 3);
-        const x = tf.div(tf.tensor4d(flat, [px.length, size, size, 3]), 255);
+        const x = batchInput(px, size);
         const maps = model.execute(
           x,
           cuts.map((c) => MID_PREFIX + c),

@@ -6,7 +6,7 @@ import { listVersions, modeOf, readPointer, readVersion, rollback } from '../../
 import { writeRetrainRequest } from '../../shared/pipeline/retrain-requests.js';
 import type { RecordedOutcome } from '../../shared/pipeline/train-outcome.js';
 import { formatTrainOutcome } from '../../shared/pipeline/train-outcome-text.js';
-import { readDecision, readTrainingState } from '../../shared/pipeline/train-project.js';
+import { readDecision, readTrainingState, type TrainingState } from '../../shared/pipeline/train-project.js';
 import { formatProgress, type TrainingProgress } from '../../shared/pipeline/training-progress.js';
 import type { ObjectStore } from '../../shared/store/index.js';
 import type { Target } from './cli-context.js';
@@ -178,7 +178,7 @@ export async function requestTraining(
 
 /** The outcome `train --wait` answers with, once the training state shows this request consumed or failed. */
 function finishedOutcome(
-  state: Awaited<ReturnType<typeof readTrainingState>>,
+  state: TrainingState | undefined,
   req: { sequence: string; requestedAt: string },
 ): { outcome: RecordedOutcome | undefined } | undefined {
   if (state?.state !== 'idle') return undefined;

@@ -3,13 +3,11 @@ import {
   projectSettingsSchema,
   readProjectSettings,
   reviewSettingsSchema,
+  SETTINGS_READ_AT_TRAINING,
   updateProjectSettings,
 } from '../../shared/pipeline/project-settings.js';
 import type { ObjectStore } from '../../shared/store/index.js';
 import { UsageError } from './cli-errors.js';
-
-/** Settings a training reads: a change shows from the next version on. */
-const AT_NEXT_TRAINING = new Set(['augmentations', 'trainingMode', 'predictFlip']);
 
 export interface SettingsResult {
   project: string;
@@ -87,8 +85,9 @@ function buildPatch(current: ProjectSettings, assignments: readonly Assignment[]
 export function formatSettings(r: SettingsResult): string {
   const lines = Object.entries(r.settings).map(([k, v]) => `${k.padEnd(15)}${JSON.stringify(v)}`);
   if (r.changed.length === 0) return lines.join('\n');
-  const later = r.changed.filter((c) => AT_NEXT_TRAINING.has(c.split('.')[0]!));
-  const soon = r.changed.filter((c) => !AT_NEXT_TRAINING.has(c.split('.')[0]!));
+  const atTraining = (c: string) => SETTINGS_READ_AT_TRAINING.has(c.split('.')[0] as keyof ProjectSettings);
+  const later = r.changed.filter(atTraining);
+  const soon = r.changed.filter((c) => !atTraining(c));
   if (later.length)
     lines.push(
       `${later.join(', ')}: used from the next training (\`headstart train --project ${r.project}\`)`,

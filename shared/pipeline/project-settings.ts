@@ -41,6 +41,13 @@ export const projectSettingsSchema = z.object({
 });
 export type ProjectSettings = z.infer<typeof projectSettingsSchema>;
 
+/** Settings a training reads (recorded in the version it makes); the API reads the others within 5 minutes. */
+export const SETTINGS_READ_AT_TRAINING: ReadonlySet<keyof ProjectSettings> = new Set([
+  'augmentations',
+  'trainingMode',
+  'predictFlip',
+]);
+
 /** A project's settings, or the defaults when it has none. */
 export async function readProjectSettings(store: ObjectStore, project: string): Promise<ProjectSettings> {
   return (
