@@ -2,7 +2,6 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
-import { listSuspects, relabelUpload, removeUpload } from '../functions/cli/label-commands.js';
 import { type Backbone, loadBackbone } from '../shared/backbone/index.js';
 import { createDatasetIndex } from '../shared/dataset/dataset-index.js';
 import { createUploadReconciler } from '../shared/local/upload-reconciler.js';
@@ -10,6 +9,7 @@ import { decodeEvaluation, readVersion, VERSION_FILES } from '../shared/models/i
 import { createUploadExtractor } from '../shared/pipeline/extract-uploads.js';
 import { createRetrainRequester, readRetrainRequest } from '../shared/pipeline/retrain-requests.js';
 import { createProjectTrainer, trainingBackbone } from '../shared/pipeline/train-project.js';
+import { listSuspects, relabelUpload, removeUpload } from '../shared/pipeline/upload-edits.js';
 import { createFsStore, type ObjectStore } from '../shared/store/index.js';
 import { initTf } from '../shared/tf/tf-runtime.js';
 import { clothingMini } from './support/fixtures.js';

@@ -10,7 +10,9 @@ import {
 } from '../../shared/backbone/index.js';
 import { checkProject } from '../../shared/dataset/upload-key.js';
 import { codeOf, HeadstartError, messageOf } from '../../shared/headstart-error.js';
+import { listModels, projectStatus, rollbackTo } from '../../shared/pipeline/project-status.js';
 import { formatTrainOutcome } from '../../shared/pipeline/train-outcome-text.js';
+import { listSuspects, relabelUpload, removeUpload } from '../../shared/pipeline/upload-edits.js';
 import {
   afterUploadLine,
   checkTrainingRunner,
@@ -21,9 +23,9 @@ import {
 } from './cli-context.js';
 import { CliError, UsageError } from './cli-errors.js';
 import { evaluateDirectory, formatEval } from './eval-command.js';
-import { formatSuspects, listSuspects, relabelUpload, removeUpload } from './label-commands.js';
+import { formatSuspects } from './label-commands.js';
 import { type PredictResult, predictFiles } from './predict-commands.js';
-import { formatStatus, listModels, projectStatus, requestTraining, rollbackTo } from './project-commands.js';
+import { formatStatus, requestTraining } from './project-commands.js';
 import { uploadDirectory } from './upload-command.js';
 
 const HELP: Record<string, string> = {

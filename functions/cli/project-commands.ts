@@ -1,84 +1,12 @@
-import { createDatasetIndex } from '../../shared/dataset/dataset-index.js';
-import { dedupeExamples, type LabelConflict } from '../../shared/dataset/dedupe-examples.js';
-import { listQuarantine } from '../../shared/dataset/quarantine.js';
 import { compareSequencers } from '../../shared/dataset/sequencer.js';
-import { listVersions, modeOf, readPointer, readVersion, rollback } from '../../shared/models/index.js';
+import type { ProjectStatus } from '../../shared/pipeline/project-status.js';
 import { writeRetrainRequest } from '../../shared/pipeline/retrain-requests.js';
 import type { RecordedOutcome } from '../../shared/pipeline/train-outcome.js';
 import { formatTrainOutcome } from '../../shared/pipeline/train-outcome-text.js';
-import { readDecision, readTrainingState, type TrainingState } from '../../shared/pipeline/train-project.js';
+import { readTrainingState, type TrainingState } from '../../shared/pipeline/train-project.js';
 import { formatProgress, type TrainingProgress } from '../../shared/pipeline/training-progress.js';
-import type { ObjectStore } from '../../shared/store/index.js';
 import type { Target } from './cli-context.js';
 import { CliError } from './cli-errors.js';
-
-export interface ProjectStatus {
-  project: string;
-  dataset: {
-    /** Photos per label, each photo (its bytes) counted once. */
-    labels: Record<string, number>;
-    examples: number;
-    /** Upload keys indexed; more than `examples` when some photos sit under several keys. */
-    keys: number;
-    /** Keys whose photo is already counted under another key of the same label. */
-    duplicateKeys: number;
-    /** Photos uploaded under several labels, with the label that counts (the most recent upload). */
-    conflicts: LabelConflict[];
-  };
-  quarantined: { key: string; code: string; message: string }[];
-  training: {
-    state: 'idle' | 'training' | 'never';
-    lastOutcome?: RecordedOutcome;
-    progress?: TrainingProgress;
-  };
-  model: {
-    version: string | null;
-    metrics: { accuracy: number; macroF1: number; n: number } | null;
-    labels?: string[];
-    createdAt?: string;
-  };
-}
-
-export async function projectStatus(store: ObjectStore, project: string): Promise<ProjectStatus> {
-  const index = createDatasetIndex(store);
-  const [examples, quarantine, state, pointer] = await Promise.all([
-    index.snapshot(project),
-    listQuarantine(store, project),
-    readTrainingState(store, project),
-    readPointer(store, project),
-  ]);
-  const dataset = dedupeExamples(examples);
-  const labels: Record<string, number> = {};
-  for (const e of dataset.examples) labels[e.label] = (labels[e.label] ?? 0) + 1;
-  const duplicateKeys = dataset.duplicates.reduce((n, d) => n + d.keys.length - 1, 0);
-  let model: ProjectStatus['model'] = { version: null, metrics: null };
-  if (pointer) {
-    const v = await readVersion(store, project, pointer.pointer.version);
-    model = {
-      version: v.manifest.version,
-      metrics: v.manifest.metrics,
-      labels: v.manifest.labels,
-      createdAt: v.manifest.createdAt,
-    };
-  }
-  return {
-    project,
-    dataset: {
-      labels,
-      examples: dataset.examples.length,
-      keys: examples.length,
-      duplicateKeys,
-      conflicts: dataset.conflicts,
-    },
-    quarantined: quarantine.map((q) => ({ key: q.key, code: q.code, message: q.message })),
-    training: {
-      state: state?.state ?? 'never',
-      ...(state?.lastOutcome ? { lastOutcome: state.lastOutcome } : {}),
-      ...(state?.state === 'training' && state.progress ? { progress: state.progress } : {}),
-    },
-    model,
-  };
-}
 
 export function formatStatus(s: ProjectStatus): string {
   const { dataset } = s;
@@ -195,57 +123,4 @@ function waitTimeoutMessage(o: { local: boolean; sawTraining: boolean; seconds: 
   return o.local
     ? `no training picked up the request within ${o.seconds} s: is \`npm start\` running on this home?`
     : `no training started within ${o.seconds} s; check \`status\``;
-}
-
-export interface ModelRow {
-  version: string;
-  current: boolean;
-  createdAt: string;
-  accuracy: number;
-  macroF1: number;
-  /** 'head' (a head on pooled features) or 'finetune' (a fine-tuned top on the trunk's activations). */
-  mode?: 'head' | 'finetune';
-  decision?: string;
-  reason?: string;
-}
-
-export async function listModels(store: ObjectStore, project: string): Promise<ModelRow[]> {
-  const [versions, pointer] = await Promise.all([listVersions(store, project), readPointer(store, project)]);
-  const rows: ModelRow[] = [];
-  for (const v of versions) {
-    try {
-      const { manifest } = await readVersion(store, project, v);
-      const d = await readDecision(store, project, v);
-      rows.push({
-        version: v,
-        current: pointer?.pointer.version === v,
-        createdAt: manifest.createdAt,
-        accuracy: manifest.metrics.accuracy,
-        macroF1: manifest.metrics.macroF1,
-        mode: modeOf(manifest),
-        ...(d ? { decision: d.decision, reason: d.reason } : {}),
-      });
-    } catch (err) {
-      rows.push({
-        version: v,
-        current: false,
-        createdAt: '',
-        accuracy: Number.NaN,
-        macroF1: Number.NaN,
-        reason: (err as Error).message,
-      });
-    }
-  }
-  return rows;
-}
-
-export async function rollbackTo(store: ObjectStore, project: string, version: string): Promise<string> {
-  const versions = await listVersions(store, project);
-  if (!versions.includes(version)) {
-    throw new CliError(
-      `project '${project}' has no version '${version}'; \`models --project ${project}\` lists them`,
-    );
-  }
-  const p = await rollback(store, project, version);
-  return p.version;
 }

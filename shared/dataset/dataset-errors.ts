@@ -32,3 +32,19 @@ export class IndexContentionError extends errorKind(DatasetError, {
   name: 'IndexContentionError',
   code: 'index_contention',
 }) {}
+
+/** A relabel or removal named an upload that is not there (exit 1: the key is well formed, the file is gone). */
+export class UnknownUploadError extends errorKind(DatasetError, {
+  name: 'UnknownUploadError',
+  code: 'unknown_upload',
+  status: 404,
+  exitCode: 1,
+}) {}
+
+/** A relabel would overwrite a file of the same name with other bytes under the new label. */
+export class UploadExistsError extends errorKind(DatasetError, {
+  name: 'UploadExistsError',
+  code: 'upload_exists',
+  status: 409,
+  exitCode: 1,
+}) {}

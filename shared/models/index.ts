@@ -1,5 +1,11 @@
 export { type CurrentPointer, currentPointerSchema } from './current-pointer.js';
-export { InvalidVersionError, ModelError, NoModelError, PointerConflictError } from './model-errors.js';
+export {
+  InvalidVersionError,
+  ModelError,
+  NoModelError,
+  PointerConflictError,
+  UnknownVersionError,
+} from './model-errors.js';
 export {
   flipPointer,
   type LoadedVersion,

@@ -22,3 +22,11 @@ export class PointerConflictError extends errorKind(ModelError, {
   code: 'pointer_conflict',
   status: 409,
 }) {}
+
+/** A version name the project does not have (a rollback to it, say): 404 to a client, exit 1 at the command line. */
+export class UnknownVersionError extends errorKind(ModelError, {
+  name: 'UnknownVersionError',
+  code: 'unknown_version',
+  status: 404,
+  exitCode: 1,
+}) {}

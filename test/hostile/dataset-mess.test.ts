@@ -2,7 +2,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
-import { formatStatus, projectStatus, requestTraining } from '../../functions/cli/project-commands.js';
+import { formatStatus, requestTraining } from '../../functions/cli/project-commands.js';
 import { type Backbone, loadBackbone } from '../../shared/backbone/index.js';
 import { readEnv } from '../../shared/config.js';
 import { createDatasetIndex, type DatasetIndex } from '../../shared/dataset/dataset-index.js';
@@ -16,6 +16,7 @@ import {
   type UploadExtractor,
   type UploadOutcome,
 } from '../../shared/pipeline/extract-uploads.js';
+import { projectStatus } from '../../shared/pipeline/project-status.js';
 import {
   createRetrainRequester,
   type RetrainRequester,
