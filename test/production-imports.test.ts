@@ -7,7 +7,7 @@ const repo = fileURLToPath(new URL('..', import.meta.url));
 
 function sourcesUnder(dir: string): string[] {
   return readdirSync(join(repo, dir), { recursive: true, encoding: 'utf8' })
-    .filter((f) => /\.(ts|mjs)$/.test(f) && !f.endsWith('.test.ts'))
+    .filter((f) => /\.(ts|tsx|mjs)$/.test(f) && !f.endsWith('.test.ts'))
     .map((f) => join(dir, f));
 }
 
@@ -20,6 +20,15 @@ describe('production code', () => {
       const paths = /['"]test['"]\s*,\s*['"]fixtures['"]|['"`][^'"`]*\btest\/fixtures\//.test(text);
       if (imports || paths) offenders.push(file);
     }
+    expect(offenders).toEqual([]);
+  });
+
+  it('keeps the dashboard out of the edge function: nothing the edge bundles imports shared/ui/', () => {
+    const edge = [...sourcesUnder('functions/edge'), ...sourcesUnder('shared/http')];
+    const offenders = edge.filter((file) =>
+      /from\s*['"][^'"]*\/ui\//.test(readFileSync(join(repo, file), 'utf8')),
+    );
+    expect(edge.length).toBeGreaterThan(5);
     expect(offenders).toEqual([]);
   });
 });

@@ -46,6 +46,7 @@ Usage: headstart <command> [options]    (run \`headstart <command> --help\` for 
   review enable|disable|list|label|discard --project P   photos the API was unsure about, to label
   settings --project P [KEY=VALUE ...]  show or change a project's settings
   keys create|list|revoke --project P
+  dashboard [--port N]          the dashboard on http://127.0.0.1:8788/ui/ over a home or a deployed bucket
   backbone list|import|migrate
 
 ${targetHelp}`,
@@ -96,6 +97,12 @@ ${targetHelp}`,
   keys: `headstart keys create|list|revoke --project P [--name NOTE] [--id KEY_ID]: manage API keys.
 
 Keys are stored only as hashes; \`create\` prints the key once.\n${targetHelp}`,
+  dashboard: `headstart dashboard [--port N]: the dashboard (data, model, mistakes, suspects, review, keys) in your browser.
+
+Serves the pages \`npm start\` shows under /ui/ on http://127.0.0.1:<port>/ui/ (default 8788; 0 picks a free
+port), over the store the options name: a local home, or a deployed stack's bucket (--outputs or --bucket) with
+your own AWS credentials, which never leave this process. Only 127.0.0.1 can reach it; Ctrl-C stops it.
+${targetHelp}`,
   review: `headstart review enable|disable|list|label|discard --project P: the review queue.
 
 enable [--below SCORE] [--sample RATE]: the API keeps a copy of each photo it calls unknown or whose top score
@@ -206,6 +213,7 @@ async function run(argv: string[]): Promise<void> {
         offset: { type: 'string' },
         below: { type: 'string' },
         sample: { type: 'string' },
+        port: { type: 'string' },
       },
     });
   } catch (err) {
@@ -223,7 +231,7 @@ async function run(argv: string[]): Promise<void> {
     return;
   }
   // A missing or bad --project is a usage error before anything else is looked at.
-  if (command !== 'backbone') requireProject(values);
+  if (command !== 'backbone' && command !== 'dashboard') requireProject(values);
   const target: Target = resolveTarget(values, process.env, {
     requireStore: command !== 'upload' && !API_ONLY.has(command),
   });
@@ -232,6 +240,17 @@ async function run(argv: string[]): Promise<void> {
     if (note) console.error(`headstart: ${note}`);
   }
   switch (command) {
+    case 'dashboard': {
+      const { dashboardPort, startDashboard } = await import('./dashboard-command.js');
+      const d = await startDashboard(target, { port: dashboardPort(values.port) });
+      console.log(`dashboard of ${target.store.description}: ${d.url}  (Ctrl-C stops it)`);
+      await new Promise<void>((resolve) => {
+        process.once('SIGINT', resolve);
+        process.once('SIGTERM', resolve);
+      });
+      await d.close();
+      return;
+    }
     case 'upload': {
       const project = requireProject(values);
       const dir = positionals[0];

@@ -2,9 +2,11 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { getRequestListener } from '@hono/node-server';
 import type { Backbone } from '../../shared/backbone/index.js';
-import { createApp, createJsonLogger, storeBackboneLoader } from '../../shared/http/index.js';
+import { createEdgeApp, createJsonLogger, storeBackboneLoader } from '../../shared/http/index.js';
 import type { ObjectStore } from '../../shared/store/index.js';
+import { createUiApp } from '../../shared/ui/index.js';
 import { CliError } from './cli-errors.js';
+import { inProcessPredictor, withDashboard } from './ui-wiring.js';
 
 type Listener = (req: IncomingMessage, res: ServerResponse) => void;
 
@@ -60,19 +62,23 @@ export async function bindApiPort(options: { port: number; host: string }): Prom
 
 /**
  * The prediction API over the local stack's store, sharing its already-loaded backbone, on a port already bound;
- * the trunk of a fine-tuned version is read from the store and loaded on first use.
+ * the trunk of a fine-tuned version is read from the store and loaded on first use. The dashboard is served
+ * under /ui/ on the same port.
  */
 export async function startApiServer(options: {
   listener: ApiPort;
   store: ObjectStore;
   backbone: Backbone;
   requireKeys: boolean;
+  maxUploadBytes?: number;
   log: (line: string) => void;
 }): Promise<{ url: string; close(): Promise<void> }> {
-  const app = createApp({
+  const backbone = async () => options.backbone;
+  const backboneById = storeBackboneLoader(options.store);
+  const { app, models } = createEdgeApp({
     store: options.store,
-    backbone: async () => options.backbone,
-    backboneById: storeBackboneLoader(options.store),
+    backbone,
+    backboneById,
     // Polling a local store costs nothing, so a new version is served within a second of its promotion.
     config: { requireKeys: options.requireKeys, pointerTtlSeconds: 1 },
     logger: createJsonLogger({ level: 'warn' }),
@@ -80,6 +86,12 @@ export async function startApiServer(options: {
   if (!options.requireKeys) {
     options.log('API keys are not required (local mode); set HEADSTART_REQUIRE_KEYS=true to require them');
   }
-  options.listener.attach(getRequestListener(app.fetch));
+  const ui = createUiApp({
+    store: options.store,
+    predict: inProcessPredictor({ store: options.store, backbone, backboneById, models }),
+    ...(options.maxUploadBytes ? { maxUploadBytes: options.maxUploadBytes } : {}),
+  });
+  options.listener.attach(withDashboard(ui, getRequestListener(app.fetch)));
+  options.log(`dashboard: ${options.listener.url}/ui/`);
   return { url: options.listener.url, close: () => options.listener.close() };
 }

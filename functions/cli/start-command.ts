@@ -51,7 +51,13 @@ export async function startCommand(): Promise<void> {
       scanIntervalMs: env.HEADSTART_SCAN_SECONDS * 1000,
       log,
       serveApi: (deps) =>
-        startApiServer({ ...deps, listener: api, requireKeys: env.HEADSTART_REQUIRE_KEYS ?? false, log }),
+        startApiServer({
+          ...deps,
+          listener: api,
+          requireKeys: env.HEADSTART_REQUIRE_KEYS ?? false,
+          maxUploadBytes: env.HEADSTART_MAX_UPLOAD_BYTES,
+          log,
+        }),
       onUpload: (o) => {
         if (o.status === 'indexed') log(`indexed ${o.key} as '${o.label}'`);
         else if (o.status === 'quarantined') log(`set aside ${o.key}: ${o.code}: ${o.message}`);

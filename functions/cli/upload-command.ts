@@ -1,10 +1,9 @@
-import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { DatasetError, UploadTooLargeError } from '../../shared/dataset/dataset-errors.js';
 import { checkProject, parseUploadKey } from '../../shared/dataset/upload-key.js';
-import { decodeImage, ImageError } from '../../shared/image/index.js';
 import { layout } from '../../shared/layout/index.js';
+import { megabytes, uploadPhoto } from '../../shared/pipeline/upload-photo.js';
 import type { ObjectStore } from '../../shared/store/index.js';
 import { CliError } from './cli-errors.js';
 import { fsReason, type LabelledFile, listLabelledFiles } from './labelled-folder.js';
@@ -15,15 +14,7 @@ export interface UploadSummary {
   refused: { file: string; code: string; message: string }[];
 }
 
-const CONTENT_TYPES: Record<string, string> = {
-  jpg: 'image/jpeg',
-  jpeg: 'image/jpeg',
-  png: 'image/png',
-  webp: 'image/webp',
-};
-
-/** `30.0 MB`: the unit the README states limits in (MiB, as 20 * 1024 * 1024). */
-export const megabytes = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MB`;
+export { megabytes };
 
 function progress(done: number, total: number): void {
   if (!process.stderr.isTTY) return;
@@ -75,23 +66,19 @@ export async function uploadDirectory(options: UploadOptions): Promise<UploadSum
   const worker = async () => {
     for (let f = queue.shift(); f; f = queue.shift()) {
       try {
-        const { key, bytes } = checkFile(f, options);
-        await decodeImage(bytes, { size: 32 });
-        const md5 = `"${createHash('md5').update(bytes).digest('hex')}"`;
-        const existing = await store.head(key);
-        if (existing?.etag === md5) {
-          summary.skipped.push(f.path);
-        } else {
-          const ext = f.path.split('.').pop()?.toLowerCase() ?? '';
-          await store.put(key, bytes, { contentType: CONTENT_TYPES[ext] ?? 'application/octet-stream' });
-          summary.uploaded.push(f.path);
-        }
+        const { bytes } = checkFile(f, options);
+        const r = await uploadPhoto(store, {
+          project,
+          label: f.label,
+          file: basename(f.path),
+          bytes,
+          maxUploadBytes: options.maxUploadBytes,
+        });
+        if (r.status === 'refused') summary.refused.push({ file: f.path, code: r.code, message: r.message });
+        else summary[r.status === 'uploaded' ? 'uploaded' : 'skipped'].push(f.path);
       } catch (err) {
-        if (err instanceof DatasetError || err instanceof ImageError) {
-          summary.refused.push({ file: f.path, code: err.code, message: err.message });
-        } else {
-          throw err;
-        }
+        if (!(err instanceof DatasetError)) throw err;
+        summary.refused.push({ file: f.path, code: err.code, message: err.message });
       }
       progress(++done, files.length);
     }

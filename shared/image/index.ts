@@ -19,3 +19,4 @@ export {
   UnsupportedFormatError,
   ZeroDimensionError,
 } from './image-errors.js';
+export { encodeThumbnail, type Thumbnail } from './thumbnail.js';

@@ -143,6 +143,32 @@ export function decodeEvaluation(bytes: Uint8Array, where: string): Evaluation {
   return decodeJson(bytes, evaluationSchema, `the evaluation of ${where}`);
 }
 
+/** The validation scores evaluation.json records (`validation`), as readers need them. */
+export const validationMetricsSchema = z.object({
+  n: z.number(),
+  accuracy: z.number(),
+  macroF1: z.number(),
+  ece: z.number().optional(),
+  perLabel: z.array(
+    z.object({
+      label: z.string(),
+      precision: z.number(),
+      recall: z.number(),
+      f1: z.number(),
+      support: z.number(),
+    }),
+  ),
+  /** confusion[t][p]: photos of true label perLabel[t] predicted as perLabel[p]. */
+  confusion: z.array(z.array(z.number())),
+});
+export type ValidationMetrics = z.infer<typeof validationMetricsSchema>;
+
+/** The validation block of an evaluation, or undefined when the version's evaluation has none in this shape. */
+export function validationMetricsOf(evaluation: Evaluation): ValidationMetrics | undefined {
+  const parsed = validationMetricsSchema.safeParse((evaluation as { validation?: unknown }).validation);
+  return parsed.success ? parsed.data : undefined;
+}
+
 /** The validation photos of one confusion-matrix cell: true label `label`, predicted `predicted`. */
 export function examplesInCell(
   evaluation: Evaluation,

@@ -1,4 +1,4 @@
-import { createDatasetIndex } from '../dataset/dataset-index.js';
+import { createDatasetIndex, type Example } from '../dataset/dataset-index.js';
 import { dedupeExamples, type LabelConflict } from '../dataset/dedupe-examples.js';
 import { listQuarantine } from '../dataset/quarantine.js';
 import { layout, prefixes } from '../layout/index.js';
@@ -43,10 +43,17 @@ export interface ProjectStatus {
   };
 }
 
-export async function projectStatus(store: ObjectStore, project: string): Promise<ProjectStatus> {
-  const index = createDatasetIndex(store);
+/** Where a reader gets a project's indexed photos: the index itself by default, or a cache of it. */
+export type SnapshotReader = (project: string) => Promise<Example[]>;
+
+export async function projectStatus(
+  store: ObjectStore,
+  project: string,
+  options: { snapshot?: SnapshotReader } = {},
+): Promise<ProjectStatus> {
+  const snapshot = options.snapshot ?? ((p: string) => createDatasetIndex(store).snapshot(p));
   const [examples, quarantine, state, pointer] = await Promise.all([
-    index.snapshot(project),
+    snapshot(project),
     listQuarantine(store, project),
     readTrainingState(store, project),
     readPointer(store, project),

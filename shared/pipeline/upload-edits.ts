@@ -11,6 +11,7 @@ import {
   VERSION_FILES,
 } from '../models/index.js';
 import { type ObjectStore, PreconditionFailedError } from '../store/index.js';
+import type { SnapshotReader } from './project-status.js';
 
 /**
  * Fixing the dataset through uploads/: label suspects to look at, and relabelling or removing an upload. The CLI
@@ -59,12 +60,10 @@ async function newestSuspects(
 export async function listSuspects(
   store: ObjectStore,
   project: string,
-  options: { limit?: number } = {},
+  options: { limit?: number; snapshot?: SnapshotReader } = {},
 ): Promise<SuspectList> {
-  const [found, examples] = await Promise.all([
-    newestSuspects(store, project),
-    createDatasetIndex(store).snapshot(project),
-  ]);
+  const snapshot = options.snapshot ?? ((p: string) => createDatasetIndex(store).snapshot(p));
+  const [found, examples] = await Promise.all([newestSuspects(store, project), snapshot(project)]);
   if (!found) return { version: null, photos: 0, suspects: [], settled: 0 };
   const live = new Map(examples.map((e) => [e.key, e]));
   const open = found.file.suspects.filter((s) => {

@@ -98,6 +98,13 @@ function scenario(name: string, makeEnv: () => Promise<Record<string, string>>) 
     expect(scores).toEqual([...scores].sort((a, b) => b - a));
     expect(scores.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 5);
 
+    // The dashboard rides on the same port, under /ui/, and / leads there.
+    const dashboard = await fetch(`${url}/`);
+    expect(dashboard.url).toBe(`${url}/ui/`);
+    const projects = await dashboard.text();
+    expect(projects).toContain('href="/ui/p/closet/data"');
+    expect(projects).toContain(trained.version);
+
     // A new label arrives: the next training adds it.
     mkdirSync(join(photos, 't-shirt'));
     cpSync(join(clothingMiniDir, 'train', 't-shirt'), join(photos, 't-shirt'), { recursive: true });

@@ -1,0 +1,123 @@
+// npm run screenshots: a PNG of each dashboard page (docs/screenshots/, or the directory given), from a real
+// project trained on clothing-mini here, with planted wrong labels, review items, a refused upload and a key.
+import { mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { createKey } from '../shared/auth/index.js';
+import { loadBackbone } from '../shared/backbone/index.js';
+import { createDatasetIndex } from '../shared/dataset/dataset-index.js';
+import { createEdgeApp } from '../shared/http/index.js';
+import { createUploadReconciler } from '../shared/local/upload-reconciler.js';
+import { createUploadExtractor } from '../shared/pipeline/extract-uploads.js';
+import { updateProjectSettings } from '../shared/pipeline/project-settings.js';
+import { createRetrainRequester } from '../shared/pipeline/retrain-requests.js';
+import { createProjectTrainer, trainingBackbone } from '../shared/pipeline/train-project.js';
+import { createFsStore } from '../shared/store/index.js';
+import { initTf } from '../shared/tf/tf-runtime.js';
+import { createUiApp } from '../shared/ui/index.js';
+import { launchChromium, serveOnLoopback } from '../test/support/browser.js';
+import { clothingMini, fixturesDir } from '../test/support/fixtures.js';
+import { testBackbone } from '../test/support/test-backbone.js';
+import { repoRoot } from './bench-util.js';
+
+const out = resolve(process.argv[2] ?? join(repoRoot, 'docs', 'screenshots'));
+const P = 'closet';
+await initTf();
+const backbone = await loadBackbone(await testBackbone());
+const store = createFsStore({ root: mkdtempSync(join(tmpdir(), 'headstart-shots-')) });
+const index = createDatasetIndex(store);
+const retrain = createRetrainRequester(store, { notify: async () => {} });
+const extractor = createUploadExtractor({
+  store,
+  backbone,
+  index,
+  requestRetrain: (p) => retrain.request(p),
+});
+const reconciler = createUploadReconciler({
+  store,
+  index,
+  handle: (e) => extractor.handle(e),
+  afterPass: async () => {
+    await retrain.flush();
+  },
+});
+const trainer = createProjectTrainer({ store, index, backbone: trainingBackbone(backbone), quietSeconds: 0 });
+
+// Every photo, two of them under the wrong label so the suspects page has something to show.
+const wrong = new Map([
+  ['hat', 'shoes'],
+  ['pants', 't-shirt'],
+]);
+for (const p of [...clothingMini('train'), ...clothingMini('eval').slice(0, 12)]) {
+  const label = wrong.get(p.label) ?? p.label;
+  wrong.delete(p.label);
+  await store.put(`uploads/${P}/${label}/${p.label}-${p.path.split('/').pop()}`, p.bytes);
+}
+await store.put(
+  `uploads/${P}/hat/truncated.jpg`,
+  readFileSync(join(fixturesDir, 'malformed', 'truncated.jpg')),
+);
+await reconciler.scan();
+const outcome = await trainer.run(P, { ignoreQuietWindow: true });
+console.error(`trained: ${outcome.status}`);
+await updateProjectSettings(store, P, () => ({ review: { enabled: true, below: 0.9, sample: 1 } }));
+const api = createEdgeApp({ store, backbone: async () => backbone, config: { requireKeys: false } });
+for (const p of clothingMini('eval').slice(12)) {
+  await api.app.request(`/v1/projects/${P}/predict`, {
+    method: 'POST',
+    body: p.bytes as Uint8Array<ArrayBuffer>,
+    headers: { 'content-type': 'image/jpeg' },
+  });
+}
+await api.reviews.settle();
+await createKey(store, P, { name: 'mobile app' });
+
+const tryApi = createEdgeApp({
+  store,
+  backbone: async () => backbone,
+  config: { requireKeys: false, reviewMaxPerMinute: 0 },
+});
+const ui = createUiApp({
+  store,
+  predict: async ({ project, body, contentType }) =>
+    tryApi.app.request(`/v1/projects/${project}/predict`, {
+      method: 'POST',
+      body: body as Uint8Array<ArrayBuffer>,
+      headers: { 'content-type': contentType },
+    }),
+});
+const server = await serveOnLoopback(ui.fetch);
+const browser = await launchChromium();
+const page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
+mkdirSync(out, { recursive: true });
+const shots: [string, string][] = [
+  ['projects', '/ui/'],
+  ['data', `/ui/p/${P}/data`],
+  ['model', `/ui/p/${P}/model`],
+  ['mistakes', `/ui/p/${P}/mistakes`],
+  ['suspects', `/ui/p/${P}/suspects`],
+  ['review', `/ui/p/${P}/review`],
+  ['try', `/ui/p/${P}/try`],
+  ['keys', `/ui/p/${P}/keys`],
+];
+for (const [name, path] of shots) {
+  await page.goto(`${server.url}${path}`, { waitUntil: 'networkidle' });
+  if (name === 'mistakes') {
+    // The fullest off-diagonal cell, opened, is what the page is for.
+    const miss = await page.$$eval('td.cell.miss a', (as) =>
+      as
+        .map((a) => ({ href: a.getAttribute('href') ?? '', n: Number(a.textContent) }))
+        .sort((x, y) => y.n - x.n),
+    );
+    if (miss[0] && miss[0].n > 0)
+      await page.goto(`${server.url}${miss[0].href}`, { waitUntil: 'networkidle' });
+  }
+  if (name === 'try') {
+    await page.setInputFiles('#try-input', clothingMini('eval')[0]!.path);
+    await page.waitForSelector('#try-result[data-done="1"]');
+  }
+  await page.screenshot({ path: join(out, `${name}.png`), fullPage: false });
+  console.log(JSON.stringify({ page: name, file: join(out, `${name}.png`) }));
+}
+await browser.close();
+await server.close();

@@ -1,0 +1,45 @@
+import { createHash } from 'node:crypto';
+import { DatasetError, UploadTooLargeError } from '../dataset/dataset-errors.js';
+import { parseUploadKey } from '../dataset/upload-key.js';
+import { decodeImage, ImageError, probeImage } from '../image/index.js';
+import { layout } from '../layout/index.js';
+import type { ObjectStore } from '../store/index.js';
+
+export type PhotoUpload =
+  | { status: 'uploaded' | 'skipped'; key: string }
+  | { status: 'refused'; code: string; message: string };
+
+const CONTENT_TYPES = { jpeg: 'image/jpeg', png: 'image/png', webp: 'image/webp' } as const;
+
+/** `30.0 MB`: the unit the README states limits in (MiB, as 20 * 1024 * 1024). */
+export const megabytes = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MB`;
+
+/**
+ * One photo into `uploads/<project>/<label>/<file>`, refused with its reason when the stack would only set it
+ * aside (a bad name, over the byte limit, not a decodable image), skipped when the same bytes are already there
+ * (the ETag is the MD5 of the body). The content type is sniffed from the bytes.
+ */
+export async function uploadPhoto(
+  store: ObjectStore,
+  photo: { project: string; label: string; file: string; bytes: Uint8Array; maxUploadBytes: number },
+): Promise<PhotoUpload> {
+  try {
+    const { key } = parseUploadKey(layout.upload(photo.project, photo.label, photo.file));
+    if (photo.bytes.byteLength > photo.maxUploadBytes) {
+      throw new UploadTooLargeError(
+        `file is ${megabytes(photo.bytes.byteLength)}, over the ${megabytes(photo.maxUploadBytes)} upload limit (HEADSTART_MAX_UPLOAD_BYTES); downscale it (the model sees at most 224 px)`,
+      );
+    }
+    await decodeImage(photo.bytes, { size: 32 });
+    const md5 = `"${createHash('md5').update(photo.bytes).digest('hex')}"`;
+    if ((await store.head(key))?.etag === md5) return { status: 'skipped', key };
+    const { format } = await probeImage(photo.bytes);
+    await store.put(key, photo.bytes, { contentType: CONTENT_TYPES[format] });
+    return { status: 'uploaded', key };
+  } catch (err) {
+    if (err instanceof DatasetError || err instanceof ImageError) {
+      return { status: 'refused', code: err.code, message: err.message };
+    }
+    throw err;
+  }
+}

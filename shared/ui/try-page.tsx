@@ -1,0 +1,43 @@
+import type { Hono } from 'hono';
+import { Page } from './layout.js';
+import { projectParam, projectPath, type UiContext } from './ui-context.js';
+import { UiError } from './ui-errors.js';
+
+/** Drop a photo and see what the current version says of it, as the API would answer, with its timings. */
+export function registerTryPage(app: Hono, ctx: UiContext): void {
+  app.get('/p/:project/try', (c) => {
+    const project = projectParam(c);
+    return c.html(
+      <Page title="Try it" token={ctx.token} project={project} active="try">
+        {ctx.deps.predict ? null : (
+          <p class="notice error">Predictions are not available in this dashboard.</p>
+        )}
+        <div id="try-zone" class="drop-zone" data-try-url={projectPath(project, 'try')} tabindex={0}>
+          <input
+            type="file"
+            id="try-input"
+            accept="image/jpeg,image/png,image/webp"
+            aria-label="photo to classify"
+          />
+          <span>or drop a photo here</span>
+        </div>
+        <div class="row">
+          <img id="try-preview" alt="" hidden />
+          <div id="try-result" role="status" />
+        </div>
+      </Page>,
+    );
+  });
+  app.post('/p/:project/try', async (c) => {
+    const project = projectParam(c);
+    if (!ctx.deps.predict)
+      throw new UiError('predict_unavailable', 'predictions are not available here', { status: 503 });
+    const body = new Uint8Array(await c.req.arrayBuffer());
+    const res = await ctx.deps.predict({
+      project,
+      body,
+      contentType: c.req.header('content-type') ?? 'application/octet-stream',
+    });
+    return c.body(await res.text(), res.status as 200, { 'content-type': 'application/json' });
+  });
+}
