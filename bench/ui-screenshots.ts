@@ -1,12 +1,15 @@
 // npm run screenshots: a PNG of each dashboard page (docs/screenshots/, or the directory given), from a real
-// project trained on clothing-mini here, with planted wrong labels, review items, a refused upload and a key.
-import { mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
+// project with planted wrong labels, review items, a refused upload and a key. With ../shared/datasets present it
+// trains the default backbone on 30 clothing-small photos per label, so the Mistakes page has real mistakes to
+// show; without it, the committed clothing-mini fixture on the test backbone (which it classifies perfectly).
+import { existsSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createKey } from '../shared/auth/index.js';
-import { loadBackbone } from '../shared/backbone/index.js';
+import { calibrationPhotosDir, loadBackbone, readBackbone } from '../shared/backbone/index.js';
 import { createDatasetIndex } from '../shared/dataset/dataset-index.js';
 import { createEdgeApp } from '../shared/http/index.js';
+import { ensureDefaultBackbone } from '../shared/local/ensure-backbone.js';
 import { createUploadReconciler } from '../shared/local/upload-reconciler.js';
 import { createUploadExtractor } from '../shared/pipeline/extract-uploads.js';
 import { updateProjectSettings } from '../shared/pipeline/project-settings.js';
@@ -18,13 +21,21 @@ import { createUiApp } from '../shared/ui/index.js';
 import { launchChromium, serveOnLoopback } from '../test/support/browser.js';
 import { clothingMini, fixturesDir } from '../test/support/fixtures.js';
 import { testBackbone } from '../test/support/test-backbone.js';
-import { repoRoot } from './bench-util.js';
+import { clothingSmallDir, listSplit, readBytes, repoRoot } from './bench-util.js';
 
 const out = resolve(process.argv[2] ?? join(repoRoot, 'docs', 'screenshots'));
 const P = 'closet';
 await initTf();
-const backbone = await loadBackbone(await testBackbone());
 const store = createFsStore({ root: mkdtempSync(join(tmpdir(), 'headstart-shots-')) });
+const real = existsSync(clothingSmallDir);
+const photo = (f: { label: string; path: string }) => ({ ...f, bytes: readBytes(f.path) });
+const trainPhotos = real ? listSplit(clothingSmallDir, 'train', 30).map(photo) : clothingMini('train');
+const askPhotos = real ? listSplit(clothingSmallDir, 'test', 3).map(photo) : clothingMini('eval');
+const backbone = await loadBackbone(
+  real
+    ? await readBackbone(store, await ensureDefaultBackbone(store, { photosDir: calibrationPhotosDir() }))
+    : await testBackbone(),
+);
 const index = createDatasetIndex(store);
 const retrain = createRetrainRequester(store, { notify: async () => {} });
 const extractor = createUploadExtractor({
@@ -48,7 +59,7 @@ const wrong = new Map([
   ['hat', 'shoes'],
   ['pants', 't-shirt'],
 ]);
-for (const p of [...clothingMini('train'), ...clothingMini('eval').slice(0, 12)]) {
+for (const p of [...trainPhotos, ...askPhotos.slice(0, 12)]) {
   const label = wrong.get(p.label) ?? p.label;
   wrong.delete(p.label);
   await store.put(`uploads/${P}/${label}/${p.label}-${p.path.split('/').pop()}`, p.bytes);
@@ -58,11 +69,13 @@ await store.put(
   readFileSync(join(fixturesDir, 'malformed', 'truncated.jpg')),
 );
 await reconciler.scan();
+// Head-only: a fine-tuning would make the screenshots take minutes for nothing the pages show differently.
+await updateProjectSettings(store, P, () => ({ trainingMode: 'head' }));
 const outcome = await trainer.run(P, { ignoreQuietWindow: true });
 console.error(`trained: ${outcome.status}`);
 await updateProjectSettings(store, P, () => ({ review: { enabled: true, below: 0.9, sample: 1 } }));
 const api = createEdgeApp({ store, backbone: async () => backbone, config: { requireKeys: false } });
-for (const p of clothingMini('eval').slice(12)) {
+for (const p of askPhotos.slice(12)) {
   await api.app.request(`/v1/projects/${P}/predict`, {
     method: 'POST',
     body: p.bytes as Uint8Array<ArrayBuffer>,
@@ -113,10 +126,11 @@ for (const [name, path] of shots) {
       await page.goto(`${server.url}${miss[0].href}`, { waitUntil: 'networkidle' });
   }
   if (name === 'try') {
-    await page.setInputFiles('#try-input', clothingMini('eval')[0]!.path);
+    await page.setInputFiles('#try-input', askPhotos[0]!.path);
     await page.waitForSelector('#try-result[data-done="1"]');
   }
-  await page.screenshot({ path: join(out, `${name}.png`), fullPage: false });
+  // Mistakes whole: the heat map above the cell it opened.
+  await page.screenshot({ path: join(out, `${name}.png`), fullPage: name === 'mistakes' });
   console.log(JSON.stringify({ page: name, file: join(out, `${name}.png`) }));
 }
 await browser.close();

@@ -3,7 +3,7 @@ import { Page } from './layout.js';
 import { projectParam, projectPath, type UiContext } from './ui-context.js';
 import { UiError } from './ui-errors.js';
 
-/** Drop a photo and see what the current version says of it, as the API would answer, with its timings. */
+/** Drop a photo (or take one with the webcam) and see what the current version says of it, as the API would answer, with its timings. */
 export function registerTryPage(app: Hono, ctx: UiContext): void {
   app.get('/p/:project/try', (c) => {
     const project = projectParam(c);
@@ -20,6 +20,15 @@ export function registerTryPage(app: Hono, ctx: UiContext): void {
             aria-label="photo to classify"
           />
           <span>or drop a photo here</span>
+        </div>
+        <div class="row webcam">
+          <button type="button" id="webcam-start">
+            Use the webcam
+          </button>
+          <button type="button" id="webcam-capture" hidden>
+            Classify this frame
+          </button>
+          <video id="webcam-video" autoplay playsinline muted hidden />
         </div>
         <div class="row">
           <img id="try-preview" alt="" hidden />

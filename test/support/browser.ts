@@ -15,7 +15,15 @@ export const browserSkipReason = chromiumPath
 if (browserSkipReason) console.warn(`[headstart tests] ${browserSkipReason}`);
 
 export async function launchChromium(): Promise<Browser> {
-  return chromium.launch({ executablePath: chromiumPath!, args: ['--no-sandbox'] });
+  return chromium.launch({
+    executablePath: chromiumPath!,
+    args: [
+      '--no-sandbox',
+      // A synthetic camera, granted without a prompt, for the Try it page's webcam.
+      '--use-fake-device-for-media-stream',
+      '--use-fake-ui-for-media-stream',
+    ],
+  });
 }
 
 /** Serves a fetch handler on 127.0.0.1 at a free port, as `headstart dashboard` does. */

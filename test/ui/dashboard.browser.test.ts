@@ -82,8 +82,19 @@ describe.skipIf(!!browserSkipReason)('the dashboard in a browser', () => {
     backbone = await loadBackbone(await testBackbone());
     store = createFsStore({ root: mkdtempSync(join(tmpdir(), 'headstart-ui-store-')) });
     const { reconciler, trainer } = pipeline();
+    const tryApi = createEdgeApp({
+      store,
+      backbone: async () => backbone,
+      config: { requireKeys: false, reviewMaxPerMinute: 0 },
+    });
     const ui = createUiApp({
       store,
+      predict: async ({ project, body, contentType }) =>
+        tryApi.app.request(`/v1/projects/${project}/predict`, {
+          method: 'POST',
+          body: body as Uint8Array<ArrayBuffer>,
+          headers: { 'content-type': contentType },
+        }),
       // Locally the stack notices the request; here the test runs the extraction and training the request asks for.
       trigger: {
         async notify(project) {
@@ -96,7 +107,7 @@ describe.skipIf(!!browserSkipReason)('the dashboard in a browser', () => {
     });
     server = await serveOnLoopback(ui.fetch);
     browser = await launchChromium();
-    page = await browser.newPage();
+    page = await browser.newPage({ permissions: ['camera'] });
     page.on('dialog', (d) => {
       dialogs.push(d.message());
       void d.dismiss();
@@ -248,5 +259,19 @@ describe.skipIf(!!browserSkipReason)('the dashboard in a browser', () => {
       '/ui/assets/dashboard.js',
     ]);
     expect(dialogs).toEqual([]);
+  });
+
+  it('classifies a webcam frame on the Try it page, answering as the API does', async () => {
+    await page.goto(`${server.url}/ui/p/${PROJECT}/try`);
+    await page.click('#webcam-start');
+    await page.waitForSelector('#webcam-capture', { state: 'visible' });
+    await page.waitForFunction("document.getElementById('webcam-video').videoWidth > 0");
+    await page.click('#webcam-capture');
+    await page.waitForSelector('#try-result[data-done="1"]');
+    const current = (await readPointer(store, PROJECT))!.pointer.version;
+    const { manifest } = await readVersion(store, PROJECT, current);
+    const shown = await page.$$eval('#predictions li', (lis) => lis.map((l) => l.textContent?.split(' ')[0]));
+    expect(shown.sort()).toEqual([...manifest.labels].sort());
+    expect(await page.textContent('#try-result')).toContain(`version ${current}`);
   });
 });

@@ -182,6 +182,7 @@ async function tryPhoto(zone, file) {
   preview.src = URL.createObjectURL(file);
   preview.hidden = false;
   out.replaceChildren(row('classifying...'));
+  delete out.dataset.done;
   const res = await post(zone.dataset.tryUrl, file, file.type || 'application/octet-stream');
   const body = await res.json();
   if (!res.ok) {
@@ -213,9 +214,36 @@ async function tryPhoto(zone, file) {
   out.dataset.done = '1';
 }
 
+// The webcam frame goes through the same request as a dropped photo: a JPEG of what the video shows.
+async function startWebcam(zone) {
+  const video = document.getElementById('webcam-video');
+  const out = document.getElementById('try-result');
+  if (!navigator.mediaDevices?.getUserMedia) {
+    out.replaceChildren(row('webcam: this browser offers no camera here (it needs 127.0.0.1 or localhost)'));
+    return;
+  }
+  try {
+    video.srcObject = await navigator.mediaDevices.getUserMedia({ video: true, audio: false });
+  } catch (err) {
+    out.replaceChildren(row(`webcam: ${err.message}`));
+    return;
+  }
+  video.hidden = false;
+  const capture = document.getElementById('webcam-capture');
+  capture.hidden = false;
+  capture.onclick = () => {
+    const canvas = document.createElement('canvas');
+    canvas.width = video.videoWidth;
+    canvas.height = video.videoHeight;
+    canvas.getContext('2d').drawImage(video, 0, 0);
+    canvas.toBlob((blob) => blob && void tryPhoto(zone, blob), 'image/jpeg', 0.92);
+  };
+}
+
 function setUpTry() {
   const zone = document.getElementById('try-zone');
   if (!zone) return;
+  document.getElementById('webcam-start').addEventListener('click', () => void startWebcam(zone));
   const input = document.getElementById('try-input');
   input.addEventListener('change', () => input.files[0] && void tryPhoto(zone, input.files[0]));
   zone.addEventListener('dragover', (e) => e.preventDefault());
