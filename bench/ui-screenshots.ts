@@ -7,19 +7,15 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createKey } from '../shared/auth/index.js';
 import { calibrationPhotosDir, loadBackbone, readBackbone } from '../shared/backbone/index.js';
-import { createDatasetIndex } from '../shared/dataset/dataset-index.js';
 import { createEdgeApp } from '../shared/http/index.js';
 import { ensureDefaultBackbone } from '../shared/local/ensure-backbone.js';
-import { createUploadReconciler } from '../shared/local/upload-reconciler.js';
-import { createUploadExtractor } from '../shared/pipeline/extract-uploads.js';
 import { updateProjectSettings } from '../shared/pipeline/project-settings.js';
-import { createRetrainRequester } from '../shared/pipeline/retrain-requests.js';
-import { createProjectTrainer, trainingBackbone } from '../shared/pipeline/train-project.js';
 import { createFsStore } from '../shared/store/index.js';
 import { initTf } from '../shared/tf/tf-runtime.js';
 import { createUiApp } from '../shared/ui/index.js';
 import { launchChromium, serveOnLoopback } from '../test/support/browser.js';
 import { clothingMini, fixturesDir } from '../test/support/fixtures.js';
+import { inProcessPipeline } from '../test/support/in-process-pipeline.js';
 import { testBackbone } from '../test/support/test-backbone.js';
 import { clothingSmallDir, listSplit, readBytes, repoRoot } from './bench-util.js';
 
@@ -36,23 +32,7 @@ const backbone = await loadBackbone(
     ? await readBackbone(store, await ensureDefaultBackbone(store, { photosDir: calibrationPhotosDir() }))
     : await testBackbone(),
 );
-const index = createDatasetIndex(store);
-const retrain = createRetrainRequester(store, { notify: async () => {} });
-const extractor = createUploadExtractor({
-  store,
-  backbone,
-  index,
-  requestRetrain: (p) => retrain.request(p),
-});
-const reconciler = createUploadReconciler({
-  store,
-  index,
-  handle: (e) => extractor.handle(e),
-  afterPass: async () => {
-    await retrain.flush();
-  },
-});
-const trainer = createProjectTrainer({ store, index, backbone: trainingBackbone(backbone), quietSeconds: 0 });
+const { reconciler, trainer } = inProcessPipeline({ store, backbone });
 
 // Every photo, two of them under the wrong label so the suspects page has something to show.
 const wrong = new Map([

@@ -3,16 +3,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { type Backbone, loadBackbone } from '../shared/backbone/index.js';
-import { createDatasetIndex } from '../shared/dataset/dataset-index.js';
-import { createUploadReconciler } from '../shared/local/upload-reconciler.js';
 import { decodeEvaluation, readVersion, VERSION_FILES } from '../shared/models/index.js';
-import { createUploadExtractor } from '../shared/pipeline/extract-uploads.js';
-import { createRetrainRequester, readRetrainRequest } from '../shared/pipeline/retrain-requests.js';
-import { createProjectTrainer, trainingBackbone } from '../shared/pipeline/train-project.js';
+import { readRetrainRequest } from '../shared/pipeline/retrain-requests.js';
 import { listSuspects, relabelUpload, removeUpload } from '../shared/pipeline/upload-edits.js';
 import { createFsStore, type ObjectStore } from '../shared/store/index.js';
 import { initTf } from '../shared/tf/tf-runtime.js';
 import { clothingMini } from './support/fixtures.js';
+import { inProcessPipeline } from './support/in-process-pipeline.js';
 import { motoBucket } from './support/moto.js';
 import { testBackbone } from './support/test-backbone.js';
 
@@ -36,30 +33,7 @@ const PLANTED: [string, string][] = [
 ];
 
 function pipeline(store: ObjectStore) {
-  const index = createDatasetIndex(store);
-  const retrain = createRetrainRequester(store, { notify: async () => {} });
-  const extractor = createUploadExtractor({
-    store,
-    backbone,
-    index,
-    requestRetrain: (p) => retrain.request(p),
-  });
-  const reconciler = createUploadReconciler({
-    store,
-    index,
-    handle: (e) => extractor.handle(e),
-    afterPass: async () => {
-      await retrain.flush();
-    },
-  });
-  const trainer = createProjectTrainer({
-    store,
-    index,
-    backbone: trainingBackbone(backbone),
-    quietSeconds: 0,
-    trainOptions: fast,
-  });
-  return { index, reconciler, trainer };
+  return inProcessPipeline({ store, backbone, trainOptions: fast });
 }
 
 /** Uploads every clothing-mini photo, the first photo of each PLANTED label under the wrong label. */

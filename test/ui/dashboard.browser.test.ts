@@ -5,9 +5,7 @@ import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { listKeys } from '../../shared/auth/index.js';
 import { type Backbone, loadBackbone } from '../../shared/backbone/index.js';
-import { createDatasetIndex } from '../../shared/dataset/dataset-index.js';
 import { createEdgeApp } from '../../shared/http/index.js';
-import { createUploadReconciler } from '../../shared/local/upload-reconciler.js';
 import {
   decodeEvaluation,
   examplesInCell,
@@ -17,14 +15,12 @@ import {
   VERSION_FILES,
   validationMetricsOf,
 } from '../../shared/models/index.js';
-import { createUploadExtractor } from '../../shared/pipeline/extract-uploads.js';
-import { createRetrainRequester } from '../../shared/pipeline/retrain-requests.js';
-import { createProjectTrainer, trainingBackbone } from '../../shared/pipeline/train-project.js';
 import { createFsStore, type ObjectStore } from '../../shared/store/index.js';
 import { initTf } from '../../shared/tf/tf-runtime.js';
 import { createUiApp } from '../../shared/ui/index.js';
 import { browserSkipReason, launchChromium, serveOnLoopback } from '../support/browser.js';
 import { clothingMini, clothingMiniDir } from '../support/fixtures.js';
+import { inProcessPipeline } from '../support/in-process-pipeline.js';
 import { testBackbone } from '../support/test-backbone.js';
 
 // The dashboard in a real headless Chromium, over a real store, extractor and trainer wired as the local stack
@@ -42,30 +38,7 @@ let training: Promise<unknown> = Promise.resolve();
 const dialogs: string[] = [];
 
 function pipeline() {
-  const index = createDatasetIndex(store);
-  const retrain = createRetrainRequester(store, { notify: async () => {} });
-  const extractor = createUploadExtractor({
-    store,
-    backbone,
-    index,
-    requestRetrain: (p) => retrain.request(p),
-  });
-  const reconciler = createUploadReconciler({
-    store,
-    index,
-    handle: (e) => extractor.handle(e),
-    afterPass: async () => {
-      await retrain.flush();
-    },
-  });
-  const trainer = createProjectTrainer({
-    store,
-    index,
-    backbone: trainingBackbone(backbone),
-    quietSeconds: 0,
-    trainOptions: { headTypes: ['softmax'], softmaxL2: [1e-2] },
-  });
-  return { reconciler, trainer };
+  return inProcessPipeline({ store, backbone, trainOptions: { headTypes: ['softmax'], softmaxL2: [1e-2] } });
 }
 
 /** Two label folders of clothing-mini's training split: the least a training takes, to keep this file fast. */
