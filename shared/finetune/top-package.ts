@@ -152,7 +152,11 @@ export interface FineTunedTop {
   /** Values per example: height * width * channels of the trunk's activation. */
   readonly inputDim: number;
   readonly trunkId: string;
+  /** Width of the pooled feature the classifier takes (what an outlier detector of this top scores). */
+  readonly pooledDim: number;
   predict(features: Float32Array, n: number): Float32Array;
+  /** The pooled features [n, pooledDim] the classifier sees, for trunk activations [n, inputDim]. */
+  pooled(features: Float32Array, n: number): Float32Array;
   /** Probabilities [n, labels] for trunk activations [n, inputDim] or [n, h, w, c]; the caller disposes both. */
   predictTensor(x: tf.Tensor): tf.Tensor2D;
   dispose(): void;
@@ -167,6 +171,7 @@ class LoadedTop implements FineTunedTop {
     readonly descriptor: TopDescriptor,
     private readonly tensors: Map<string, tf.Tensor>,
     private readonly maxBatch: number,
+    readonly pooledDim: number,
   ) {
     this.labels = descriptor.labels;
     const [h, w, c] = descriptor.trunk.shape;
@@ -174,7 +179,7 @@ class LoadedTop implements FineTunedTop {
     this.trunkId = descriptor.trunk.id;
   }
 
-  predictTensor(x: tf.Tensor): tf.Tensor2D {
+  private pooledTensor(x: tf.Tensor): tf.Tensor2D {
     const [h, w, c] = this.descriptor.trunk.shape;
     const n = x.shape[0]!;
     if (x.size !== n * this.inputDim) {
@@ -182,7 +187,13 @@ class LoadedTop implements FineTunedTop {
     }
     return tf.tidy(() => {
       const x4 = x.rank === 4 ? (x as tf.Tensor4D) : (tf.reshape(x, [n, h, w, c]) as tf.Tensor4D);
-      const pooled = runGraph(this.descriptor.graph, this.tensors, x4) as tf.Tensor2D;
+      return runGraph(this.descriptor.graph, this.tensors, x4) as tf.Tensor2D;
+    });
+  }
+
+  predictTensor(x: tf.Tensor): tf.Tensor2D {
+    return tf.tidy(() => {
+      const pooled = this.pooledTensor(x);
       const t = (name: string) => this.tensors.get(name)!;
       let logits = tf.add(
         tf.matMul(pooled, t(CLASSIFIER_WEIGHTS.w1) as tf.Tensor2D),
@@ -198,22 +209,35 @@ class LoadedTop implements FineTunedTop {
     });
   }
 
+  pooled(features: Float32Array, n: number): Float32Array {
+    return this.batched(features, n, this.pooledDim, (x) => this.pooledTensor(x));
+  }
+
   predict(features: Float32Array, n: number): Float32Array {
+    return this.batched(features, n, this.labels.length, (x) => this.predictTensor(x));
+  }
+
+  /** Runs `fn` over rows of trunk activations at most maxBatch at a time, `width` outputs per row. */
+  private batched(
+    features: Float32Array,
+    n: number,
+    width: number,
+    fn: (x: tf.Tensor2D) => tf.Tensor2D,
+  ): Float32Array {
     if (!Number.isInteger(n) || n < 0 || features.length !== n * this.inputDim) {
       throw new InvalidTopError(`expected ${n} x ${this.inputDim} features, got ${features.length} values`);
     }
-    const k = this.labels.length;
-    const out = new Float32Array(n * k);
+    const out = new Float32Array(n * width);
     for (let start = 0; start < n; start += this.maxBatch) {
       const b = Math.min(this.maxBatch, n - start);
       const x = tf.tensor2d(features.subarray(start * this.inputDim, (start + b) * this.inputDim), [
         b,
         this.inputDim,
       ]);
-      const probs = this.predictTensor(x);
+      const y = fn(x);
       x.dispose();
-      out.set(probs.dataSync(), start * k);
-      probs.dispose();
+      out.set(y.dataSync(), start * width);
+      y.dispose();
     }
     return out;
   }
@@ -263,5 +287,6 @@ export function loadTop(pkg: TopPackage, options: { maxBatch?: number } = {}): F
   }
   const tensors = new Map<string, tf.Tensor>();
   for (const [name, w] of weights) tensors.set(name, tf.tensor(w.values, w.shape, 'float32'));
-  return new LoadedTop(descriptor, tensors, options.maxBatch ?? 32);
+  // Equal to the pooled width, checked above.
+  return new LoadedTop(descriptor, tensors, options.maxBatch ?? 32, w1.shape[0]!);
 }

@@ -541,8 +541,9 @@ class ProjectModelCache implements ModelCache {
     const what = describeMode(decoded.mode);
     const backbone = await this.backboneFor(project, manifest, await defaultBackbone, refuse);
     let head: Head;
+    let outlier: OutlierDetector | null;
     try {
-      head = await decoded.load();
+      ({ head, outlier } = await decoded.load());
     } catch (err) {
       throw refuse(
         'model_invalid',
@@ -553,6 +554,7 @@ class ProjectModelCache implements ModelCache {
     try {
       // One prediction now sets up the head's kernels off the request path, and proves the head can predict.
       head.predict(new Float32Array(manifest.backbone.featureDim), 1);
+      outlier?.score(new Float32Array(manifest.backbone.featureDim), 1);
     } catch (err) {
       head.dispose();
       throw refuse(
@@ -567,7 +569,7 @@ class ProjectModelCache implements ModelCache {
       manifest,
       head,
       backbone,
-      outlier: decoded.outlier,
+      outlier,
       refs: 0,
       retired: false,
       disposed: false,

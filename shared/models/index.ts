@@ -58,6 +58,7 @@ export {
   VERSION_FORMATS,
   type VersionCommon,
   type VersionMode,
+  type VersionPredictor,
   type VersionServing,
   validationExampleSchema,
   validationMetricsOf,

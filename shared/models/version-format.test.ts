@@ -91,7 +91,7 @@ describe('version format', () => {
     expect(modeOf(read.manifest)).toBe('head');
     const decoded = decodeVersion(read, { where: where('h1') });
     expect(decoded.mode).toBe('head');
-    const [stored, original] = [await decoded.load(), await loadHead(head.head)];
+    const [stored, original] = [(await decoded.load()).head, await loadHead(head.head)];
     const rows = data.features.subarray(0, 4 * data.dim);
     expect(Array.from(stored.predict(rows, 4))).toEqual(Array.from(original.predict(rows, 4)));
     stored.dispose();
@@ -106,7 +106,7 @@ describe('version format', () => {
     expect(modeOf(read.manifest)).toBe('finetune');
     const decoded = decodeVersion(read, { where: where('f1') });
     expect(decoded.mode).toBe('finetune');
-    const stored = await decoded.load();
+    const { head: stored } = await decoded.load();
     const original = loadTop(tuned.result.top);
     const rows = new Float32Array(2 * original.inputDim).map((_, i) => (i % 7) / 7);
     expect(Array.from(stored.predict(rows, 2))).toEqual(Array.from(original.predict(rows, 2)));

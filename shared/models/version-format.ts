@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { loadTop, parseTop, type TopPackage, topFiles } from '../finetune/top-package.js';
+import { type FineTunedTop, loadTop, parseTop, type TopPackage, topFiles } from '../finetune/top-package.js';
 import { messageOf } from '../headstart-error.js';
 import { decodeOutlierDetector, encodeOutlierDetector, type OutlierDetector } from '../outlier/index.js';
 import { type Head, loadHead as loadSerializedHead, type SerializedHead } from '../train/index.js';
@@ -319,12 +319,20 @@ export function describeMode(mode: VersionMode): string {
   return mode === 'finetune' ? 'fine-tuned top' : 'head';
 }
 
-/** A version whose files passed every check; `load()` builds its predictor (the caller disposes it). */
+/** A loaded version: its predictor (the caller disposes it) and what scores the same input for outliers. */
+export interface VersionPredictor {
+  head: Head;
+  /**
+   * The calibrated outlier detector, on the head's input (for a fine-tuned top, trunk activations: it scores
+   * the top's pooled output, what the top's classifier sees); null for a version trained without one.
+   */
+  outlier: OutlierDetector | null;
+}
+
+/** A version whose files passed every check; `load()` builds its predictor. */
 export interface DecodedVersion {
   mode: VersionMode;
-  load(): Promise<Head>;
-  /** The calibrated outlier detector; null for a version trained without one. */
-  outlier: OutlierDetector | null;
+  load(): Promise<VersionPredictor>;
 }
 
 /** A version as `readVersion` returns it, its files already checked against the manifest's sha256s. */
@@ -347,9 +355,42 @@ export interface DecodeOptions {
  */
 export function decodeVersion(version: StoredVersion, options: DecodeOptions): DecodedVersion {
   const outlier = decodeOutlier(version, options.where);
-  return modeOf(version.manifest) === 'finetune'
-    ? { mode: 'finetune', load: decodeFineTunedTop(version, options.where), outlier }
-    : { mode: 'head', load: decodeHead(version, options), outlier };
+  if (modeOf(version.manifest) === 'finetune') {
+    const load = decodeFineTunedTop(version, options.where);
+    return {
+      mode: 'finetune',
+      load: async () => {
+        const top = await load();
+        if (!outlier) return { head: top, outlier: null };
+        if (outlier.inputDim !== top.pooledDim) {
+          top.dispose();
+          throw new InvalidVersionError(
+            `the outlier detector of ${options.where} scores ${outlier.inputDim} features, but its fine-tuned top pools ${top.pooledDim}`,
+          );
+        }
+        return { head: top, outlier: onPooledOutput(outlier, top) };
+      },
+    };
+  }
+  const load = decodeHead(version, options);
+  if (outlier && outlier.inputDim !== version.manifest.backbone.featureDim) {
+    throw new InvalidVersionError(
+      `the outlier detector of ${options.where} scores ${outlier.inputDim} features, but the manifest's backbone gives ${version.manifest.backbone.featureDim}`,
+    );
+  }
+  return { mode: 'head', load: async () => ({ head: await load(), outlier }) };
+}
+
+/** A fine-tuned top's detector scores the pooled features its classifier takes, not the trunk's activation. */
+function onPooledOutput(detector: OutlierDetector, top: FineTunedTop): OutlierDetector {
+  return {
+    method: detector.method,
+    inputDim: top.inputDim,
+    threshold: detector.threshold,
+    params: detector.params,
+    score: (features, n) => detector.score(top.pooled(features, n), n),
+    withThreshold: (t) => onPooledOutput(detector.withThreshold(t), top),
+  };
 }
 
 /** The version's detector, if its manifest lists one (readVersion has checked the files' sha256s). */
@@ -368,10 +409,8 @@ function decodeOutlier({ manifest, files }: StoredVersion, where: string): Outli
       cause,
     });
   }
-  if (detector.inputDim !== manifest.backbone.featureDim || detector.threshold === null) {
-    throw new InvalidVersionError(
-      `the outlier detector of ${where} scores ${detector.inputDim} features${detector.threshold === null ? ' and has no threshold' : ''}, but the manifest's backbone gives ${manifest.backbone.featureDim}`,
-    );
+  if (detector.threshold === null) {
+    throw new InvalidVersionError(`the outlier detector of ${where} has no threshold`);
   }
   return detector;
 }
@@ -400,7 +439,7 @@ function decodeHead({ manifest, files }: StoredVersion, options: DecodeOptions):
     });
 }
 
-function decodeFineTunedTop({ manifest, files }: StoredVersion, where: string): () => Promise<Head> {
+function decodeFineTunedTop({ manifest, files }: StoredVersion, where: string): () => Promise<FineTunedTop> {
   const names: [string, string] = [VERSION_FILES.topJson, VERSION_FILES.topWeights];
   const [json, weights] = pairOf(files, names, `${where} is a fine-tuned top but has no`);
   let pkg: TopPackage;

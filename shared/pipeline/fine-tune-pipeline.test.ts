@@ -22,6 +22,7 @@ import {
   type TopSegment,
   trunkBackboneId,
 } from '../finetune/index.js';
+import { createEdgeApp, storeBackboneLoader } from '../http/index.js';
 import { layout } from '../layout/index.js';
 import { decodeEvaluation, readPointer, readVersion, TOP_JSON, TOP_WEIGHTS } from '../models/index.js';
 import { createFsStore, type ObjectStore } from '../store/index.js';
@@ -183,14 +184,42 @@ describe('fine-tuning in the pipeline', () => {
     expect(manifest.head.format).toBe('headstart-finetuned-top');
     expect(manifest.backbone).toMatchObject({ id: trunkBackboneId(), featureDim: 10 * 10 * 136 });
     expect(Object.keys(manifest.head.files).sort()).toEqual(
-      ['evaluation.json', 'suspects.json', TOP_JSON, TOP_WEIGHTS].sort(),
+      ['evaluation.json', 'outlier.bin', 'outlier.json', 'suspects.json', TOP_JSON, TOP_WEIGHTS].sort(),
     );
-    // The fine-tuned top's own validation predictions, photo by photo; it has no outlier detector to score them.
-    const examples = decodeEvaluation(files.get('evaluation.json')!, 'forced').validationExamples!;
+    // The fine-tuned top's own validation predictions, photo by photo, each scored by its outlier detector.
+    const evaluated = decodeEvaluation(files.get('evaluation.json')!, 'forced');
+    const examples = evaluated.validationExamples!;
     expect(examples).toHaveLength(manifest.metrics.n);
-    expect(examples.every((e) => e.outlierScore === null)).toBe(true);
+    expect(examples.every((e) => typeof e.outlierScore === 'number')).toBe(true);
+    const { outlier } = JSON.parse(new TextDecoder().decode(files.get('evaluation.json')!)) as {
+      outlier: { method: string; acceptedRate: number; threshold: number };
+    };
+    expect(outlier.method).toBe('mahalanobis+residual');
+    expect(outlier.acceptedRate).toBeGreaterThanOrEqual(0.95);
     const hits = examples.filter((e) => e.label === e.predicted).length;
     expect(hits / examples.length).toBeCloseTo(manifest.metrics.accuracy, 10);
+    // Served, a validation photo gets the score training recorded for it (from the stored float16 activation).
+    const api = createEdgeApp({
+      store,
+      backbone: async () => backbone,
+      backboneById: storeBackboneLoader(store),
+      config: { requireKeys: false },
+    });
+    const photo = examples[0]!;
+    const res = await api.app.request('/v1/projects/forced/predict', {
+      method: 'POST',
+      body: (await store.get(photo.key))!.body as Uint8Array<ArrayBuffer>,
+      headers: { 'content-type': 'image/jpeg' },
+    });
+    const served = (await res.json()) as {
+      unknown: boolean | null;
+      outlierScore: number | null;
+      model: { outlierThreshold: number | null };
+    };
+    expect(res.status, JSON.stringify(served)).toBe(200);
+    expect(served.model.outlierThreshold).toBeCloseTo(outlier.threshold, 5);
+    expect(served.unknown).toBe(served.outlierScore! > outlier.threshold);
+    expect(Math.abs(served.outlierScore! - photo.outlierScore!)).toBeLessThan(0.05 * photo.outlierScore!);
     const top = loadTop(parseTop(files.get(TOP_JSON)!, files.get(TOP_WEIGHTS)!));
     try {
       expect(top.trunkId).toBe(manifest.backbone.id);

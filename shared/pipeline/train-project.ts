@@ -14,6 +14,7 @@ import {
 } from '../finetune/fine-tune.js';
 import { FineTuneError } from '../finetune/finetune-errors.js';
 import { decodeSpatialFeatures, spatialFeatureKey } from '../finetune/spatial-trunk.js';
+import { loadTop, type TopPackage } from '../finetune/top-package.js';
 import type { TopSegment } from '../finetune/top-segment.js';
 import { layout } from '../layout/index.js';
 import { mapLimit } from '../map-limit.js';
@@ -125,7 +126,15 @@ interface Fitted {
   head: TrainResult;
   /** Wall time of the head search (with its refit), what the suspect search's time is compared with. */
   headSeconds: number;
-  modes: { chosen: TrainingMode; decision: ModeDecision; result?: FineTuneResult };
+  modes: ChosenMode;
+}
+
+interface ChosenMode {
+  chosen: TrainingMode;
+  decision: ModeDecision;
+  result?: FineTuneResult;
+  /** The fine-tuned top's pooled output of every usable example: what its outlier detector is fitted on. */
+  pooled?: { features: Float32Array; dim: number };
 }
 
 /** The label suspects of a training, as the version stores them, and what evaluation.json says of the search. */
@@ -568,13 +577,20 @@ class ProjectTrainer {
     const scored = ft ? ft.metrics : head.metrics;
     const metrics = { accuracy: scored.accuracy, macroF1: scored.macroF1, n: scored.n };
     const ran = ft && trunk ? trunk : backbone;
-    // The detector sees what the head sees; a fine-tuned top's pooled output is not cached, so it has none yet.
-    const outlier = ft
-      ? {
-          detector: null,
-          report: { method: null, reason: 'fine-tuned versions have no outlier detector yet' },
-        }
-      : calibrateForTraining({ ...data.input, validationIds: data.validationIds });
+    // The detector sees what the classifier sees: the head's input, or the fine-tuned top's pooled output.
+    const pooled = ft ? fitted.modes.pooled : undefined;
+    const outlier = calibrateForTraining(
+      pooled
+        ? {
+            features: pooled.features,
+            dim: pooled.dim,
+            labels: data.labels,
+            labelNames: data.labelNames,
+            ids: data.ids,
+            validationIds: data.validationIds,
+          }
+        : { ...data.input, validationIds: data.validationIds },
+    );
     const evaluation = {
       ...evaluationOf({ project, version, snap, data, fitted, scored, ran }),
       outlier: outlier.report,
@@ -662,7 +678,7 @@ class ProjectTrainer {
     data: { usable: Example[]; labels: number[]; labelNames: string[]; ids: string[] },
     validationIds: string[] | undefined,
     progress: ProgressReporter,
-  ): Promise<{ chosen: TrainingMode; decision: ModeDecision; result?: FineTuneResult }> {
+  ): Promise<ChosenMode> {
     const headOnly = {
       validationLoss: head.validationLoss,
       validationAccuracy: head.metrics.accuracy,
@@ -739,7 +755,9 @@ class ProjectTrainer {
         ? 'fine-tuning is forced (trainingMode: finetune)'
         : `on validation, fine-tuned ${fmt(fineTuned)} against head-only ${fmt(headOnly)}${margin > 0 ? ` (a split this small asks fine-tuning for ${margin.toFixed(4)} more accuracy)` : ''}`;
     // The head-only score as chosen by: with its split size, so evaluation.json explains the choice in full.
-    return { chosen, decision: { chosen, setting, reason, headOnly: headScore, fineTuned }, result };
+    const decision = { chosen, setting, reason, headOnly: headScore, fineTuned };
+    if (chosen !== 'finetune') return { chosen, decision, result };
+    return { chosen, decision, result, pooled: pooledByTop(result.top, loaded.features, data.usable.length) };
   }
 
   /** The promotion gate, retried against the new current version if another training flipped first. */
@@ -901,4 +919,18 @@ export async function readDecision(
   version: string,
 ): Promise<Decision | undefined> {
   return readJson(store, layout.decision(project, version), decisionSchema);
+}
+
+/** The pooled features a fine-tuned top's classifier takes, for `n` trunk activations. */
+function pooledByTop(
+  top: TopPackage,
+  activations: Float32Array,
+  n: number,
+): { features: Float32Array; dim: number } {
+  const loaded = loadTop(top);
+  try {
+    return { features: loaded.pooled(activations, n), dim: loaded.pooledDim };
+  } finally {
+    loaded.dispose();
+  }
 }
