@@ -24,7 +24,8 @@ import { evaluateDirectory, formatEval } from './eval-command.js';
 import { formatSuspects, listSuspects, relabelUpload, removeUpload } from './label-commands.js';
 import { type PredictResult, predictFiles } from './predict-commands.js';
 import { formatStatus, listModels, projectStatus, requestTraining, rollbackTo } from './project-commands.js';
-import { uploadDirectory } from './upload-command.js';
+import { progress, uploadDirectory } from './upload-command.js';
+import { isTextTable, uploadTextTable } from './upload-table.js';
 
 const HELP: Record<string, string> = {
   '': `headstart: image classifiers from a few hundred labelled photos, on your machine or your AWS account.
@@ -32,7 +33,7 @@ const HELP: Record<string, string> = {
 Usage: headstart <command> [options]    (run \`headstart <command> --help\` for each)
 
   start                         run Headstart locally (store, extraction, training, API on http://127.0.0.1:8787)
-  upload <dir> --project P      upload <dir>/<label>/<photo> files
+  upload <dir> --project P      upload <dir>/<label>/<photo> files (or data.csv/.jsonl of texts)
   train --project P [--wait]    train now (and wait for the result)
   status --project P [--json]   examples per label, quarantined uploads, training state, current model
   predict --project P <image...> [--json]
@@ -57,7 +58,10 @@ $S3_ENDPOINT; serves the API on $HOST:$PORT (default 127.0.0.1:8787). Ctrl-C sto
 already uploaded with the same bytes are skipped. Refused with a reason, and never uploaded: files that are not
 decodable images, bad names, files over $HEADSTART_MAX_UPLOAD_BYTES (20 MB), files in a sub-folder of a label
 (key_too_deep), broken links and other unreadable entries (unreadable_file).
-Options: --json\n${targetHelp}`,
+\`headstart upload data.csv --project P\` uploads a table of labelled texts instead (a header row naming columns
+\`text\` and \`label\`, or \`.jsonl\` with those fields): one uploads/P/<label>/<sha256>.txt object per row, rows
+already there skipped, empty rows and texts over 10,000 characters refused with their line.
+Options: --json, --text-column NAME, --label-column NAME\n${targetHelp}`,
   train: `headstart train --project P [--wait] [--force]: request a training now.
 
 --wait blocks until it finishes and prints the result; --force trains even if the dataset did not change and
@@ -204,6 +208,8 @@ async function run(argv: string[]): Promise<void> {
         offset: { type: 'string' },
         below: { type: 'string' },
         sample: { type: 'string' },
+        'text-column': { type: 'string' },
+        'label-column': { type: 'string' },
       },
     });
   } catch (err) {
@@ -234,12 +240,23 @@ async function run(argv: string[]): Promise<void> {
       const project = requireProject(values);
       const dir = positionals[0];
       if (!dir) throw new UsageError('upload needs a directory: headstart upload <dir> --project P');
-      const s = await uploadDirectory({
-        store: target.store,
-        project,
-        dir: resolve(dir),
-        maxUploadBytes: target.env.HEADSTART_MAX_UPLOAD_BYTES,
-      });
+      const s = isTextTable(dir)
+        ? await uploadTextTable({
+            store: target.store,
+            project,
+            path: resolve(dir),
+            columns: {
+              ...(typeof values['text-column'] === 'string' ? { textColumn: values['text-column'] } : {}),
+              ...(typeof values['label-column'] === 'string' ? { labelColumn: values['label-column'] } : {}),
+            },
+            progress,
+          })
+        : await uploadDirectory({
+            store: target.store,
+            project,
+            dir: resolve(dir),
+            maxUploadBytes: target.env.HEADSTART_MAX_UPLOAD_BYTES,
+          });
       out(json, s, () =>
         [
           `uploaded ${s.uploaded.length}, already there ${s.skipped.length}, refused ${s.refused.length}`,

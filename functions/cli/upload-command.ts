@@ -25,7 +25,8 @@ const CONTENT_TYPES: Record<string, string> = {
 /** `30.0 MB`: the unit the README states limits in (MiB, as 20 * 1024 * 1024). */
 export const megabytes = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MB`;
 
-function progress(done: number, total: number): void {
+/** A progress bar on stderr when it is a terminal. */
+export function progress(done: number, total: number): void {
   if (!process.stderr.isTTY) return;
   const width = 30;
   const filled = total ? Math.round((done / total) * width) : width;

@@ -1,10 +1,11 @@
 import { createHash } from 'node:crypto';
 import type { Backbone } from '../backbone/index.js';
-import { DatasetError, UploadTooLargeError } from '../dataset/dataset-errors.js';
+import { DatasetError, TextUploadError, UploadTooLargeError } from '../dataset/dataset-errors.js';
 import type { DatasetIndex } from '../dataset/dataset-index.js';
 import { clearQuarantine, putQuarantine, readQuarantine } from '../dataset/quarantine.js';
 import type { UploadEvent } from '../dataset/s3-events.js';
 import { compareSequencers } from '../dataset/sequencer.js';
+import { decodeTextUpload, type Modality, modalityMismatch, modalityOfKey } from '../dataset/text-upload.js';
 import { parseUploadKey, projectOf } from '../dataset/upload-key.js';
 import type { DualExtractor } from '../finetune/index.js';
 import { ImageError } from '../image/index.js';
@@ -12,7 +13,7 @@ import type { ObjectStore, StoredObject } from '../store/index.js';
 import { CorruptObjectError, InvalidKeyError, StoreError, StoreUnavailableError } from '../store/index.js';
 import { sameEtag } from '../store/store-input.js';
 import type { FeatureBatcher } from './feature-batcher.js';
-import { type ProjectSettings, readProjectSettings } from './project-settings.js';
+import { fixProjectModality, type ProjectSettings, readProjectSettings } from './project-settings.js';
 import {
   cacheViewFeatures,
   createViewExtractors,
@@ -86,6 +87,15 @@ class Extractor implements UploadExtractor {
       s.catch(() => this.settings.delete(project));
     }
     return s;
+  }
+
+  /** The project's modality, fixed to `wanted` by this upload when its settings name none yet. */
+  private async modalityOf(project: string, wanted: Modality): Promise<Modality> {
+    const cached = await this.projectSettings(project);
+    if (cached.modality) return cached.modality;
+    const fixed = await fixProjectModality(this.deps.store, project, wanted);
+    this.settings.set(project, Promise.resolve(fixed));
+    return fixed.modality ?? wanted;
   }
 
   async handle(event: UploadEvent): Promise<UploadOutcome> {
@@ -325,19 +335,28 @@ class Extractor implements UploadExtractor {
       });
     }
     const sha256 = createHash('sha256').update(obj.body).digest('hex');
+    const found = { body: obj.body, sha256, etag: obj.etag };
+    const modality = modalityOfKey(event.key);
 
     let computed: number;
     try {
-      computed = await cacheViewFeatures(
-        store,
-        this.extractors,
-        { body: obj.body, sha256 },
-        viewRequest(await this.projectSettings(project), this.deps.maxPixels),
-      );
+      // A text is checked before it fixes its project's modality, so an empty first file fixes nothing.
+      if (modality === 'text') decodeTextUpload(obj.body);
+      const fixed = await this.modalityOf(project, modality);
+      if (fixed !== modality)
+        return this.quarantine(event, modalityMismatch(project, fixed, modality), found);
+      computed =
+        modality === 'text'
+          ? 0
+          : await cacheViewFeatures(
+              store,
+              this.extractors,
+              { body: obj.body, sha256 },
+              viewRequest(await this.projectSettings(project), this.deps.maxPixels),
+            );
     } catch (err) {
-      if (err instanceof ImageError) {
-        return this.quarantine(event, err, { body: obj.body, sha256, etag: obj.etag });
-      }
+      if (err instanceof ImageError || err instanceof TextUploadError)
+        return this.quarantine(event, err, found);
       throw err;
     }
     // The features exist before the index names them, so training never meets an example without features.
