@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type { Backbone } from '../backbone/index.js';
 import { DatasetError, TextUploadError, UploadTooLargeError } from '../dataset/dataset-errors.js';
 import type { DatasetIndex } from '../dataset/dataset-index.js';
+import { encodeSparseFeatures } from '../dataset/feature-file.js';
 import { clearQuarantine, putQuarantine, readQuarantine } from '../dataset/quarantine.js';
 import type { UploadEvent } from '../dataset/s3-events.js';
 import { compareSequencers } from '../dataset/sequencer.js';
@@ -9,9 +10,17 @@ import { decodeTextUpload, type Modality, modalityMismatch, modalityOfKey } from
 import { parseUploadKey, projectOf } from '../dataset/upload-key.js';
 import type { DualExtractor } from '../finetune/index.js';
 import { ImageError } from '../image/index.js';
+import { layout } from '../layout/index.js';
 import type { ObjectStore, StoredObject } from '../store/index.js';
-import { CorruptObjectError, InvalidKeyError, StoreError, StoreUnavailableError } from '../store/index.js';
+import {
+  CorruptObjectError,
+  InvalidKeyError,
+  PreconditionFailedError,
+  StoreError,
+  StoreUnavailableError,
+} from '../store/index.js';
 import { sameEtag } from '../store/store-input.js';
+import { type TextBackbone, TextBackboneNotFoundError } from '../text/index.js';
 import type { FeatureBatcher } from './feature-batcher.js';
 import { fixProjectModality, type ProjectSettings, readProjectSettings } from './project-settings.js';
 import {
@@ -52,6 +61,11 @@ export interface ExtractDeps {
    * fine-tune also get the trunk's activation cached. Its backbone must be `backbone`.
    */
   dual?: DualExtractor;
+  /**
+   * The text backbone that featurizes `.txt` uploads, loaded (or built) on the first one, so that photo-only
+   * stacks never pay for it. Without it a text upload fails with TextBackboneNotFoundError, to be retried.
+   */
+  textBackbone?: () => Promise<TextBackbone>;
   now?: () => Date;
 }
 
@@ -87,6 +101,26 @@ class Extractor implements UploadExtractor {
       s.catch(() => this.settings.delete(project));
     }
     return s;
+  }
+
+  /** Caches a text's sentence feature under the text backbone, create-if-absent; 1 when it wrote it. */
+  private async cacheText(body: Uint8Array, sha256: string): Promise<number> {
+    if (!this.deps.textBackbone) {
+      throw new TextBackboneNotFoundError('this extractor has no text backbone; text uploads wait for one');
+    }
+    const backbone = await this.deps.textBackbone();
+    const key = layout.feature(backbone.manifest.id, sha256);
+    if (await this.deps.store.head(key)) return 0;
+    const feature = backbone.featurizer.featurize(decodeTextUpload(body));
+    try {
+      await this.deps.store.put(key, encodeSparseFeatures(backbone.manifest.id, feature), {
+        ifNoneMatch: '*',
+      });
+      return 1;
+    } catch (err) {
+      if (err instanceof PreconditionFailedError) return 0;
+      throw err;
+    }
   }
 
   /** The project's modality, fixed to `wanted` by this upload when its settings name none yet. */
@@ -347,7 +381,7 @@ class Extractor implements UploadExtractor {
         return this.quarantine(event, modalityMismatch(project, fixed, modality), found);
       computed =
         modality === 'text'
-          ? 0
+          ? await this.cacheText(obj.body, sha256)
           : await cacheViewFeatures(
               store,
               this.extractors,

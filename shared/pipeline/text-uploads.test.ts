@@ -1,4 +1,4 @@
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -7,9 +7,12 @@ import { nextSequencer } from '../../test/support/s3-events.js';
 import { testBackbone } from '../../test/support/test-backbone.js';
 import { type Backbone, loadBackbone } from '../backbone/index.js';
 import { createDatasetIndex } from '../dataset/dataset-index.js';
+import { decodeSparseFeatures, encodeSparseFeatures } from '../dataset/feature-file.js';
 import { readQuarantine } from '../dataset/quarantine.js';
 import { decodeTextUpload } from '../dataset/text-upload.js';
+import { layout } from '../layout/index.js';
 import { createFsStore, type ObjectStore } from '../store/index.js';
+import { buildTextBackbone, readWinkVectors, type TextBackbone } from '../text/index.js';
 import { initTf } from '../tf/tf-runtime.js';
 import { createUploadExtractor } from './extract-uploads.js';
 import { readProjectSettings, updateProjectSettings } from './project-settings.js';
@@ -22,10 +25,31 @@ beforeAll(async () => {
 
 const utf8 = (s: string) => new TextEncoder().encode(s);
 
-function stack() {
+const tinyJson = readFileSync(new URL('../../test/fixtures/text/tiny-vectors.json', import.meta.url), 'utf8');
+
+async function tinyTextBackbone(): Promise<TextBackbone> {
+  async function* one() {
+    yield tinyJson;
+  }
+  const built = await buildTextBackbone({
+    source: readWinkVectors(one(), { maxRank: 1000, dim: 4 }),
+    sourceId: 'tiny',
+    dim: 4,
+  });
+  return built.backbone;
+}
+
+function stack(options: { text?: TextBackbone } = {}) {
   const store: ObjectStore = createFsStore({ root: mkdtempSync(join(tmpdir(), 'hs-text-up-')) });
   const index = createDatasetIndex(store);
-  const extractor = createUploadExtractor({ store, backbone, index, requestRetrain: async () => {} });
+  const text = options.text;
+  const extractor = createUploadExtractor({
+    store,
+    backbone,
+    index,
+    requestRetrain: async () => {},
+    ...(text ? { textBackbone: async () => text } : {}),
+  });
   const upload = async (key: string, body: Uint8Array) => {
     await store.put(key, body);
     return extractor.handle({
@@ -39,12 +63,30 @@ function stack() {
 }
 
 describe('text uploads', () => {
-  it('indexes a .txt upload as an example of its folder label', async () => {
-    const { index, upload, store } = stack();
+  it('indexes a .txt upload with its sentence feature cached under the text backbone', async () => {
+    const text = await tinyTextBackbone();
+    const { index, upload, store } = stack({ text });
     const out = await upload('uploads/intents/card_arrival/a.txt', utf8('Where is my new card?'));
-    expect(out).toMatchObject({ status: 'indexed', label: 'card_arrival' });
-    expect((await index.entry('intents', 'uploads/intents/card_arrival/a.txt'))?.state).toBe('example');
+    expect(out).toMatchObject({ status: 'indexed', label: 'card_arrival', computed: 1 });
+    const entry = await index.entry('intents', 'uploads/intents/card_arrival/a.txt');
+    expect(entry?.state).toBe('example');
     expect((await readProjectSettings(store, 'intents')).modality).toBe('text');
+    if (out.status !== 'indexed') throw new Error('not indexed');
+    const cached = await store.get(layout.feature(text.manifest.id, out.sha256));
+    const decoded = decodeSparseFeatures(cached!.body, text.manifest.id);
+    const expected = text.featurizer.featurize('Where is my new card?');
+    expect(decoded.dim).toBe(expected.dim);
+    expect([...decoded.indices]).toEqual([...expected.indices]);
+    expect([...decoded.values]).toEqual([...expected.values]);
+    // The same text again under another name computes nothing.
+    const again = await upload('uploads/intents/card_arrival/b.txt', utf8('Where is my new card?'));
+    expect(again).toMatchObject({ status: 'indexed', computed: 0 });
+  });
+
+  it('leaves a text upload for a retry, unindexed, when no text backbone is at hand', async () => {
+    const { index, upload } = stack();
+    await expect(upload('uploads/intents/a/x.txt', utf8('hello'))).rejects.toThrow(/no text backbone/);
+    expect(await index.entry('intents', 'uploads/intents/a/x.txt')).toBeUndefined();
   });
 
   it.each([
@@ -65,7 +107,7 @@ describe('text uploads', () => {
   });
 
   it('refuses a photo in a project its first upload made a text project, saying why', async () => {
-    const { store, upload } = stack();
+    const { store, upload } = stack({ text: await tinyTextBackbone() });
     await upload('uploads/mixed/a/one.txt', utf8('hello there'));
     const photo = clothingMini('train')[0]!.bytes;
     const out = await upload('uploads/mixed/a/two.jpg', photo);
@@ -93,5 +135,17 @@ describe('decodeTextUpload', () => {
   it('counts characters, not UTF-16 units, against the limit', () => {
     expect(decodeTextUpload(utf8('😀'.repeat(10)), 10)).toHaveLength(20);
     expect(() => decodeTextUpload(utf8('😀'.repeat(11)), 10)).toThrow(/11 characters/);
+  });
+});
+
+describe('sparse feature files', () => {
+  it('round-trips a sparse row and refuses one cut short or of another backbone', () => {
+    const f = { dim: 10, indices: new Int32Array([1, 7]), values: new Float32Array([0.5, -2]) };
+    const bytes = encodeSparseFeatures('text-a', f);
+    const back = decodeSparseFeatures(bytes, 'text-a');
+    expect([...back.indices]).toEqual([1, 7]);
+    expect([...back.values]).toEqual([0.5, -2]);
+    expect(() => decodeSparseFeatures(bytes.subarray(0, bytes.length - 4))).toThrow(/bytes/);
+    expect(() => decodeSparseFeatures(bytes, 'text-b')).toThrow(/'text-a', not 'text-b'/);
   });
 });
