@@ -13,6 +13,7 @@ import {
 import { initTf } from '../tf/tf-runtime.js';
 import type { RetrainTrigger } from './retrain-requests.js';
 import { createSqsTrigger } from './sqs-trigger.js';
+import type { TextTrainingBackbone } from './train-project.js';
 import { dualExtractorFromStore } from './trunk-deps.js';
 
 /** The S3 store a cloud function works on, from its environment. */
@@ -74,5 +75,20 @@ export function textBackboneFromStore(store: ObjectStore): () => Promise<TextBac
       loaded = undefined;
     });
     return loaded;
+  };
+}
+
+/** What a trainer needs of the store's default text backbone, once there is one (read again until then). */
+export function textTrainingBackboneFromStore(
+  store: ObjectStore,
+): () => Promise<TextTrainingBackbone | undefined> {
+  let found: TextTrainingBackbone | undefined;
+  return async () => {
+    if (found) return found;
+    const id = await readDefaultTextBackboneId(store);
+    if (!id) return undefined;
+    const { manifest } = await readTextBackbone(store, id);
+    found = { id: manifest.id, weightsSha256: manifest.weightsSha256, featureDim: manifest.feature.dim };
+    return found;
   };
 }
