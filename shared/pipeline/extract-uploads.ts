@@ -123,11 +123,19 @@ class Extractor implements UploadExtractor {
     }
   }
 
-  /** The project's modality, fixed to `wanted` by this upload when its settings name none yet. */
+  /**
+   * The project's modality, fixed by this upload when its settings name none yet: to `wanted`, except that a
+   * project holding indexed photos is an image project (it was made before projects had a modality), so a stray
+   * text does not turn it into a text project. The index is read once per such project, as its modality is then
+   * written.
+   */
   private async modalityOf(project: string, wanted: Modality): Promise<Modality> {
     const cached = await this.projectSettings(project);
     if (cached.modality) return cached.modality;
-    const fixed = await fixProjectModality(this.deps.store, project, wanted);
+    const hasPhotos =
+      wanted === 'text' &&
+      (await this.deps.index.snapshot(project)).some((e) => modalityOfKey(e.key) === 'image');
+    const fixed = await fixProjectModality(this.deps.store, project, hasPhotos ? 'image' : wanted);
     this.settings.set(project, Promise.resolve(fixed));
     return fixed.modality ?? wanted;
   }

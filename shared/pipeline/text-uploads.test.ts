@@ -39,8 +39,9 @@ async function tinyTextBackbone(): Promise<TextBackbone> {
   return built.backbone;
 }
 
-function stack(options: { text?: TextBackbone } = {}) {
-  const store: ObjectStore = createFsStore({ root: mkdtempSync(join(tmpdir(), 'hs-text-up-')) });
+function stack(options: { text?: TextBackbone; store?: ObjectStore } = {}) {
+  const store: ObjectStore =
+    options.store ?? createFsStore({ root: mkdtempSync(join(tmpdir(), 'hs-text-up-')) });
   const index = createDatasetIndex(store);
   const text = options.text;
   const extractor = createUploadExtractor({
@@ -115,6 +116,23 @@ describe('text uploads', () => {
     if (out.status !== 'quarantined') throw new Error('not quarantined');
     expect(out.message).toMatch(/text project.*photo/);
     expect((await readQuarantine(store, 'uploads/mixed/a/two.jpg'))?.code).toBe('modality_mismatch');
+  });
+
+  it('counts a project made before modalities, with indexed photos and no modality setting, as an image project', async () => {
+    const text = await tinyTextBackbone();
+    const { store, upload: before } = stack({ text });
+    const photo = clothingMini('train')[0]!.bytes;
+    expect((await before('uploads/old/shirt/one.jpg', photo)).status).toBe('indexed');
+    // As an old project's settings are: none at all; and a new extractor (new code) meets it.
+    await store.delete(layout.projectSettings('old'));
+    expect((await readProjectSettings(store, 'old')).modality).toBeUndefined();
+    const { upload } = stack({ text, store });
+    const out = await upload('uploads/old/shirt/note.txt', utf8('a red shirt'));
+    expect(out).toMatchObject({ status: 'quarantined', code: 'modality_mismatch' });
+    if (out.status !== 'quarantined') throw new Error('not quarantined');
+    expect(out.message).toMatch(/'old' is a image project.*text upload/);
+    expect((await readQuarantine(store, 'uploads/old/shirt/note.txt'))?.code).toBe('modality_mismatch');
+    expect((await readProjectSettings(store, 'old')).modality).toBe('image');
   });
 
   it('refuses a text in a project whose settings say it holds photos', async () => {
