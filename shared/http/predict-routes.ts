@@ -120,6 +120,26 @@ async function answerTexts(
   return c.json({ project, model, results, timingsMs: timings }, 200);
 }
 
+/** The texts of a text request (text/plain, JSON "text" or "texts"), or undefined when it sends an image. */
+function textsOf(input: {
+  mediaType: string;
+  body: Uint8Array;
+  json: JsonBody | undefined;
+}): { texts: string[]; batch: boolean } | undefined {
+  const { json } = input;
+  if (isPlainText(input.mediaType)) return { texts: [textOfBody(input.body)], batch: false };
+  if (!json) return undefined;
+  if ([json.image, json.text, json.texts].filter((v) => v !== undefined).length > 1) {
+    throw new BadRequestError(
+      'ambiguous_body',
+      'the JSON body has more than one of "image", "text" and "texts": send exactly one',
+    );
+  }
+  if (json.text !== undefined) return { texts: [json.text], batch: false };
+  if (json.texts !== undefined) return { texts: json.texts, batch: true };
+  return undefined;
+}
+
 const predictOne =
   (deps: PredictRouteDeps): RouteHandler<typeof predictRoute, EdgeEnv> =>
   async (c) => {
@@ -127,32 +147,17 @@ const predictOne =
     const { project } = c.req.valid('param');
     const query = c.req.valid('query');
     const mediaType = mediaTypeOf(c.req.header('content-type'));
-    if (isPlainText(mediaType)) {
-      const texts = [textOfBody(c.get('body'))];
-      return answerTexts(c, { deps, project, query, texts, batch: false });
-    }
+    const json = isJson(mediaType) ? (c.req.valid('json') as JsonBody) : undefined;
+    const asText = textsOf({ mediaType, body: c.get('body'), json });
+    if (asText) return answerTexts(c, { deps, project, query, ...asText });
     let image: Uint8Array;
-    if (isJson(mediaType)) {
-      const body = c.req.valid('json') as JsonBody;
-      const given = [body.image, body.text, body.texts].filter((v) => v !== undefined).length;
-      if (given > 1) {
-        throw new BadRequestError(
-          'ambiguous_body',
-          'the JSON body has more than one of "image", "text" and "texts": send exactly one',
-        );
-      }
-      if (body.text !== undefined) {
-        return answerTexts(c, { deps, project, query, texts: [body.text], batch: false });
-      }
-      if (body.texts !== undefined) {
-        return answerTexts(c, { deps, project, query, texts: body.texts, batch: true });
-      }
-      if (!body.image)
+    if (json) {
+      if (!json.image)
         throw new BadRequestError(
           'missing_image',
           `no "image" in the JSON body: ${RAW_HINT} (or, for a text project, {"text": "..."})`,
         );
-      image = fromBase64(body.image);
+      image = fromBase64(json.image);
     } else if (mediaType === 'multipart/form-data') {
       const form = c.req.valid('form') as { image?: Blob };
       if (!form.image)
