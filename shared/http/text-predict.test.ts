@@ -4,7 +4,7 @@ import { aPhoto, type EdgeFixture, edgeFixture } from '../../test/support/edge-t
 import { publishTestModel } from '../../test/support/publish-test-model.js';
 import { publishTextModel, tinyTextBackbone } from '../../test/support/text-project.js';
 import type { ObjectStore } from '../store/index.js';
-import type { TextBackbone } from '../text/index.js';
+import { readTextBackbone, type TextBackbone } from '../text/index.js';
 import { createApp } from './app.js';
 import type { EdgeApp } from './edge-env.js';
 
@@ -151,6 +151,29 @@ describe('POST /v1/projects/{project}/predict on a text project', () => {
       ).toBe(200);
     }
     expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it("loads a text version's text backbone once, and answers 503 while it cannot be loaded", async () => {
+    let calls = 0;
+    let fail = true;
+    const flaky = createApp({
+      store,
+      backbone: async () => fx.backbone,
+      config: { requireKeys: false, pointerTtlSeconds: 0 },
+      textBackbone: async (id) => {
+        calls++;
+        if (fail) throw new Error('the store is down');
+        return readTextBackbone(store, id);
+      },
+    });
+    const down = await flaky.request('/v1/projects/intents/predict', plain('I lost my card'));
+    expect(await expectError(down, 503, 'backbone_unavailable')).toMatch(/text backbone .*the store is down/);
+    fail = false;
+    const before = calls;
+    for (let i = 0; i < 3; i++) {
+      expect((await flaky.request('/v1/projects/intents/predict', plain('I lost my card'))).status).toBe(200);
+    }
+    expect(calls - before).toBe(1);
   });
 
   it('documents the text bodies in the OpenAPI document', async () => {
