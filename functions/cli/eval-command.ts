@@ -223,10 +223,10 @@ function exampleOf(s: Scored, labels: string[]): EvalExample {
   };
 }
 
-export function formatEval(r: EvalReport, dir: string): string {
+export function formatEval(r: EvalReport, dir: string, noun = 'images'): string {
   const score = (x: number | null) => (x === null ? '-' : x.toFixed(3));
   const lines = [
-    `${r.project} ${r.version}: accuracy ${score(r.accuracy)}, macro-F1 ${score(r.macroF1)} on ${r.n} images${r.failed.length ? `; ${r.failed.length} failed` : ''}`,
+    `${r.project} ${r.version}: accuracy ${score(r.accuracy)}, macro-F1 ${score(r.macroF1)} on ${r.n} ${noun}${r.failed.length ? `; ${r.failed.length} failed` : ''}`,
   ];
   for (const p of r.perLabel) {
     if (p.support === 0) continue;

@@ -26,7 +26,9 @@ import { evaluateDirectory, formatEval } from './eval-command.js';
 import { formatSuspects } from './label-commands.js';
 import { type PredictResult, predictFiles } from './predict-commands.js';
 import { formatStatus, requestTraining } from './project-commands.js';
-import { uploadDirectory } from './upload-command.js';
+import { evaluateTable, formatTextPredictions, predictTexts } from './text-commands.js';
+import { progress, uploadDirectory } from './upload-command.js';
+import { isTextTable, uploadTextTable } from './upload-table.js';
 
 const HELP: Record<string, string> = {
   '': `headstart: image classifiers from a few hundred labelled photos, on your machine or your AWS account.
@@ -34,11 +36,12 @@ const HELP: Record<string, string> = {
 Usage: headstart <command> [options]    (run \`headstart <command> --help\` for each)
 
   start                         run Headstart locally (store, extraction, training, API on http://127.0.0.1:8787)
-  upload <dir> --project P      upload <dir>/<label>/<photo> files
+  upload <dir> --project P      upload <dir>/<label>/<photo> files (or data.csv/.jsonl of texts)
   train --project P [--wait]    train now (and wait for the result)
   status --project P [--json]   examples per label, quarantined uploads, training state, current model
-  predict --project P <image...> [--json]
-  eval --project P <dir> [--json]  score the current model on a labelled folder (not added to training)
+  predict --project P <image...> [--json]   (a text project: --text "..." [--text ...])
+  eval --project P <dir> [--json]  score the current model on a labelled folder (not added to training),
+                                   or on data.csv/.jsonl for a text project
   suspects --project P [--json]  photos whose label the last training doubts, most suspect first [--limit N]
   relabel --project P KEY --as LABEL  move an upload to another label
   remove --project P KEY        delete an upload
@@ -60,7 +63,10 @@ $S3_ENDPOINT; serves the API on $HOST:$PORT (default 127.0.0.1:8787). Ctrl-C sto
 already uploaded with the same bytes are skipped. Refused with a reason, and never uploaded: files that are not
 decodable images, bad names, files over $HEADSTART_MAX_UPLOAD_BYTES (20 MB), files in a sub-folder of a label
 (key_too_deep), broken links and other unreadable entries (unreadable_file).
-Options: --json\n${targetHelp}`,
+\`headstart upload data.csv --project P\` uploads a table of labelled texts instead (a header row naming columns
+\`text\` and \`label\`, or \`.jsonl\` with those fields): one uploads/P/<label>/<sha256>.txt object per row, rows
+already there skipped, empty rows and texts over 10,000 characters refused with their line.
+Options: --json, --text-column NAME, --label-column NAME\n${targetHelp}`,
   train: `headstart train --project P [--wait] [--force]: request a training now.
 
 --wait blocks until it finishes and prints the result; --force trains even if the dataset did not change and
@@ -69,12 +75,14 @@ promotes the result even if it scores below the current version.\n${targetHelp}`
   predict: `headstart predict --project P <image...> [--top-k N] [--json]: classify images through the API.
 
 Each image gets its predictions (stdout) or its error (stderr, with the file name); the exit code is 1 if any
-failed.\n${targetHelp}`,
+failed. For a text project: \`headstart predict --project P --text "..."\` (--text repeated for several).\n${targetHelp}`,
   eval: `headstart eval --project P <dir> [--json]: score the current model on <dir>/<label>/<photo> files.
 
 The photos go through the prediction API and are never added to training data. macro-F1 averages the labels
 that have photos in <dir>; the model's other labels are listed. Photos the API refuses are listed with their
-error and the rest are still scored; the exit code is 1 if any failed.\n${targetHelp}`,
+error and the rest are still scored; the exit code is 1 if any failed.
+For a text project: \`headstart eval --project P data.csv\` (or .jsonl; columns as for upload: --text-column,
+--label-column) scores the rows, named by file and line.\n${targetHelp}`,
   suspects: `headstart suspects --project P [--limit N] [--json]: photos whose given label looks wrong.
 
 After each training, every photo is predicted by heads trained without it (cross-validation on the cached
@@ -214,6 +222,9 @@ async function run(argv: string[]): Promise<void> {
         below: { type: 'string' },
         sample: { type: 'string' },
         port: { type: 'string' },
+        'text-column': { type: 'string' },
+        'label-column': { type: 'string' },
+        text: { type: 'string', multiple: true },
       },
     });
   } catch (err) {
@@ -255,12 +266,23 @@ async function run(argv: string[]): Promise<void> {
       const project = requireProject(values);
       const dir = positionals[0];
       if (!dir) throw new UsageError('upload needs a directory: headstart upload <dir> --project P');
-      const s = await uploadDirectory({
-        store: target.store,
-        project,
-        dir: resolve(dir),
-        maxUploadBytes: target.env.HEADSTART_MAX_UPLOAD_BYTES,
-      });
+      const s = isTextTable(dir)
+        ? await uploadTextTable({
+            store: target.store,
+            project,
+            path: resolve(dir),
+            columns: {
+              ...(typeof values['text-column'] === 'string' ? { textColumn: values['text-column'] } : {}),
+              ...(typeof values['label-column'] === 'string' ? { labelColumn: values['label-column'] } : {}),
+            },
+            progress,
+          })
+        : await uploadDirectory({
+            store: target.store,
+            project,
+            dir: resolve(dir),
+            maxUploadBytes: target.env.HEADSTART_MAX_UPLOAD_BYTES,
+          });
       out(json, s, () =>
         [
           `uploaded ${s.uploaded.length}, already there ${s.skipped.length}, refused ${s.refused.length}`,
@@ -294,10 +316,21 @@ async function run(argv: string[]): Promise<void> {
     }
     case 'predict': {
       const project = requireProject(values);
-      if (positionals.length === 0) throw new UsageError('predict needs at least one image file');
+      const texts = [values.text ?? []].flat().filter((t): t is string => typeof t === 'string');
+      if (positionals.length === 0 && texts.length === 0)
+        throw new UsageError('predict needs at least one image file, or --text "..." for a text project');
+      if (positionals.length > 0 && texts.length > 0)
+        throw new UsageError(
+          'predict takes image files or --text, not both: a project holds one or the other',
+        );
       const topK = values['top-k'] ? Number(values['top-k']) : 3;
       if (!Number.isInteger(topK) || topK < 1)
         throw new UsageError('--top-k must be a whole number, 1 or more');
+      if (texts.length > 0) {
+        const res = await predictTexts({ target, project, texts, topK });
+        out(json, res, () => formatTextPredictions(res));
+        return;
+      }
       const res = await predictFiles({ target, project, files: positionals, topK });
       const text = predictText(res);
       if (json || text) out(json, res, () => text);
@@ -312,10 +345,23 @@ async function run(argv: string[]): Promise<void> {
       const project = requireProject(values);
       const dir = positionals[0];
       if (!dir) throw new UsageError('eval needs a directory: headstart eval --project P <dir>');
-      const r = await evaluateDirectory({ target, project, dir: resolve(dir) });
-      out(json, r, () => formatEval(r, resolve(dir)));
+      const table = isTextTable(dir);
+      const r = table
+        ? await evaluateTable({
+            target,
+            project,
+            path: resolve(dir),
+            columns: {
+              ...(typeof values['text-column'] === 'string' ? { textColumn: values['text-column'] } : {}),
+              ...(typeof values['label-column'] === 'string' ? { labelColumn: values['label-column'] } : {}),
+            },
+          })
+        : await evaluateDirectory({ target, project, dir: resolve(dir) });
+      out(json, r, () => (table ? formatEval(r, process.cwd(), 'texts') : formatEval(r, resolve(dir))));
       if (r.failed.length) {
-        console.error(`headstart: ${r.failed.length} of ${r.n + r.failed.length} images could not be scored`);
+        console.error(
+          `headstart: ${r.failed.length} of ${r.n + r.failed.length} ${table ? 'rows' : 'images'} could not be scored`,
+        );
         process.exitCode = 1;
       }
       return;

@@ -16,7 +16,8 @@ export interface UploadSummary {
 
 export { megabytes };
 
-function progress(done: number, total: number): void {
+/** A progress bar on stderr when it is a terminal. */
+export function progress(done: number, total: number): void {
   if (!process.stderr.isTTY) return;
   const width = 30;
   const filled = total ? Math.round((done / total) * width) : width;

@@ -5,6 +5,7 @@ import {
   extractorsFromStore,
   retrainTriggerFromEnv,
   storeFromEnv,
+  textBackboneFromStore,
 } from '../../shared/pipeline/cloud-deps.js';
 import { createUploadExtractor, type UploadExtractor } from '../../shared/pipeline/extract-uploads.js';
 import { createRetrainRequester } from '../../shared/pipeline/retrain-requests.js';
@@ -23,6 +24,7 @@ export const handler = createPrecomputeHandler({
         store,
         backbone,
         ...(dual ? { dual } : {}),
+        textBackbone: textBackboneFromStore(store),
         index: createDatasetIndex(store),
         maxUploadBytes: env.HEADSTART_MAX_UPLOAD_BYTES,
         maxPixels: env.HEADSTART_MAX_PIXELS,

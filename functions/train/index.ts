@@ -6,6 +6,7 @@ import {
   backboneIdFromStore,
   retrainTriggerFromEnv,
   storeFromEnv,
+  textTrainingBackboneFromStore,
 } from '../../shared/pipeline/cloud-deps.js';
 import { createProjectTrainer } from '../../shared/pipeline/train-project.js';
 import { trunkDepsFromStore } from '../../shared/pipeline/trunk-deps.js';
@@ -30,6 +31,7 @@ export const handler = createTrainHandler({
         featureDim: m.feature.dim,
       },
       ...(trunk ? { trunk } : {}),
+      textBackbone: textTrainingBackboneFromStore(store),
       quietSeconds: env.HEADSTART_RETRAIN_QUIET_SECONDS,
     });
   },

@@ -48,3 +48,22 @@ export class UploadExistsError extends errorKind(DatasetError, {
   status: 409,
   exitCode: 1,
 }) {}
+
+/** A text upload that cannot be a training example: empty, too long, not UTF-8, or binary. */
+export class TextUploadError extends DatasetError {
+  constructor(
+    code: 'empty_text' | 'text_too_long' | 'invalid_utf8' | 'binary_text',
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(code, message, options);
+    this.name = 'TextUploadError';
+  }
+}
+
+/** An upload of the other modality than its project's (a photo in a text project, or a text among photos). */
+export class ModalityMismatchError extends errorKind(DatasetError, {
+  name: 'ModalityMismatchError',
+  code: 'modality_mismatch',
+  status: 409,
+}) {}

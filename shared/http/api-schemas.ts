@@ -99,7 +99,33 @@ const batchFileParts = z
     description: `The image files (JPEG, PNG or WebP): repeat the field once per image, at most ${MAX_BATCH_IMAGES}.`,
   });
 
-export const PredictJsonSchema = z.object({ image: base64Image }).openapi('PredictJson');
+/** Texts per request at most (a text project's `{"texts": [...]}`). */
+export const MAX_BATCH_TEXTS = 100;
+
+export const PredictJsonSchema = z
+  .object({
+    image: base64Image.optional(),
+    text: z.string().optional().openapi({
+      description:
+        'For a text project: one text to classify, at most 10,000 characters, not empty. The answer has the shape of an image prediction.',
+      example: 'when will my new card arrive?',
+    }),
+    texts: z
+      .array(z.string())
+      .optional()
+      .openapi({
+        description: `For a text project: up to ${MAX_BATCH_TEXTS} texts, answered with \`results\` in request order as a batch of images is (more is refused with 422 \`too_many_texts\`).`,
+        example: ['when will my new card arrive?', 'I lost my card'],
+      }),
+  })
+  .refine((b) => b.image !== undefined || b.text !== undefined || b.texts !== undefined, {
+    message:
+      'the JSON body needs "image" (base64, for an image project), or "text" or "texts" (for a text project)',
+  })
+  .openapi('PredictJson', {
+    description:
+      'Exactly one of `image` (an image project), `text` or `texts` (a text project). A text project answers `unknown` and `outlierScore` with null: text versions have no outlier detector yet.',
+  });
 export const PredictFormSchema = z.object({ image: filePart }).openapi('PredictForm');
 export const BatchJsonSchema = z
   .object({ images: z.array(base64Image).min(1).max(MAX_BATCH_IMAGES) })
@@ -230,8 +256,8 @@ const ERROR_TEXT: Record<number, string> = {
   403: 'The API key does not grant access to this project',
   404: 'Unknown project, or no trained model yet',
   413: 'Body over the limit (6 MB by default; 1 MB through Lambda@Edge)',
-  415: 'Unsupported Content-Type',
-  422: 'The image cannot be decoded, is not JPEG/PNG/WebP, or has too many pixels',
+  415: 'Unsupported Content-Type, or an image sent to a text project (or a text to an image project): `modality_mismatch`',
+  422: 'The image cannot be decoded, is not JPEG/PNG/WebP, or has too many pixels; or a text is empty (`empty_text`), over 10,000 characters (`text_too_long`), not UTF-8, or there are over 100 texts (`too_many_texts`)',
   503: 'The model or the store cannot be used right now, or the instance is saturated',
 };
 
@@ -252,9 +278,9 @@ const jsonOk = <S extends z.ZodTypeAny>(description: string, schema: S) => ({
 export const predictRoute = createRoute({
   method: 'post',
   path: '/v1/projects/{project}/predict',
-  summary: 'Classify one image',
+  summary: 'Classify one image, or one or more texts',
   description:
-    'The body is the image itself (`Content-Type: image/jpeg`, `image/png` or `image/webp`), `multipart/form-data` with a file field `image`, or JSON `{"image": "<base64>"}`. Bodies over the limit are refused with 413: 6 MB by default, and 1 MB when the edge runs as Lambda@Edge (CloudFront passes a function at most 1 MB of body). Photos are resized to the backbone input (160 px by default, 224 px at most) anyway, so downscaling to ~512 px before upload loses nothing.',
+    'For an image project the body is the image itself (`Content-Type: image/jpeg`, `image/png` or `image/webp`), `multipart/form-data` with a file field `image`, or JSON `{"image": "<base64>"}`. For a text project it is the text itself (`Content-Type: text/plain`, UTF-8, 1 to 10,000 characters), JSON `{"text": "..."}`, or JSON `{"texts": ["...", ...]}` (at most 100; answered with `results`, one per text, like a batch of images). An image sent to a text project, or a text to an image project, is refused with 415 `modality_mismatch`. Bodies over the limit are refused with 413: 6 MB by default, and 1 MB when the edge runs as Lambda@Edge (CloudFront passes a function at most 1 MB of body). Photos are resized to the backbone input (160 px by default, 224 px at most) anyway, so downscaling to ~512 px before upload loses nothing.',
   security,
   request: predictRequest({
     'image/jpeg': { schema: binary },
@@ -262,9 +288,17 @@ export const predictRoute = createRoute({
     'image/webp': { schema: binary },
     'multipart/form-data': { schema: PredictFormSchema },
     'application/json': { schema: PredictJsonSchema },
+    'text/plain': {
+      schema: z
+        .string()
+        .openapi({ description: 'For a text project: the text, UTF-8.', example: 'I lost my card' }),
+    },
   }),
   responses: {
-    ...jsonOk('Predictions, best first', PredictResponseSchema),
+    200: {
+      description: 'Predictions, best first; for JSON `{"texts": [...]}`, one result per text',
+      content: { 'application/json': { schema: z.union([PredictResponseSchema, BatchResponseSchema]) } },
+    },
     ...errors(400, 401, 403, 404, 413, 415, 422, 503),
   },
 });

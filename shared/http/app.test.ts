@@ -345,12 +345,19 @@ describe('error responses', () => {
 
   it('415 for a Content-Type the route does not take', async () => {
     const { app } = testApp(fx, store);
+    const xml = await predict(app, {
+      method: 'POST',
+      body: '<hello/>',
+      headers: { 'content-type': 'application/xml' },
+    });
+    expect(await expectError(xml, 415, 'unsupported_media_type')).toMatch(/image\/jpeg/);
+    // Plain text is what a text project takes: an image project says so.
     const text = await predict(app, {
       method: 'POST',
       body: 'hello',
       headers: { 'content-type': 'text/plain' },
     });
-    expect(await expectError(text, 415, 'unsupported_media_type')).toMatch(/image\/jpeg/);
+    expect(await expectError(text, 415, 'modality_mismatch')).toMatch(/image project.*image\/jpeg/);
     const batchRaw = await app.request(`/v1/projects/${PROJECT}/predict/batch`, jpeg(aPhoto()));
     await expectError(batchRaw, 415, 'unsupported_media_type');
   });

@@ -2,8 +2,10 @@ import { OpenAPIHono, type OpenAPIHonoOptions } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import { DEFAULT_MAX_PIXELS } from '../image/index.js';
 import type { ObjectStore } from '../store/index.js';
+import { readTextBackbone } from '../text/index.js';
 import { createAuthGate } from './auth-gate.js';
 import { createPredictor } from './classify.js';
+import { createTextPredictor } from './classify-text.js';
 import type { EdgeApp, EdgeEnv } from './edge-env.js';
 import { describeError, type EdgeLogger, silentLogger } from './edge-logger.js';
 import { registerHealthRoutes } from './health-routes.js';
@@ -13,6 +15,7 @@ import {
   type BackboneProvider,
   createModelCache,
   type ModelCache,
+  type TextBackboneProvider,
 } from './model-cache.js';
 import { registerModelRoute } from './model-route.js';
 import { registerOpenApiDocument } from './openapi-document.js';
@@ -75,6 +78,8 @@ export interface EdgeAppDeps {
   backbone: BackboneProvider;
   /** Loads other backbones by id: the trunks fine-tuned versions run on (see storeBackboneLoader). */
   backboneById?: BackboneByIdProvider;
+  /** Loads text backbones by id, for text versions. Default: from `store` (`text-backbones/<id>/`). */
+  textBackbone?: TextBackboneProvider;
   config?: Partial<EdgeAppConfig>;
   logger?: EdgeLogger;
   /** A model cache to use instead of a new one, e.g. to inspect it in tests. */
@@ -119,6 +124,7 @@ function modelCacheOf(deps: EdgeAppDeps, config: EdgeAppConfig, logger: EdgeLogg
     store: deps.store,
     backbone: deps.backbone,
     ...(deps.backboneById ? { backboneById: deps.backboneById } : {}),
+    textBackbone: deps.textBackbone ?? ((id) => readTextBackbone(deps.store, id)),
     pointerTtlSeconds: config.pointerTtlSeconds,
     settingsTtlSeconds: config.settingsTtlSeconds,
     headCacheSize: config.headCacheSize,
@@ -181,7 +187,8 @@ export function createEdgeApp(deps: EdgeAppDeps): EdgeAppParts {
     maxPerMinute: config.reviewMaxPerMinute,
     maxBytes: config.reviewMaxBytes,
   });
-  registerPredictRoutes(app, { authorize, readBody, predict, review: reviews });
+  const predictTexts = createTextPredictor({ models, gate });
+  registerPredictRoutes(app, { authorize, readBody, predict, predictTexts, review: reviews });
   registerModelRoute(app, { authorize, models });
   registerHealthRoutes(app, { models, store });
   registerOpenApiDocument(app);

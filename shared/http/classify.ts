@@ -1,5 +1,7 @@
+import type { Backbone } from '../backbone/index.js';
 import { decodeImage, ImageError, type ImageFormat, mirrorRows, type ResizePolicy } from '../image/index.js';
 import { servesFlipped } from '../models/index.js';
+import { ModalityMismatchHttpError } from './http-errors.js';
 import type { ModelCache, ModelLease } from './model-cache.js';
 import type { PredictGate } from './predict-gate.js';
 
@@ -47,9 +49,16 @@ export function rank(
   return out;
 }
 
+/** The lease's image backbone; a text version is refused, naming what the project takes. */
+export function imageBackboneOf(lease: ModelLease): Backbone {
+  if (lease.backbone) return lease.backbone;
+  throw new ModalityMismatchHttpError(
+    `project '${lease.project}' is a text project: send the text as the body with Content-Type text/plain, or JSON {"text": "..."} or {"texts": ["...", ...]}, not an image`,
+  );
+}
+
 /** Decodes each image, or keeps why it cannot be; any other failure fails the request. */
-function decodeAll(images: Uint8Array[], lease: ModelLease, maxPixels: number) {
-  const { backbone } = lease;
+function decodeAll(images: Uint8Array[], backbone: Backbone, maxPixels: number) {
   const options = {
     size: backbone.inputSize,
     maxPixels,
@@ -82,8 +91,8 @@ function averagePairs(probs: Float32Array, k: number): Float32Array {
  * batch and the two probability rows are averaged: mirrored pixels, not mirrored features, so a fine-tuned top
  * sees a real mirrored activation, and averaging probabilities (not features) works for every head.
  */
-async function run(lease: ModelLease, pixels: Uint8Array[], flip: boolean) {
-  const { backbone, head } = lease;
+async function run(lease: ModelLease, backbone: Backbone, pixels: Uint8Array[], flip: boolean) {
+  const { head } = lease;
   const inputs = flip ? pixels.flatMap((p) => [p, mirrorRows(p, backbone.inputSize)]) : pixels;
   const t0 = performance.now();
   const features = await backbone.extract(inputs);
@@ -100,9 +109,10 @@ async function run(lease: ModelLease, pixels: Uint8Array[], flip: boolean) {
 }
 
 async function classify(lease: ModelLease, images: Uint8Array[], maxPixels: number): Promise<Classified> {
+  const backbone = imageBackboneOf(lease);
   const flip = servesFlipped(lease.manifest);
   const t0 = performance.now();
-  const decoded = await decodeAll(images, lease, maxPixels);
+  const decoded = await decodeAll(images, backbone, maxPixels);
   const decode = performance.now() - t0;
   const pixels: Uint8Array[] = [];
   const rows = decoded.map((d) => {
@@ -113,7 +123,7 @@ async function classify(lease: ModelLease, images: Uint8Array[], maxPixels: numb
   const none = lease.outlier ? new Float32Array(0) : null;
   const out =
     pixels.length > 0
-      ? await run(lease, pixels, flip)
+      ? await run(lease, backbone, pixels, flip)
       : { probs: new Float32Array(0), outlierScores: none, backbone: 0, head: 0 };
   const timings = { decode, backbone: out.backbone, head: out.head };
   return { rows, probs: out.probs, outlierScores: out.outlierScores, flip, timings };

@@ -71,6 +71,22 @@ export class UnsupportedMediaTypeError extends HttpError {
   }
 }
 
+/** 415: an image sent to a text project, or a text to an image project; the message names the project's kind. */
+export class ModalityMismatchHttpError extends HttpError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(415, 'modality_mismatch', message, options);
+    this.name = 'ModalityMismatchHttpError';
+  }
+}
+
+/** 422: a text that cannot be classified (empty, too long, not UTF-8) or too many texts; `code` says which. */
+export class UnprocessableTextError extends HttpError {
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(422, code, message, options);
+    this.name = 'UnprocessableTextError';
+  }
+}
+
 /** 422: the image cannot be used (undecodable, unsupported format, too many pixels); `code` is the image's. */
 export class UnprocessableImageError extends HttpError {
   constructor(code: string, message: string, options?: { cause?: unknown }) {

@@ -37,11 +37,13 @@ export {
   BadRequestError,
   ForbiddenError,
   HttpError,
+  ModalityMismatchHttpError,
   NotFoundError,
   PayloadTooLargeError,
   ServiceUnavailableError,
   UnauthorizedError,
   UnprocessableImageError,
+  UnprocessableTextError,
   UnsupportedMediaTypeError,
 } from './http-errors.js';
 export {
@@ -51,6 +53,7 @@ export {
   type ModelCache,
   type ModelCacheOptions,
   type ModelLease,
+  type TextBackboneProvider,
 } from './model-cache.js';
 export {
   createReviewRecorder,

@@ -20,6 +20,7 @@ import {
 } from '../pipeline/project-settings.js';
 import type { ObjectStore } from '../store/index.js';
 import { isNotModified, parseJson, StoreError, StoreUnavailableError } from '../store/index.js';
+import type { TextBackbone } from '../text/index.js';
 import type { Head, SerializedHead } from '../train/index.js';
 import { describeError, type EdgeLogger, silentLogger } from './edge-logger.js';
 import { HttpError, NotFoundError, ServiceUnavailableError } from './http-errors.js';
@@ -33,6 +34,9 @@ export type BackboneProvider = () => Promise<Backbone>;
  */
 export type BackboneByIdProvider = (id: string) => Promise<Backbone>;
 
+/** Loads a stored text backbone by id: what a text version's features come from. One shared load per id. */
+export type TextBackboneProvider = (id: string) => Promise<TextBackbone>;
+
 export interface ModelCacheOptions {
   store: ObjectStore;
   backbone: BackboneProvider;
@@ -41,6 +45,8 @@ export interface ModelCacheOptions {
    * on any backbone but the default is refused as 'backbone_mismatch'.
    */
   backboneById?: BackboneByIdProvider;
+  /** Loads the text backbones text versions name. Without it, a text version is refused as 'backbone_mismatch'. */
+  textBackbone?: TextBackboneProvider;
   /** The pointer of a project is re-checked at most this often. Default 30. */
   pointerTtlSeconds?: number;
   /** A project's settings are re-checked at most this often (and never more often than the pointer). Default 300. */
@@ -64,8 +70,13 @@ export interface ModelLease {
   manifest: ModelManifest;
   /** The head, or the fine-tuned top, of the version: `backbone.extract` then `head.predict`. */
   head: Head;
-  /** The backbone the version was trained on: the default one, or the trunk of a fine-tuned version. */
-  backbone: Backbone;
+  /**
+   * The image backbone the version was trained on: the default one, or the trunk of a fine-tuned version; null
+   * for a text version.
+   */
+  backbone: Backbone | null;
+  /** The text backbone of a text version (its sentence features feed `head.predict`); null for an image version. */
+  text: TextBackbone | null;
   /** The version's calibrated outlier detector (scores `backbone.extract`'s features); null for older versions. */
   outlier: OutlierDetector | null;
   /** The project's `rejectUnknown` setting, as last read (see `settingsTtlSeconds`). */
@@ -112,7 +123,8 @@ interface Loaded {
   manifestSha256: string;
   manifest: ModelManifest;
   head: Head;
-  backbone: Backbone;
+  backbone: Backbone | null;
+  text: TextBackbone | null;
   outlier: OutlierDetector | null;
   refs: number;
   retired: boolean;
@@ -173,6 +185,8 @@ class ProjectModelCache implements ModelCache {
   private readonly extraLoads = new Map<string, Promise<Backbone>>();
   private readonly extraValues = new Map<string, Backbone>();
   private readonly loadById: BackboneByIdProvider | undefined;
+  private readonly textLoads = new Map<string, Promise<TextBackbone>>();
+  private readonly loadText: TextBackboneProvider | undefined;
   private readonly ttlMs: number;
   private readonly settingsTtlMs: number;
   private readonly headCacheSize: number;
@@ -196,6 +210,7 @@ class ProjectModelCache implements ModelCache {
     this.logger = options.logger ?? silentLogger;
     this.loadHead = options.loadHead;
     this.loadById = options.backboneById;
+    this.loadText = options.textBackbone;
   }
 
   backbone(): Promise<Backbone> {
@@ -259,6 +274,7 @@ class ProjectModelCache implements ModelCache {
       rejectUnknown: entry.settings.rejectUnknown,
       review: entry.settings.review,
       backbone: loaded.backbone,
+      text: loaded.text,
       release: () => {
         if (released) return;
         released = true;
@@ -539,7 +555,8 @@ class ProjectModelCache implements ModelCache {
       throw refuse('model_invalid', err.message, err.cause);
     }
     const what = describeMode(decoded.mode);
-    const backbone = await this.backboneFor(project, manifest, await defaultBackbone, refuse);
+    const text = isTextVersion(manifest) ? await this.textBackboneFor(project, manifest, refuse) : null;
+    const backbone = text ? null : await this.backboneFor(project, manifest, await defaultBackbone, refuse);
     let head: Head;
     let outlier: OutlierDetector | null;
     try {
@@ -569,6 +586,7 @@ class ProjectModelCache implements ModelCache {
       manifest,
       head,
       backbone,
+      text,
       outlier,
       refs: 0,
       retired: false,
@@ -625,6 +643,53 @@ class ProjectModelCache implements ModelCache {
     return backbone;
   }
 
+  /** The text backbone a text version names, loaded once per id; its weights and width must be the manifest's. */
+  private async textBackboneFor(
+    project: string,
+    manifest: ModelManifest,
+    refuse: Refuse,
+  ): Promise<TextBackbone> {
+    const { version } = manifest;
+    const want = manifest.backbone;
+    const loadText = this.loadText;
+    if (!loadText) {
+      throw refuse(
+        'backbone_mismatch',
+        `version ${version} of '${project}' is a text version (text backbone '${want.id}'), and this edge serves images only`,
+      );
+    }
+    let load = this.textLoads.get(want.id);
+    if (!load) {
+      load = loadText(want.id);
+      this.textLoads.set(want.id, load);
+      load.then(
+        (t) => this.logger.info('text backbone loaded', { backbone: t.manifest.id }),
+        (err: unknown) => {
+          // Not kept: the store may be back, or the backbone published, by the next check.
+          this.textLoads.delete(want.id);
+          this.logger.error('text backbone failed to load', { backbone: want.id, ...describeError(err) });
+        },
+      );
+    }
+    let text: TextBackbone;
+    try {
+      text = await load;
+    } catch (err) {
+      throw new ServiceUnavailableError(
+        'backbone_unavailable',
+        `version ${version} of '${project}' runs on text backbone '${want.id}', which cannot be loaded: ${messageOf(err)}`,
+        { cause: err, retryAfterSeconds: Math.ceil(this.retryMs / 1000) },
+      );
+    }
+    if (text.manifest.weightsSha256 !== want.weightsSha256 || text.featurizer.dim !== want.featureDim) {
+      throw refuse(
+        'backbone_mismatch',
+        `version ${version} of '${project}' was trained on text backbone '${want.id}' (weights ${want.weightsSha256.slice(0, 12)}, feature ${want.featureDim}), but the one stored under that id has weights ${text.manifest.weightsSha256.slice(0, 12)}, feature ${text.featurizer.dim}`,
+      );
+    }
+    return text;
+  }
+
   private async explainMissing(project: string): Promise<HttpError> {
     const [settings, uploads] = await Promise.all([
       this.store.head(layout.projectSettings(project)),
@@ -653,6 +718,11 @@ class ProjectModelCache implements ModelCache {
     this.live.delete(loaded);
     loaded.head.dispose();
   }
+}
+
+/** Texts have no input size: a text version's backbone entry records 1 (see train-project.ts). */
+function isTextVersion(manifest: ModelManifest): boolean {
+  return manifest.backbone.inputSize === 1;
 }
 
 async function hasAny(store: ObjectStore, prefix: string): Promise<boolean> {

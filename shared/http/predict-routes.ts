@@ -2,10 +2,11 @@ import type { RouteHandler } from '@hono/zod-openapi';
 import type { Context, MiddlewareHandler } from 'hono';
 import { batchPredictRoute, predictRoute } from './api-schemas.js';
 import { type Classified, type Predictor, rank } from './classify.js';
+import { type TextPredictor, textOfBody } from './classify-text.js';
 import type { EdgeApp, EdgeEnv } from './edge-env.js';
 import { BadRequestError, UnprocessableImageError } from './http-errors.js';
 import type { ModelLease } from './model-cache.js';
-import { BATCH_HINT, isJson, mediaTypeOf, RAW_HINT } from './read-body.js';
+import { BATCH_HINT, isJson, isPlainText, mediaTypeOf, RAW_HINT } from './read-body.js';
 import type { ReviewRecorder } from './review-recorder.js';
 
 export interface PredictRouteDeps {
@@ -13,14 +14,18 @@ export interface PredictRouteDeps {
   /** The body reader for a single-image (`false`) or a batch (`true`) route. */
   readBody: (batch: boolean) => MiddlewareHandler<EdgeEnv>;
   predict: Predictor;
+  predictTexts: TextPredictor;
   /** Offered every decoded photo with its answer; keeps those the project's review settings ask for. */
   review: ReviewRecorder;
 }
 
 const round = (ms: number) => Math.round(ms * 100) / 100;
 
+/** What answering takes of a classification, an image's or a text's. */
+type Scored = Pick<Classified, 'probs' | 'outlierScores' | 'flip' | 'timings'>;
+
 /** The model block of a response: the version, its backbone, whether it flip-averages, its outlier threshold. */
-function modelRef(lease: ModelLease, out: Classified) {
+function modelRef(lease: ModelLease, out: Scored) {
   return {
     version: lease.version,
     backbone: lease.manifest.backbone.id,
@@ -31,7 +36,7 @@ function modelRef(lease: ModelLease, out: Classified) {
 
 /** One image's ranked labels and what the outlier detector says of it; rejectUnknown empties an unknown's list. */
 function answer(
-  out: Classified,
+  out: Scored,
   row: number,
   lease: ModelLease,
   q: { topK: number; minScore: number; rejectUnknown?: boolean | undefined },
@@ -46,7 +51,7 @@ function answer(
 }
 
 /** What the version's outlier detector says of one image; null when it has none. */
-function outlierOf(out: Classified, row: number, lease: ModelLease) {
+function outlierOf(out: Scored, row: number, lease: ModelLease) {
   const score = out.outlierScores ? out.outlierScores[row]! : null;
   const threshold = lease.outlier?.threshold ?? null;
   return { unknown: score === null || threshold === null ? null : score > threshold, outlierScore: score };
@@ -78,7 +83,7 @@ function offerForReview(
   }
 }
 
-function timingsMs(c: Context<EdgeEnv>, t: Classified['timings']) {
+function timingsMs(c: Context<EdgeEnv>, t: Scored['timings']) {
   return {
     decode: round(t.decode),
     backbone: round(t.backbone),
@@ -96,17 +101,63 @@ function fromBase64(text: string): Uint8Array {
   return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
 }
 
+type Query = { topK: number; minScore: number; rejectUnknown?: boolean | undefined };
+type JsonBody = { image?: string | undefined; text?: string | undefined; texts?: string[] | undefined };
+
+/** A text project's answer: one text as one image is answered, `texts` as a batch is (one result each). */
+async function answerTexts(
+  c: Context<EdgeEnv>,
+  input: { deps: PredictRouteDeps; project: string; query: Query; texts: string[]; batch: boolean },
+) {
+  const { project, query } = input;
+  const { lease, out } = await input.deps.predictTexts(project, input.texts);
+  const model = modelRef(lease, out);
+  const timings = timingsMs(c, out.timings);
+  if (!input.batch) {
+    return c.json({ project, model, ...answer(out, 0, lease, query), timingsMs: timings }, 200);
+  }
+  const results = input.texts.map((_, index) => ({ index, ...answer(out, index, lease, query) }));
+  return c.json({ project, model, results, timingsMs: timings }, 200);
+}
+
+/** The texts of a text request (text/plain, JSON "text" or "texts"), or undefined when it sends an image. */
+function textsOf(input: {
+  mediaType: string;
+  body: Uint8Array;
+  json: JsonBody | undefined;
+}): { texts: string[]; batch: boolean } | undefined {
+  const { json } = input;
+  if (isPlainText(input.mediaType)) return { texts: [textOfBody(input.body)], batch: false };
+  if (!json) return undefined;
+  if ([json.image, json.text, json.texts].filter((v) => v !== undefined).length > 1) {
+    throw new BadRequestError(
+      'ambiguous_body',
+      'the JSON body has more than one of "image", "text" and "texts": send exactly one',
+    );
+  }
+  if (json.text !== undefined) return { texts: [json.text], batch: false };
+  if (json.texts !== undefined) return { texts: json.texts, batch: true };
+  return undefined;
+}
+
 const predictOne =
-  ({ predict, review }: PredictRouteDeps): RouteHandler<typeof predictRoute, EdgeEnv> =>
+  (deps: PredictRouteDeps): RouteHandler<typeof predictRoute, EdgeEnv> =>
   async (c) => {
+    const { predict, review } = deps;
     const { project } = c.req.valid('param');
     const query = c.req.valid('query');
     const mediaType = mediaTypeOf(c.req.header('content-type'));
+    const json = isJson(mediaType) ? (c.req.valid('json') as JsonBody) : undefined;
+    const asText = textsOf({ mediaType, body: c.get('body'), json });
+    if (asText) return answerTexts(c, { deps, project, query, ...asText });
     let image: Uint8Array;
-    if (isJson(mediaType)) {
-      const body = c.req.valid('json') as { image?: string };
-      if (!body.image) throw new BadRequestError('missing_image', `no "image" in the JSON body: ${RAW_HINT}`);
-      image = fromBase64(body.image);
+    if (json) {
+      if (!json.image)
+        throw new BadRequestError(
+          'missing_image',
+          `no "image" in the JSON body: ${RAW_HINT} (or, for a text project, {"text": "..."})`,
+        );
+      image = fromBase64(json.image);
     } else if (mediaType === 'multipart/form-data') {
       const form = c.req.valid('form') as { image?: Blob };
       if (!form.image)

@@ -15,6 +15,7 @@ export function mediaTypeOf(header: string | undefined): string {
 
 export const isJson = (m: string) => /^application\/([\w.-]+\+)?json$/.test(m);
 const isRawImage = (m: string) => m.startsWith('image/') || m === 'application/octet-stream';
+export const isPlainText = (m: string) => m === 'text/plain';
 
 function mb(bytes: number): string {
   return `${(bytes / 1_000_000).toFixed(bytes < 1_000_000 ? 2 : 1)} MB`;
@@ -69,7 +70,7 @@ export async function readBodyWithin(request: Request, limit: number, hint: stri
 }
 
 export interface BodyReaderOptions {
-  /** A batch route takes multipart or JSON only; a single-image route also takes the raw image. */
+  /** A batch route takes multipart or JSON only; a single-image route also takes the raw image or plain text. */
   batch: boolean;
   maxBodyBytes: number;
   /** Appended to 413 messages: what to do about the limit where this app runs. */
@@ -88,7 +89,9 @@ export function bodyReader(options: BodyReaderOptions): MiddlewareHandler<EdgeEn
     if (options.isBodyTruncated?.(c)) throw truncatedBody(maxBodyBytes, hint);
     const mediaType = mediaTypeOf(c.req.header('content-type'));
     const accepted =
-      mediaType === 'multipart/form-data' || isJson(mediaType) || (!batch && isRawImage(mediaType));
+      mediaType === 'multipart/form-data' ||
+      isJson(mediaType) ||
+      (!batch && (isRawImage(mediaType) || isPlainText(mediaType)));
     if (!accepted) {
       const empty = !c.req.raw.body || c.req.header('content-length') === '0';
       if (!mediaType && empty)

@@ -49,6 +49,13 @@ export const layout = {
   backbone: (id: string, file: string) => `backbones/${id}/${file}`,
   /** Names the backbone new trainings and the edge use unless a project says otherwise. */
   defaultBackbonePointer: 'backbones/default.json',
+  /**
+   * A text backbone's manifest and weights: beside the image backbones, under their own file names so that
+   * listing image backbones (`backbone.json`) never meets one.
+   */
+  textBackbone: (id: string, file: 'text-backbone.json' | 'text-weights.bin') => `backbones/${id}/${file}`,
+  /** Names the text backbone new text projects extract with. */
+  defaultTextBackbonePointer: 'backbones/default-text.json',
   apiKeysPrefix: (project: string) => `keys/${project}/`,
   apiKey: (project: string, keyId: string) => `keys/${project}/${keyId}.json`,
   reviewPrefix: (project: string) => `review/${project}/`,

@@ -5,7 +5,9 @@ import { createUploadExtractor } from '../pipeline/extract-uploads.js';
 import { writeRetrainRequest } from '../pipeline/retrain-requests.js';
 import { dualExtractorFromStore } from '../pipeline/trunk-deps.js';
 import { openStore } from '../store/index.js';
+import { readTextBackbone, type TextBackbone } from '../text/index.js';
 import { initTf } from '../tf/tf-runtime.js';
+import { ensureTextBackbone } from './ensure-text-backbone.js';
 import { createUploadReconciler } from './upload-reconciler.js';
 import { post, runPasses, workerLog } from './worker-loop.js';
 import type { ExtractWorkerConfig } from './worker-protocol.js';
@@ -20,11 +22,21 @@ async function main(config: ExtractWorkerConfig): Promise<void> {
   const pkg = await readBackbone(store, config.backboneId);
   const [backbone, dual] = await Promise.all([loadBackbone(pkg), dualExtractorFromStore(store, pkg)]);
   const index = createDatasetIndex(store);
+  let text: Promise<TextBackbone> | undefined;
+  // Built into the store on the first text upload (10-20 s once per store), so photo-only stacks never wait.
+  const textBackbone = () => {
+    text ??= ensureTextBackbone(store, { log: workerLog }).then((id) => readTextBackbone(store, id));
+    text.catch(() => {
+      text = undefined;
+    });
+    return text;
+  };
   const pending = new Set<string>();
   const extractor = createUploadExtractor({
     store,
     backbone,
     ...(dual ? { dual } : {}),
+    textBackbone,
     index,
     requestRetrain: async (p) => {
       pending.add(p);

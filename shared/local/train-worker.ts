@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { workerData } from 'node:worker_threads';
 import { createDatasetIndex } from '../dataset/dataset-index.js';
+import { textTrainingBackboneFromStore } from '../pipeline/cloud-deps.js';
 import { createProjectTrainer } from '../pipeline/train-project.js';
 import { trunkDepsFromStore } from '../pipeline/trunk-deps.js';
 import { openStore } from '../store/index.js';
@@ -31,6 +32,7 @@ async function main(config: TrainWorkerConfig): Promise<void> {
     index,
     backbone: config.backbone,
     ...(trunk ? { trunk } : {}),
+    textBackbone: textTrainingBackboneFromStore(store),
     quietSeconds: config.quietSeconds,
     owner: config.owner,
     ...(trainingGate ? { beforeFlip: async () => blockUntilExists(trainingGate) } : {}),

@@ -4,9 +4,16 @@ import type { Env } from '../config.js';
 import { ConfigError } from '../config.js';
 import type { DualExtractor } from '../finetune/dual-extractor.js';
 import { type ObjectStore, openStore } from '../store/index.js';
+import {
+  readDefaultTextBackboneId,
+  readTextBackbone,
+  type TextBackbone,
+  TextBackboneNotFoundError,
+} from '../text/index.js';
 import { initTf } from '../tf/tf-runtime.js';
 import type { RetrainTrigger } from './retrain-requests.js';
 import { createSqsTrigger } from './sqs-trigger.js';
+import type { TextTrainingBackbone } from './train-project.js';
 import { dualExtractorFromStore } from './trunk-deps.js';
 
 /** The S3 store a cloud function works on, from its environment. */
@@ -50,4 +57,38 @@ export async function extractorsFromStore(
   const pkg = await readBackbone(store, await backboneIdFromStore(store, env));
   const [backbone, dual] = await Promise.all([loadBackbone(pkg), dualExtractorFromStore(store, pkg)]);
   return dual ? { backbone, dual } : { backbone };
+}
+
+/**
+ * The store's default text backbone, read once on first use (the cloud store gets it at synth; a missing one
+ * fails the upload for a retry, never quarantines it).
+ */
+export function textBackboneFromStore(store: ObjectStore): () => Promise<TextBackbone> {
+  let loaded: Promise<TextBackbone> | undefined;
+  return () => {
+    loaded ??= readDefaultTextBackboneId(store).then((id) => {
+      if (!id) throw new TextBackboneNotFoundError(`${store.description} has no default text backbone`);
+      return readTextBackbone(store, id);
+    });
+    // A failed read is tried again by the next upload.
+    loaded.catch(() => {
+      loaded = undefined;
+    });
+    return loaded;
+  };
+}
+
+/** What a trainer needs of the store's default text backbone, once there is one (read again until then). */
+export function textTrainingBackboneFromStore(
+  store: ObjectStore,
+): () => Promise<TextTrainingBackbone | undefined> {
+  let found: TextTrainingBackbone | undefined;
+  return async () => {
+    if (found) return found;
+    const id = await readDefaultTextBackboneId(store);
+    if (!id) return undefined;
+    const { manifest } = await readTextBackbone(store, id);
+    found = { id: manifest.id, weightsSha256: manifest.weightsSha256, featureDim: manifest.feature.dim };
+    return found;
+  };
 }

@@ -1,18 +1,28 @@
 import { createHash } from 'node:crypto';
 import type { Backbone } from '../backbone/index.js';
-import { DatasetError, UploadTooLargeError } from '../dataset/dataset-errors.js';
+import { DatasetError, TextUploadError, UploadTooLargeError } from '../dataset/dataset-errors.js';
 import type { DatasetIndex } from '../dataset/dataset-index.js';
+import { encodeSparseFeatures } from '../dataset/feature-file.js';
 import { clearQuarantine, putQuarantine, readQuarantine } from '../dataset/quarantine.js';
 import type { UploadEvent } from '../dataset/s3-events.js';
 import { compareSequencers } from '../dataset/sequencer.js';
+import { decodeTextUpload, type Modality, modalityMismatch, modalityOfKey } from '../dataset/text-upload.js';
 import { parseUploadKey, projectOf } from '../dataset/upload-key.js';
 import type { DualExtractor } from '../finetune/index.js';
 import { ImageError } from '../image/index.js';
+import { layout } from '../layout/index.js';
 import type { ObjectStore, StoredObject } from '../store/index.js';
-import { CorruptObjectError, InvalidKeyError, StoreError, StoreUnavailableError } from '../store/index.js';
+import {
+  CorruptObjectError,
+  InvalidKeyError,
+  PreconditionFailedError,
+  StoreError,
+  StoreUnavailableError,
+} from '../store/index.js';
 import { sameEtag } from '../store/store-input.js';
+import { type TextBackbone, TextBackboneNotFoundError } from '../text/index.js';
 import type { FeatureBatcher } from './feature-batcher.js';
-import { type ProjectSettings, readProjectSettings } from './project-settings.js';
+import { fixProjectModality, type ProjectSettings, readProjectSettings } from './project-settings.js';
 import {
   cacheViewFeatures,
   createViewExtractors,
@@ -51,6 +61,11 @@ export interface ExtractDeps {
    * fine-tune also get the trunk's activation cached. Its backbone must be `backbone`.
    */
   dual?: DualExtractor;
+  /**
+   * The text backbone that featurizes `.txt` uploads, loaded (or built) on the first one, so that photo-only
+   * stacks never pay for it. Without it a text upload fails with TextBackboneNotFoundError, to be retried.
+   */
+  textBackbone?: () => Promise<TextBackbone>;
   now?: () => Date;
 }
 
@@ -86,6 +101,43 @@ class Extractor implements UploadExtractor {
       s.catch(() => this.settings.delete(project));
     }
     return s;
+  }
+
+  /** Caches a text's sentence feature under the text backbone, create-if-absent; 1 when it wrote it. */
+  private async cacheText(body: Uint8Array, sha256: string): Promise<number> {
+    if (!this.deps.textBackbone) {
+      throw new TextBackboneNotFoundError('this extractor has no text backbone; text uploads wait for one');
+    }
+    const backbone = await this.deps.textBackbone();
+    const key = layout.feature(backbone.manifest.id, sha256);
+    if (await this.deps.store.head(key)) return 0;
+    const feature = backbone.featurizer.featurize(decodeTextUpload(body));
+    try {
+      await this.deps.store.put(key, encodeSparseFeatures(backbone.manifest.id, feature), {
+        ifNoneMatch: '*',
+      });
+      return 1;
+    } catch (err) {
+      if (err instanceof PreconditionFailedError) return 0;
+      throw err;
+    }
+  }
+
+  /**
+   * The project's modality, fixed by this upload when its settings name none yet: to `wanted`, except that a
+   * project holding indexed photos is an image project (it was made before projects had a modality), so a stray
+   * text does not turn it into a text project. The index is read once per such project, as its modality is then
+   * written.
+   */
+  private async modalityOf(project: string, wanted: Modality): Promise<Modality> {
+    const cached = await this.projectSettings(project);
+    if (cached.modality) return cached.modality;
+    const hasPhotos =
+      wanted === 'text' &&
+      (await this.deps.index.snapshot(project)).some((e) => modalityOfKey(e.key) === 'image');
+    const fixed = await fixProjectModality(this.deps.store, project, hasPhotos ? 'image' : wanted);
+    this.settings.set(project, Promise.resolve(fixed));
+    return fixed.modality ?? wanted;
   }
 
   async handle(event: UploadEvent): Promise<UploadOutcome> {
@@ -325,19 +377,28 @@ class Extractor implements UploadExtractor {
       });
     }
     const sha256 = createHash('sha256').update(obj.body).digest('hex');
+    const found = { body: obj.body, sha256, etag: obj.etag };
+    const modality = modalityOfKey(event.key);
 
     let computed: number;
     try {
-      computed = await cacheViewFeatures(
-        store,
-        this.extractors,
-        { body: obj.body, sha256 },
-        viewRequest(await this.projectSettings(project), this.deps.maxPixels),
-      );
+      // A text is checked before it fixes its project's modality, so an empty first file fixes nothing.
+      if (modality === 'text') decodeTextUpload(obj.body);
+      const fixed = await this.modalityOf(project, modality);
+      if (fixed !== modality)
+        return this.quarantine(event, modalityMismatch(project, fixed, modality), found);
+      computed =
+        modality === 'text'
+          ? await this.cacheText(obj.body, sha256)
+          : await cacheViewFeatures(
+              store,
+              this.extractors,
+              { body: obj.body, sha256 },
+              viewRequest(await this.projectSettings(project), this.deps.maxPixels),
+            );
     } catch (err) {
-      if (err instanceof ImageError) {
-        return this.quarantine(event, err, { body: obj.body, sha256, etag: obj.etag });
-      }
+      if (err instanceof ImageError || err instanceof TextUploadError)
+        return this.quarantine(event, err, found);
       throw err;
     }
     // The features exist before the index names them, so training never meets an example without features.

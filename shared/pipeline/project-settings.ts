@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { Modality } from '../dataset/text-upload.js';
 import { layout } from '../layout/index.js';
 import { type ObjectStore, PreconditionFailedError, parseJson, readJson } from '../store/index.js';
 
@@ -38,6 +39,11 @@ export const projectSettingsSchema = z.object({
   /** Predictions of images the outlier detector calls unknown come back with no labels (see ?rejectUnknown). */
   rejectUnknown: z.boolean().default(false),
   review: reviewSettingsSchema.default({}),
+  /**
+   * Photos or texts. Fixed by the project's first accepted upload when not set here; an upload of the other
+   * modality is quarantined with `modality_mismatch`.
+   */
+  modality: z.enum(['image', 'text']).optional(),
 });
 export type ProjectSettings = z.infer<typeof projectSettingsSchema>;
 
@@ -47,6 +53,18 @@ export const SETTINGS_READ_AT_TRAINING: ReadonlySet<keyof ProjectSettings> = new
   'trainingMode',
   'predictFlip',
 ]);
+
+/**
+ * The project's modality, fixing it to `wanted` when its settings name none (a compare-and-swap, so of two first
+ * uploads of different modalities at once, one wins and the other is refused).
+ */
+export async function fixProjectModality(
+  store: ObjectStore,
+  project: string,
+  wanted: Modality,
+): Promise<ProjectSettings> {
+  return updateProjectSettings(store, project, (current) => (current.modality ? {} : { modality: wanted }));
+}
 
 /** A project's settings, or the defaults when it has none. */
 export async function readProjectSettings(store: ObjectStore, project: string): Promise<ProjectSettings> {

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import type { Backbone, BackboneManifest } from '../backbone/index.js';
 import { type DatasetIndex, type Example, snapshotHash } from '../dataset/dataset-index.js';
 import { type DedupedExamples, dedupeExamples } from '../dataset/dedupe-examples.js';
-import { decodeFeatures } from '../dataset/feature-file.js';
+import { decodeFeatures, decodeSparseFeatures, type SparseFeatureFile } from '../dataset/feature-file.js';
 import { compareSequencers } from '../dataset/sequencer.js';
 import {
   chooseTrainingMode,
@@ -37,6 +37,7 @@ import {
 import { calibrateForTraining } from '../outlier/index.js';
 import type { ObjectStore } from '../store/index.js';
 import { PreconditionFailedError, parseJson, readJson } from '../store/index.js';
+import { stackFeatures } from '../text/index.js';
 import {
   argmaxRow,
   DEFAULT_MIN_PER_LABEL,
@@ -109,6 +110,8 @@ interface Prepared {
   missingFeatures: number;
   /** The backbone whose cached features the photos were read under. */
   featureBackbone: string;
+  /** The text backbone, for a text project (its rows are `input.sparse`). */
+  text?: TextTrainingBackbone;
   labels: number[];
   labelNames: string[];
   ids: string[];
@@ -145,6 +148,13 @@ interface Suspects {
     | { reason: string };
 }
 
+/** What a trainer needs to know of the text backbone. */
+export interface TextTrainingBackbone {
+  id: string;
+  weightsSha256: string;
+  featureDim: number;
+}
+
 export interface TrainProjectDeps {
   store: ObjectStore;
   index: DatasetIndex;
@@ -173,6 +183,11 @@ export interface TrainProjectDeps {
   fineTuneMaxExamples?: number;
   /** At most one progress write to the training state per this many ms. Default 2,000. */
   progressIntervalMs?: number;
+  /**
+   * The text backbone whose cached sentence features text projects (`modality: text`) train on: a softmax head
+   * on the sparse rows, no fine-tuning, no outlier detector yet.
+   */
+  textBackbone?: () => Promise<TextTrainingBackbone | undefined>;
   /** Test seam: runs between writing a version and flipping the pointer. */
   beforeFlip?: (version: string) => Promise<void>;
 }
@@ -361,7 +376,8 @@ class ProjectTrainer {
     const started = performance.now();
     const snap = await this.snapshot(project);
     if (!options.forcePromotion && !forceRequest) {
-      const unchanged = this.unchangedOutcome(project, snap);
+      const textId = snap.currentManifest ? (await this.deps.textBackbone?.())?.id : undefined;
+      const unchanged = this.unchangedOutcome(project, snap, textId);
       if (unchanged) return unchanged;
     }
     await progress.phase('loading features');
@@ -414,11 +430,12 @@ class ProjectTrainer {
     return { dataset, hash: snapshotHash(dataset.examples), currentManifest };
   }
 
-  /** 'unchanged' when the current version was trained on this very dataset, by this backbone or its trunk. */
-  private unchangedOutcome(project: string, snap: Snapshot): TrainOutcome | undefined {
+  /** 'unchanged' when the current version was trained on this very dataset, by this backbone, its trunk or the text backbone. */
+  private unchangedOutcome(project: string, snap: Snapshot, textId?: string): TrainOutcome | undefined {
     const m = snap.currentManifest;
     if (m?.datasetSnapshot !== snap.hash) return undefined;
-    if (m.backbone.id !== this.deps.backbone.id && m.backbone.id !== this.deps.trunk?.id) return undefined;
+    const ids = [this.deps.backbone.id, this.deps.trunk?.id, textId];
+    if (!ids.includes(m.backbone.id)) return undefined;
     const { accuracy, macroF1, n } = m.metrics;
     return {
       status: 'unchanged',
@@ -432,6 +449,8 @@ class ProjectTrainer {
   /** Cached features of the photos, the one validation split of every mode, and augmented training views. */
   private async prepare(project: string, examples: readonly Example[]): Promise<Prepared> {
     const { store, backbone } = this.deps;
+    const settings = await readProjectSettings(store, project);
+    if (settings.modality === 'text') return this.prepareText(examples);
     const features = await this.loadFeatures(examples, 'identity');
     const usable = examples.filter((e) => features.has(e.sha256));
     const labelNames = [...new Set(usable.map((e) => e.label))].sort();
@@ -440,7 +459,6 @@ class ProjectTrainer {
     usable.forEach((e, i) => {
       matrix.set(features.get(e.sha256)!, i * dim);
     });
-    const settings = await readProjectSettings(store, project);
     const labels = usable.map((e) => labelNames.indexOf(e.label));
     const ids = usable.map((e) => e.sha256);
     const prepared: Prepared = {
@@ -460,6 +478,50 @@ class ProjectTrainer {
     if (counts.every((c) => c >= minPerLabel)) {
       await this.splitAndAugment(prepared, settings.augmentations);
     }
+    return prepared;
+  }
+
+  /** The sentence features of a text project's examples, as sparse rows; one split, no augmented views. */
+  private async prepareText(examples: readonly Example[]): Promise<Prepared> {
+    const text = await this.deps.textBackbone?.();
+    if (!text) {
+      throw new TrainingError(
+        'no_text_backbone',
+        'the store has no text backbone: upload a text to build one',
+      );
+    }
+    const features = new Map<string, SparseFeatureFile>();
+    await mapLimit([...new Set(examples.map((e) => e.sha256))], 32, async (sha) => {
+      const o = await this.deps.store.get(layout.feature(text.id, sha));
+      if (o) features.set(sha, decodeSparseFeatures(o.body, text.id));
+    });
+    const usable = examples.filter((e) => features.has(e.sha256));
+    const labelNames = [...new Set(usable.map((e) => e.label))].sort();
+    const labels = usable.map((e) => labelNames.indexOf(e.label));
+    const ids = usable.map((e) => e.sha256);
+    const prepared: Prepared = {
+      usable,
+      missingFeatures: examples.length - usable.length,
+      featureBackbone: text.id,
+      text,
+      labels,
+      labelNames,
+      ids,
+      setting: 'head',
+      serving: { flip: false },
+      input: {
+        features: new Float32Array(0),
+        sparse: stackFeatures(usable.map((e) => features.get(e.sha256)!)),
+        dim: text.featureDim,
+        labels,
+        labelNames,
+        ids,
+      },
+      trainOptions: { ...this.deps.trainOptions },
+    };
+    const minPerLabel = prepared.trainOptions.minPerLabel ?? DEFAULT_MIN_PER_LABEL;
+    const counts = labelNames.map((_, li) => labels.filter((l) => l === li).length);
+    if (counts.every((c) => c >= minPerLabel)) await this.splitAndAugment(prepared, []);
     return prepared;
   }
 
@@ -576,21 +638,30 @@ class ProjectTrainer {
     const version = newVersionName(this.now());
     const scored = ft ? ft.metrics : head.metrics;
     const metrics = { accuracy: scored.accuracy, macroF1: scored.macroF1, n: scored.n };
-    const ran = ft && trunk ? trunk : backbone;
+    const { text } = data;
+    // Texts have no input size: the head's backbone entry records 1.
+    const featureBackbone = text ? { ...text, inputSize: 1 } : { ...backbone };
+    const ran = ft && trunk ? trunk : featureBackbone;
     // The detector sees what the classifier sees: the head's input, or the fine-tuned top's pooled output.
     const pooled = ft ? fitted.modes.pooled : undefined;
-    const outlier = calibrateForTraining(
-      pooled
-        ? {
-            features: pooled.features,
-            dim: pooled.dim,
-            labels: data.labels,
-            labelNames: data.labelNames,
-            ids: data.ids,
-            validationIds: data.validationIds,
-          }
-        : { ...data.input, validationIds: data.validationIds },
-    );
+    const outlier = text
+      ? {
+          detector: null,
+          report: { method: null, reason: 'text versions have no outlier detector yet' },
+          scoreOf: () => null,
+        }
+      : calibrateForTraining(
+          pooled
+            ? {
+                features: pooled.features,
+                dim: pooled.dim,
+                labels: data.labels,
+                labelNames: data.labelNames,
+                ids: data.ids,
+                validationIds: data.validationIds,
+              }
+            : { ...data.input, validationIds: data.validationIds },
+        );
     const evaluation = {
       ...evaluationOf({ project, version, snap, data, fitted, scored, ran }),
       outlier: outlier.report,
@@ -628,10 +699,10 @@ class ProjectTrainer {
         : encodeHeadVersion({
             common,
             backbone: {
-              id: backbone.id,
-              weightsSha256: backbone.weightsSha256,
-              inputSize: backbone.inputSize,
-              featureDim: backbone.featureDim,
+              id: featureBackbone.id,
+              weightsSha256: featureBackbone.weightsSha256,
+              inputSize: featureBackbone.inputSize,
+              featureDim: featureBackbone.featureDim,
             },
             head: head.head,
             type: head.config.headType,

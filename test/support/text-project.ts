@@ -1,0 +1,85 @@
+import { readFileSync } from 'node:fs';
+import type { Backbone } from '../../shared/backbone/index.js';
+import { createDatasetIndex } from '../../shared/dataset/dataset-index.js';
+import { layout } from '../../shared/layout/index.js';
+import { createUploadExtractor } from '../../shared/pipeline/extract-uploads.js';
+import { createRetrainRequester } from '../../shared/pipeline/retrain-requests.js';
+import { createProjectTrainer, trainingBackbone } from '../../shared/pipeline/train-project.js';
+import type { ObjectStore } from '../../shared/store/index.js';
+import {
+  buildTextBackbone,
+  parseCsv,
+  readWinkVectors,
+  saveTextBackbone,
+  type TextBackbone,
+  type TextBackbonePackage,
+} from '../../shared/text/index.js';
+import { nextSequencer } from './s3-events.js';
+
+/** A text backbone over the tiny word-vector fixture (4 dimensions): fast to build, same recipe as the real one. */
+export async function tinyTextBackbone(): Promise<{ pkg: TextBackbonePackage; backbone: TextBackbone }> {
+  const json = readFileSync(new URL('../fixtures/text/tiny-vectors.json', import.meta.url), 'utf8');
+  async function* one() {
+    yield json;
+  }
+  const { pkg, backbone } = await buildTextBackbone({
+    source: readWinkVectors(one(), { maxRank: 1000, dim: 4 }),
+    sourceId: 'tiny',
+    dim: 4,
+  });
+  return { pkg, backbone };
+}
+
+/** The rows of test/fixtures/text/intents.csv: [text, label]. */
+export function intentRows(): [string, string][] {
+  const csv = readFileSync(new URL('../fixtures/text/intents.csv', import.meta.url), 'utf8');
+  return parseCsv(csv)
+    .slice(1)
+    .filter((r) => r.length === 2) as [string, string][];
+}
+
+/**
+ * Uploads the intents fixture into `project` as .txt examples, extracts them, and trains and promotes a text
+ * version; the text backbone is saved into the store first (as the edge reads it from there). Returns the version.
+ */
+export async function publishTextModel(
+  store: ObjectStore,
+  project: string,
+  input: { backbone: Backbone; text: { pkg: TextBackbonePackage; backbone: TextBackbone } },
+): Promise<string> {
+  const text = input.text.backbone;
+  await saveTextBackbone(store, input.text.pkg);
+  const index = createDatasetIndex(store);
+  const retrain = createRetrainRequester(store, { notify: async () => {} });
+  const extractor = createUploadExtractor({
+    store,
+    backbone: input.backbone,
+    index,
+    textBackbone: async () => text,
+    requestRetrain: (p) => retrain.request(p),
+  });
+  for (const [i, [body, label]] of intentRows().entries()) {
+    const key = layout.upload(project, label, `row-${i}.txt`);
+    await store.put(key, new TextEncoder().encode(body));
+    const out = await extractor.handle({
+      type: 'created',
+      key,
+      sequencer: nextSequencer(),
+      eventTime: new Date().toISOString(),
+    });
+    if (out.status !== 'indexed') throw new Error(`row ${i} was not indexed: ${JSON.stringify(out)}`);
+  }
+  await retrain.flush();
+  const outcome = await createProjectTrainer({
+    store,
+    index,
+    backbone: trainingBackbone(input.backbone),
+    textBackbone: async () => ({
+      id: text.manifest.id,
+      weightsSha256: text.manifest.weightsSha256,
+      featureDim: text.featurizer.dim,
+    }),
+  }).run(project, { ignoreQuietWindow: true });
+  if (outcome.status !== 'promoted') throw new Error(`the text project was not promoted: ${outcome.status}`);
+  return outcome.version;
+}
