@@ -185,16 +185,45 @@ export async function evaluateDirectory(options: {
   for (const batch of pack(toScore, maxBody)) await scoreBatch(ctx, batch);
   ctx.scored.sort((a, b) => a.file.path.localeCompare(b.file.path));
   failed.sort((a, b) => a.file.localeCompare(b.file));
-  const m = computeMetrics(
-    ctx.scored.map((s) => labels.indexOf(s.file.label)),
-    Float32Array.from(ctx.scored.flatMap((s) => s.probs)),
-    labels,
-  );
-  // Training's metrics average over every label; here a label with no image in the folder says nothing.
-  const present = m.perLabel.filter((p) => p.support > 0);
-  return {
+  return evalReport({
     project,
     version: model.version,
+    labels,
+    scored: ctx.scored.map((s) => ({ ...s, file: s.file.path, label: s.file.label })),
+    skipped,
+    failed,
+  });
+}
+
+/** One scored example: the probabilities over the model's labels that the API answered for it. */
+export interface ScoredExample {
+  file: string;
+  label: string;
+  probs: number[];
+  /** What the version's outlier detector said; null without one. */
+  unknown: boolean | null;
+}
+
+/** The report of a labelled set scored through the API (photos or texts), from each example's probabilities. */
+export function evalReport(o: {
+  project: string;
+  version: string;
+  labels: string[];
+  scored: ScoredExample[];
+  skipped: EvalReport['skipped'];
+  failed: EvalReport['failed'];
+}): EvalReport {
+  const { labels, scored } = o;
+  const m = computeMetrics(
+    scored.map((s) => labels.indexOf(s.label)),
+    Float32Array.from(scored.flatMap((s) => s.probs)),
+    labels,
+  );
+  // Training's metrics average over every label; here a label with no example in the set says nothing.
+  const present = m.perLabel.filter((p) => p.support > 0);
+  return {
+    project: o.project,
+    version: o.version,
     n: m.n,
     accuracy: m.n === 0 ? null : m.accuracy,
     macroF1: present.length === 0 ? null : present.reduce((a, p) => a + p.f1, 0) / present.length,
@@ -203,24 +232,18 @@ export async function evaluateDirectory(options: {
     labels,
     labelsNotInFolder: m.perLabel.filter((p) => p.support === 0).map((p) => p.label),
     unknownRate:
-      ctx.scored.length === 0 || ctx.scored.some((s) => s.unknown === null)
+      scored.length === 0 || scored.some((s) => s.unknown === null)
         ? null
-        : ctx.scored.filter((s) => s.unknown).length / ctx.scored.length,
-    skipped,
-    failed,
-    examples: ctx.scored.map((s) => exampleOf(s, labels)),
+        : scored.filter((s) => s.unknown).length / scored.length,
+    skipped: o.skipped,
+    failed: o.failed,
+    examples: scored.map((s) => exampleOf(s, labels)),
   };
 }
 
-function exampleOf(s: Scored, labels: string[]): EvalExample {
+function exampleOf(s: ScoredExample, labels: string[]): EvalExample {
   const p = argmaxRow(s.probs, 0, labels.length);
-  return {
-    file: s.file.path,
-    label: s.file.label,
-    predicted: labels[p]!,
-    score: s.probs[p]!,
-    unknown: s.unknown,
-  };
+  return { file: s.file, label: s.label, predicted: labels[p]!, score: s.probs[p]!, unknown: s.unknown };
 }
 
 export function formatEval(r: EvalReport, dir: string, noun = 'images'): string {

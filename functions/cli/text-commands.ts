@@ -1,9 +1,8 @@
 import { MAX_TEXT_CHARACTERS } from '../../shared/dataset/text-upload.js';
 import { MAX_BATCH_TEXTS } from '../../shared/http/api-schemas.js';
-import { argmaxRow, computeMetrics } from '../../shared/train/index.js';
 import type { Target } from './cli-context.js';
 import { CliError } from './cli-errors.js';
-import type { EvalReport } from './eval-command.js';
+import { type EvalReport, evalReport } from './eval-command.js';
 import { call, type Prediction } from './predict-commands.js';
 import { readTextTable, type TableColumns, type TableRow } from './upload-table.js';
 
@@ -116,34 +115,12 @@ export async function evaluateTable(options: {
       unknowns.push(r.unknown ?? null);
     }
   }
-  const m = computeMetrics(
-    toScore.map((r) => labels.indexOf(r.label)),
-    Float32Array.from(probs.flat()),
-    labels,
-  );
-  const present = m.perLabel.filter((p) => p.support > 0);
-  return {
+  return evalReport({
     project,
     version: model.version,
-    n: m.n,
-    accuracy: m.n === 0 ? null : m.accuracy,
-    macroF1: present.length === 0 ? null : present.reduce((a, p) => a + p.f1, 0) / present.length,
-    perLabel: m.perLabel,
-    confusion: m.confusion,
     labels,
-    labelsNotInFolder: m.perLabel.filter((p) => p.support === 0).map((p) => p.label),
-    unknownRate: null,
+    scored: toScore.map((r, i) => ({ file: r.at, label: r.label, probs: probs[i]!, unknown: unknowns[i]! })),
     skipped,
     failed,
-    examples: toScore.map((r, i) => {
-      const p = argmaxRow(probs[i]!, 0, labels.length);
-      return {
-        file: r.at,
-        label: r.label,
-        predicted: labels[p]!,
-        score: probs[i]![p]!,
-        unknown: unknowns[i]!,
-      };
-    }),
-  };
+  });
 }
