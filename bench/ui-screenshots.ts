@@ -2,9 +2,11 @@
 // project with planted wrong labels, review items, a refused upload and a key. With ../shared/datasets present it
 // trains the default backbone on 30 clothing-small photos per label, so the Mistakes page has real mistakes to
 // show; without it, the committed clothing-mini fixture on the test backbone (which it classifies perfectly).
+
 import { existsSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { inProcessPredictor } from '../functions/cli/ui-wiring.js';
 import { createKey } from '../shared/auth/index.js';
 import { calibrationPhotosDir, loadBackbone, readBackbone } from '../shared/backbone/index.js';
 import { createEdgeApp } from '../shared/http/index.js';
@@ -65,19 +67,10 @@ for (const p of askPhotos.slice(12)) {
 await api.reviews.settle();
 await createKey(store, P, { name: 'mobile app' });
 
-const tryApi = createEdgeApp({
-  store,
-  backbone: async () => backbone,
-  config: { requireKeys: false, reviewMaxPerMinute: 0 },
-});
 const ui = createUiApp({
   store,
-  predict: async ({ project, body, contentType }) =>
-    tryApi.app.request(`/v1/projects/${project}/predict`, {
-      method: 'POST',
-      body: body as Uint8Array<ArrayBuffer>,
-      headers: { 'content-type': contentType },
-    }),
+  // Try it as the dashboard command wires it: an edge app of its own, no key, no review copies.
+  predict: inProcessPredictor({ store, backbone: async () => backbone }),
 });
 const server = await serveOnLoopback(ui.fetch);
 const browser = await launchChromium();

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { inProcessPredictor } from '../../functions/cli/ui-wiring.js';
 import { listKeys } from '../../shared/auth/index.js';
 import { type Backbone, loadBackbone } from '../../shared/backbone/index.js';
 import { createEdgeApp } from '../../shared/http/index.js';
@@ -55,19 +56,10 @@ describe.skipIf(!!browserSkipReason)('the dashboard in a browser', () => {
     backbone = await loadBackbone(await testBackbone());
     store = createFsStore({ root: mkdtempSync(join(tmpdir(), 'headstart-ui-store-')) });
     const { reconciler, trainer } = pipeline();
-    const tryApi = createEdgeApp({
-      store,
-      backbone: async () => backbone,
-      config: { requireKeys: false, reviewMaxPerMinute: 0 },
-    });
     const ui = createUiApp({
       store,
-      predict: async ({ project, body, contentType }) =>
-        tryApi.app.request(`/v1/projects/${project}/predict`, {
-          method: 'POST',
-          body: body as Uint8Array<ArrayBuffer>,
-          headers: { 'content-type': contentType },
-        }),
+      // Try it as the dashboard command wires it: an edge app of its own, no key, no review copies.
+      predict: inProcessPredictor({ store, backbone: async () => backbone }),
       // Locally the stack notices the request; here the test runs the extraction and training the request asks for.
       trigger: {
         async notify(project) {
