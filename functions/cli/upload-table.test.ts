@@ -1,10 +1,11 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { layout } from '../../shared/layout/index.js';
 import { createFsStore, type ObjectStore } from '../../shared/store/index.js';
 import { fixturesDir } from '../../test/support/fixtures.js';
+import { uploadDirectory } from './upload-command.js';
 import { uploadTextTable } from './upload-table.js';
 
 const INTENTS = join(fixturesDir, 'text', 'intents.csv');
@@ -85,5 +86,25 @@ describe('headstart upload of a table of texts', () => {
     await expect(uploadTextTable({ store: freshStore(), project: 'p', path })).rejects.toThrow(
       /no 'label' column.*--label-column/,
     );
+  });
+
+  it('uploads the .txt files of a folder of label folders as texts, refusing a binary one with its reason', async () => {
+    const store = freshStore();
+    const dir = mkdtempSync(join(tmpdir(), 'hs-text-dir-'));
+    mkdirSync(join(dir, 'card'));
+    writeFileSync(join(dir, 'card', 'lost card (1).txt'), 'my card is lost');
+    writeFileSync(join(dir, 'card', 'noise.txt'), new Uint8Array([0x89, 0x00, 0x01, 0xff]));
+    const summary = await uploadDirectory({ store, project: 'intents', dir, maxUploadBytes: 1 << 20 });
+    expect(summary.uploaded).toHaveLength(1);
+    expect(summary.refused).toEqual([
+      {
+        file: join(dir, 'card', 'noise.txt'),
+        code: 'binary_text',
+        message: expect.stringContaining('binary'),
+      },
+    ]);
+    expect(await keys(store, 'intents')).toEqual(['uploads/intents/card/lost card (1).txt']);
+    const again = await uploadDirectory({ store, project: 'intents', dir, maxUploadBytes: 1 << 20 });
+    expect(again.skipped).toHaveLength(1);
   });
 });

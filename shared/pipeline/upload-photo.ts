@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { DatasetError, UploadTooLargeError } from '../dataset/dataset-errors.js';
+import { decodeTextUpload, modalityOfKey } from '../dataset/text-upload.js';
 import { parseUploadKey } from '../dataset/upload-key.js';
 import { decodeImage, ImageError, probeImage } from '../image/index.js';
 import { layout } from '../layout/index.js';
@@ -15,8 +16,9 @@ const CONTENT_TYPES = { jpeg: 'image/jpeg', png: 'image/png', webp: 'image/webp'
 export const megabytes = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MB`;
 
 /**
- * One photo into `uploads/<project>/<label>/<file>`, refused with its reason when the stack would only set it
- * aside (a bad name, over the byte limit, not a decodable image), skipped when the same bytes are already there
+ * One photo (or, named `*.txt`, one text) into `uploads/<project>/<label>/<file>`, refused with its reason when
+ * the stack would only set it aside (a bad name, over the byte limit, not a decodable image or not a usable
+ * text), skipped when the same bytes are already there
  * (the ETag is the MD5 of the body). The content type is sniffed from the bytes.
  */
 export async function uploadPhoto(
@@ -30,11 +32,15 @@ export async function uploadPhoto(
         `file is ${megabytes(photo.bytes.byteLength)}, over the ${megabytes(photo.maxUploadBytes)} upload limit (HEADSTART_MAX_UPLOAD_BYTES); downscale it (the model sees at most 224 px)`,
       );
     }
-    await decodeImage(photo.bytes, { size: 32 });
+    const text = modalityOfKey(key) === 'text';
+    if (text) decodeTextUpload(photo.bytes);
+    else await decodeImage(photo.bytes, { size: 32 });
     const md5 = `"${createHash('md5').update(photo.bytes).digest('hex')}"`;
     if ((await store.head(key))?.etag === md5) return { status: 'skipped', key };
-    const { format } = await probeImage(photo.bytes);
-    await store.put(key, photo.bytes, { contentType: CONTENT_TYPES[format] });
+    const contentType = text
+      ? 'text/plain; charset=utf-8'
+      : CONTENT_TYPES[(await probeImage(photo.bytes)).format];
+    await store.put(key, photo.bytes, { contentType });
     return { status: 'uploaded', key };
   } catch (err) {
     if (err instanceof DatasetError || err instanceof ImageError) {
