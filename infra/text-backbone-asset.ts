@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { layout } from '../shared/layout/index.js';
 import {
@@ -12,7 +12,7 @@ import {
   WINK_TEXT_SOURCE,
   WINK_VERSION,
 } from '../shared/text/index.js';
-import type { AssetFile } from './backbone-asset.js';
+import { type AssetFile, writeDir } from './backbone-asset.js';
 import { InfraError } from './infra-errors.js';
 
 /** The deployable built-in text backbone: its two files for `backbones/<id>/`, weights first. */
@@ -55,13 +55,7 @@ async function build(dir: string, id: string, source: TextBackboneSource): Promi
       cause,
     });
   }
-  // Written beside the cache and renamed into place, so a concurrent synth never reads half a file.
-  const staging = `${dir}.${process.pid}.tmp`;
-  rmSync(staging, { recursive: true, force: true });
-  mkdirSync(staging, { recursive: true });
-  for (const [name, body] of Object.entries(files)) writeFileSync(join(staging, name), body);
-  rmSync(dir, { recursive: true, force: true });
-  renameSync(staging, dir);
+  writeDir(dir, files);
 }
 
 /**
