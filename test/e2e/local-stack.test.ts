@@ -25,7 +25,9 @@ afterAll(() => {
 
 async function startStack(env: Record<string, string>): Promise<{ url: string; logs: string[] }> {
   const child = spawn(process.execPath, [bin, 'start'], {
-    env: { ...process.env, PORT: '0', HEADSTART_RETRAIN_QUIET_SECONDS: '1', ...env },
+    // A quiet window longer than the test: `train --wait` (which does not wait for it) runs every training, so
+    // an automatic retrain never races it and trains the same dataset a second time.
+    env: { ...process.env, PORT: '0', HEADSTART_RETRAIN_QUIET_SECONDS: '3600', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   children.push(child);
@@ -82,8 +84,8 @@ function scenario(
     const again = JSON.parse(await cli(['upload', photos, '--project', 'closet', '--json'], where));
     expect(again.skipped).toHaveLength(36);
 
-    // The automatic retrain after the upload may have trained this dataset already; either way `--wait` answers
-    // with the version that serves it: the one it promoted, or the current one ('unchanged').
+    // `--wait` answers with the version that serves the dataset: the one it promoted, or the current one
+    // ('unchanged').
     const trained = JSON.parse(await cli(['train', '--project', 'closet', '--wait', '--json'], where));
     expect(['promoted', 'unchanged']).toContain(trained.status);
     const afterFirst = JSON.parse(await cli(['status', '--project', 'closet', '--json'], where));
@@ -145,7 +147,7 @@ function scenario(
       expect(eval2.labels).toContain('t-shirt');
       expect(eval2.n).toBe(20);
     }
-  }, 300_000);
+  }, 600_000);
 }
 
 describe('local stack end to end', () => {

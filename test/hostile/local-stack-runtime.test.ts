@@ -13,6 +13,7 @@ import { ensureTextBackbone } from '../../shared/local/ensure-text-backbone.js';
 import { type LocalStack, type LocalStackOptions, startLocalStack } from '../../shared/local/local-stack.js';
 import { localTrainerOwner } from '../../shared/local/training-leases.js';
 import type { UploadOutcome } from '../../shared/pipeline/extract-uploads.js';
+import { updateProjectSettings } from '../../shared/pipeline/project-settings.js';
 import type { TrainOutcome } from '../../shared/pipeline/train-project.js';
 import { createFsStore, type ObjectStore, openStore, type StoreSpec } from '../../shared/store/index.js';
 import { initTf } from '../../shared/tf/tf-runtime.js';
@@ -95,11 +96,17 @@ const backends: Backend[] = [fsBackend];
 if (endpoint) backends.push(s3Backend);
 else console.warn(`[local stack runtime] S3 variants skipped: ${inject('motoSkipReason')}`);
 
+/**
+ * Puts photos into a project that trains head-only: what these tests check is the stack around a training (its
+ * thread, leases, passes), and trying fine-tuning too would be most of their time (fine-tune-pipeline.test.ts
+ * and the e2e walk-through cover it).
+ */
 async function putPhotos(
   store: ObjectStore,
   project: string,
-  options: { labels?: string[]; perLabel?: number } = {},
+  options: { labels?: string[]; perLabel?: number; leaveSettings?: boolean } = {},
 ): Promise<void> {
+  if (!options.leaveSettings) await updateProjectSettings(store, project, () => ({ trainingMode: 'head' }));
   const labels = options.labels ?? ['hat', 'pants', 'shoes'];
   const chosen = photos.filter((p) => labels.includes(p.label));
   const per = new Map<string, number>();
@@ -316,7 +323,7 @@ describe('one bad object never stops a pass (item 3)', () => {
       const { stack, trainings, logs } = await start(spec, { retryDelayMs: 3_600_000 });
       // Project settings another tool broke: every upload of 'broken' fails to extract.
       await store.put(layout.projectSettings('broken'), '{ not json');
-      await putPhotos(store, 'broken', { labels: ['hat', 'pants'], perLabel: 5 });
+      await putPhotos(store, 'broken', { labels: ['hat', 'pants'], perLabel: 5, leaveSettings: true });
       await putPhotos(store, 'closet', { labels: ['hat', 'pants'] });
       await stack.tick();
       await stack.tick();
