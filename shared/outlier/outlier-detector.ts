@@ -269,17 +269,49 @@ function scoreParts(p: OutlierParams, z: Float32Array, n: number, training: bool
     // A training row is its own nearest neighbour: skip one more so the scales match unseen photos.
     const nth = p.neighbour + (training ? 1 : 0);
     const rows = p.neighbours.length / k;
-    const sims = new Float32Array(rows);
-    for (let i = 0; i < n; i++) {
+    if (n === 1) {
+      const sims = new Float32Array(rows);
       for (let r = 0; r < rows; r++) {
         let s = 0;
-        for (let j = 0; j < k; j++) s += q[i * k + j]! * p.neighbours[r * k + j]!;
+        for (let j = 0; j < k; j++) s += q[j]! * p.neighbours[r * k + j]!;
         sims[r] = s;
       }
-      knn[i] = 1 - kthLargest(sims, Math.min(nth, rows));
+      knn[0] = 1 - kthLargest(sims, Math.min(nth, rows));
+    } else {
+      similarities(q, n, p.neighbours, rows, k, (i, sims) => {
+        knn[i] = 1 - kthLargest(sims, Math.min(nth, rows));
+      });
     }
   }
   return { maha, residual, knn };
+}
+
+/** Rows of queries at a time: a chunk's similarities to 10,000 training rows are 10 MB. */
+const SIMILARITY_CHUNK = 256;
+
+/** Each query row's dot products with every neighbour row, through tfjs' matMul, a chunk of queries at a time. */
+function similarities(
+  q: Float32Array,
+  n: number,
+  neighbours: Float32Array,
+  rows: number,
+  k: number,
+  each: (i: number, sims: Float32Array) => void,
+): void {
+  const all = tf.tensor2d(neighbours, [rows, k]);
+  try {
+    for (let at = 0; at < n; at += SIMILARITY_CHUNK) {
+      const m = Math.min(SIMILARITY_CHUNK, n - at);
+      const product = tf.tidy(() =>
+        tf.matMul(tf.tensor2d(q.subarray(at * k, (at + m) * k), [m, k]), all, false, true),
+      );
+      const sims = product.dataSync() as Float32Array;
+      product.dispose();
+      for (let i = 0; i < m; i++) each(at + i, sims.subarray(i * rows, (i + 1) * rows));
+    }
+  } finally {
+    all.dispose();
+  }
 }
 
 function kthLargest(values: Float32Array, kth: number): number {
