@@ -176,6 +176,14 @@ export function calibrateOutlierDetector(input: CalibrationInput): Calibration {
   };
 }
 
+const HELD_OUT_ROWS = 500;
+
+/** At most `max` of `rows`, evenly spaced. */
+function evenly(rows: readonly number[], max: number): number[] {
+  if (rows.length <= max) return [...rows];
+  return Array.from({ length: max }, (_, i) => rows[Math.floor((i * rows.length) / max)]!);
+}
+
 function describeSketch(s: SketchSpec): string {
   return s.sketch > 0
     ? `the first ${s.keep} columns and the other ${s.inputDim - s.keep} hashed into ${s.sketch}`
@@ -193,7 +201,12 @@ function heldOut(input: CalibrationInput): {
     // Spread over the label list so the check does not depend on which labels sort first.
     const label = present[Math.floor((i * present.length) / want)]!;
     const fitRows = input.trainRows.filter((r) => input.labels[r] !== label);
-    const inRows = input.validationRows.filter((r) => input.labels[r] !== label);
+    // At most HELD_OUT_ROWS in-distribution rows: an AUROC needs no more, and each is scored against every
+    // training row by the k-NN methods.
+    const inRows = evenly(
+      input.validationRows.filter((r) => input.labels[r] !== label),
+      HELD_OUT_ROWS,
+    );
     const outRows = [...input.trainRows, ...input.validationRows].filter((r) => input.labels[r] === label);
     if (fitRows.length < 3 || inRows.length === 0 || outRows.length === 0) continue;
     const d = fitOn(input, fitRows);

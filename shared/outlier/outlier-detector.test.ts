@@ -72,6 +72,22 @@ describe('fitOutlierDetector', () => {
     for (const s of detector!.score(noise, 5)) expect(s).toBeGreaterThan(detector!.threshold!);
   });
 
+  it('measures k-NN distances to at most maxNeighbours training photos, still scoring a label never fitted higher', () => {
+    const d = fitOutlierDetector({
+      features: pick(train),
+      dim: blobs.dim,
+      labels: train.map((r) => blobs.labels[r]!),
+      method: 'knn',
+      components: 16,
+      maxNeighbours: 100,
+    });
+    expect(d.params.neighbours.length).toBe(100 * d.params.k);
+    const median = (v: Float32Array) => Float32Array.from(v).sort()[v.length >> 1]!;
+    expect(median(d.score(pick(heldOut), heldOut.length))).toBeGreaterThan(
+      median(d.score(pick(validation), validation.length)),
+    );
+  });
+
   it('refuses rows of the wrong width with a code', () => {
     const d = fitOutlierDetector({
       features: pick(train),

@@ -84,6 +84,8 @@ export interface FitOutlierInput {
   components?: number;
   /** Default 5. */
   neighbour?: number;
+  /** k-NN methods: keep at most this many training rows (evenly spaced) to measure distances to. Default all. */
+  maxNeighbours?: number;
   /** Shrinkage of the shared covariance towards its mean variance; default 0.1. */
   shrinkage?: number;
   pool?: [number, number, number];
@@ -124,7 +126,9 @@ export function fitOutlierDetector(input: FitOutlierInput): OutlierDetector {
   let numLabels = 0;
   for (let i = 0; i < n; i++) numLabels = Math.max(numLabels, labels[i]! + 1);
   const { classMeans, whitener } = sharedCovariance(proj, labels, numLabels, k, input.shrinkage ?? 0.1);
-  const neighbours = usesNeighbours(method) ? normalizeRows(proj, n, k) : new Float32Array(0);
+  const neighbours = usesNeighbours(method)
+    ? evenRows(normalizeRows(proj, n, k), n, k, input.maxNeighbours ?? n)
+    : new Float32Array(0);
   const params: OutlierParams = {
     method,
     ...(input.pool ? { pool: input.pool } : {}),
@@ -488,6 +492,17 @@ function sharedCovariance(
     }
   });
   return { classMeans, whitener: Float32Array.from(whitener) };
+}
+
+/** At most `max` of the n rows of x, evenly spaced. */
+function evenRows(x: Float32Array, n: number, k: number, max: number): Float32Array {
+  if (n <= max) return x;
+  const out = new Float32Array(max * k);
+  for (let i = 0; i < max; i++) {
+    const r = Math.floor((i * n) / max);
+    out.set(x.subarray(r * k, (r + 1) * k), i * k);
+  }
+  return out;
 }
 
 function normalizeRows(x: Float32Array, n: number, k: number): Float32Array {
