@@ -95,7 +95,7 @@ function readCached(dir: string, id: string): PackageAsset | undefined {
 }
 
 /** Writes files beside `dir` and renames the directory into place, so a concurrent synth never reads half a file. */
-function writeDir(dir: string, files: Record<string, string | Uint8Array>): void {
+export function writeDir(dir: string, files: Record<string, string | Uint8Array>): void {
   const staging = `${dir}.${process.pid}.tmp`;
   rmSync(staging, { recursive: true, force: true });
   mkdirSync(staging, { recursive: true });

@@ -6,12 +6,15 @@ import * as cr from 'aws-cdk-lib/custom-resources';
 import { Construct } from 'constructs';
 import { BACKBONE_JSON, BACKBONE_WEIGHTS } from '../shared/backbone/index.js';
 import { layout } from '../shared/layout/index.js';
-import type { BackboneAsset } from './backbone-asset.js';
+import type { AssetFile, BackboneAsset } from './backbone-asset.js';
 import { InfraError } from './infra-errors.js';
+import type { TextBackboneAsset } from './text-backbone-asset.js';
 
 export interface BackboneDeploymentProps {
   bucket: s3.IBucket;
   backbone: BackboneAsset;
+  /** The built-in text backbone, with `backbones/default-text.json` naming it where the bucket names none. */
+  textBackbone: TextBackboneAsset;
 }
 
 /** The keys the default backbone lands on; the same layout `saveBackbone` and `setDefaultBackbone` write. */
@@ -36,7 +39,7 @@ function pascal(text: string): string {
  * Puts the default backbone and its fine-tuning trunk into the bucket at deploy time, so no function downloads
  * weights at run time. The files travel as CDK file assets and are copied server-side in the asset's order (each
  * package's weights before the backbone.json whose presence makes it exist), then `backbones/default.json` if the
- * bucket names no default yet. A
+ * bucket names no default yet; the same for the built-in text backbone and `backbones/default-text.json`. A
  * custom resource rather than s3-deployment's BucketDeployment, whose handler may read and write the whole
  * bucket; each copy may read its one asset object and write its one key, nothing else. Nothing is deleted on
  * stack deletion.
@@ -73,41 +76,54 @@ export function deployDefaultBackbone(scope: Construct, props: BackboneDeploymen
       installLatestAwsSdk: false,
     });
 
-  // Copied one after another in the asset's order (weights before the manifest that makes a package exist).
-  let previous: Construct | undefined;
-  for (const file of backbone.files) {
-    const name = pascal(file.key.split('/').slice(1).join('-'));
-    const asset = new s3assets.Asset(c, `${name}Asset`, { path: file.path });
-    const copied = copy(name, asset, file.key, file.contentType);
-    if (previous) copied.node.addDependency(previous);
-    previous = copied;
-  }
-  if (!previous) throw new InfraError('backbone_asset_empty', 'the backbone asset lists no files');
-  const manifest = previous;
+  // Copied one after another in each asset's order (weights before the manifest that makes a package exist).
+  const copyAll = (files: readonly AssetFile[]): Construct => {
+    let previous: Construct | undefined;
+    for (const file of files) {
+      const name = pascal(file.key.split('/').slice(1).join('-'));
+      const asset = new s3assets.Asset(c, `${name}Asset`, { path: file.path });
+      const copied = copy(name, asset, file.key, file.contentType);
+      if (previous) copied.node.addDependency(previous);
+      previous = copied;
+    }
+    if (!previous) throw new InfraError('backbone_asset_empty', 'the backbone asset lists no files');
+    return previous;
+  };
 
-  const pointer = new cr.AwsCustomResource(c, 'DefaultPointer', {
-    resourceType: 'Custom::HeadstartBackboneFile',
-    onUpdate: {
-      service: 'S3',
-      action: 'putObject',
-      parameters: {
-        Bucket: bucket.bucketName,
-        Key: keys.pointer,
-        Body: JSON.stringify({ id: backbone.id }),
-        ContentType: 'application/json',
-        // Create-if-absent: a bucket that already names a default keeps it, so an upgrade that ships a new
-        // built-in backbone never switches extraction under projects whose photos have no features under it yet.
-        // Moving a bucket is `headstart backbone migrate`, which re-extracts first.
-        IfNoneMatch: '*',
+  // Create-if-absent: a bucket that already names a default keeps it, so an upgrade that ships a new built-in
+  // backbone never switches extraction under projects whose uploads have no features under it yet. Moving a
+  // bucket is `headstart backbone migrate`, which re-extracts first.
+  const pointer = (id: string, key: string, pointsTo: string, after: Construct) => {
+    const written = new cr.AwsCustomResource(c, id, {
+      resourceType: 'Custom::HeadstartBackboneFile',
+      onUpdate: {
+        service: 'S3',
+        action: 'putObject',
+        parameters: {
+          Bucket: bucket.bucketName,
+          Key: key,
+          Body: JSON.stringify({ id: pointsTo }),
+          ContentType: 'application/json',
+          IfNoneMatch: '*',
+        },
+        ignoreErrorCodesMatching: 'PreconditionFailed',
+        physicalResourceId: cr.PhysicalResourceId.of(`${key}:${pointsTo}`),
       },
-      ignoreErrorCodesMatching: 'PreconditionFailed',
-      physicalResourceId: cr.PhysicalResourceId.of(`${keys.pointer}:${backbone.id}`),
-    },
-    policy: cr.AwsCustomResourcePolicy.fromStatements([
-      new iam.PolicyStatement({ actions: ['s3:PutObject'], resources: [bucket.arnForObjects(keys.pointer)] }),
-    ]),
-    installLatestAwsSdk: false,
-  });
-  pointer.node.addDependency(manifest);
+      policy: cr.AwsCustomResourcePolicy.fromStatements([
+        new iam.PolicyStatement({ actions: ['s3:PutObject'], resources: [bucket.arnForObjects(key)] }),
+      ]),
+      installLatestAwsSdk: false,
+    });
+    written.node.addDependency(after);
+    return written;
+  };
+
+  pointer('DefaultPointer', keys.pointer, backbone.id, copyAll(backbone.files));
+  pointer(
+    'DefaultTextPointer',
+    layout.defaultTextBackbonePointer,
+    props.textBackbone.id,
+    copyAll(props.textBackbone.files),
+  );
   return c;
 }

@@ -4,6 +4,7 @@ import type { Construct } from 'constructs';
 import { BACKBONE_JSON } from '../shared/backbone/index.js';
 import { SEGMENT_JSON, SEGMENT_WEIGHTS } from '../shared/finetune/index.js';
 import { everythingUnder, layout } from '../shared/layout/index.js';
+import { TEXT_BACKBONE_JSON } from '../shared/text/index.js';
 import { acknowledgeWildcardResources } from './nag.js';
 
 /**
@@ -44,6 +45,9 @@ export const FUNCTION_ACCESS = {
     read: [
       layout.defaultBackbonePointer,
       layout.backbone('*', BACKBONE_JSON),
+      // A text project's version records its text backbone's id and sha256, read from the manifest alone.
+      layout.defaultTextBackbonePointer,
+      layout.textBackbone('*', TEXT_BACKBONE_JSON),
       // A fine-tuning trunk's pretrained blocks, which fine-tuning starts from.
       layout.backbone('*', SEGMENT_JSON),
       layout.backbone('*', SEGMENT_WEIGHTS),

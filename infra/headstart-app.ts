@@ -14,6 +14,7 @@ import { InfraConfigError } from './infra-errors.js';
 import { acknowledge } from './nag.js';
 import { createPipeline, type Pipeline } from './pipeline.js';
 import { createStorage, type Storage } from './storage.js';
+import { buildTextBackboneAsset, type TextBackboneAsset } from './text-backbone-asset.js';
 
 export interface HeadstartAppOptions {
   /** CDK context (tests pass cdk.json's); the CLI passes it through the environment. */
@@ -40,6 +41,7 @@ export interface HeadstartApp {
   edgeStack?: Stack;
   bundles: BuiltBundle[];
   backbone: BackboneAsset;
+  textBackbone: TextBackboneAsset;
   storage: Storage;
   pipeline: Pipeline;
   edge: Edge;
@@ -113,6 +115,12 @@ export async function createHeadstartApp(options: HeadstartAppOptions = {}): Pro
   log(
     `[headstart] default backbone ${backbone.id}: ${(backbone.weightsBytes / 1024).toFixed(0)} KB of weights${backbone.cached ? ' (cached)' : ''}`,
   );
+  const textBackbone = await buildTextBackboneAsset({
+    cacheRoot: options.backboneCache ?? join(tmpdir(), 'headstart-backbones'),
+  });
+  log(
+    `[headstart] text backbone ${textBackbone.id}: ${(textBackbone.weightsBytes / 1024).toFixed(0)} KB of weights${textBackbone.cached ? ' (cached)' : ''}`,
+  );
   log(
     `[headstart] fine-tuning trunk ${backbone.trunk.id}: ${(backbone.trunk.weightsBytes / 1024).toFixed(0)} KB of weights, with its pretrained top block${backbone.trunk.cached ? ' (cached)' : ''}`,
   );
@@ -138,7 +146,11 @@ export async function createHeadstartApp(options: HeadstartAppOptions = {}): Pro
     enforceSSL: true,
   });
   if (config.alarmEmail) alarmTopic.addSubscription(new subscriptions.EmailSubscription(config.alarmEmail));
-  const backboneDeployment = deployDefaultBackbone(main, { bucket: storage.bucket, backbone });
+  const backboneDeployment = deployDefaultBackbone(main, {
+    bucket: storage.bucket,
+    backbone,
+    textBackbone,
+  });
   const pipeline = createPipeline(main, {
     bucket: storage.bucket,
     precompute: byName('precompute'),
@@ -196,6 +208,7 @@ export async function createHeadstartApp(options: HeadstartAppOptions = {}): Pro
     ...(edgeStack ? { edgeStack } : {}),
     bundles,
     backbone,
+    textBackbone,
     storage,
     pipeline,
     edge,

@@ -7,7 +7,9 @@ import * as s3 from 'aws-cdk-lib/aws-s3';
 import type { CloudAssembly } from 'aws-cdk-lib/cx-api';
 import { afterAll, beforeAll, describe, expect, it, type TestContext } from 'vitest';
 import { ORIGIN_HEADER_BUCKET, ORIGIN_HEADER_REGION } from '../shared/http/index.js';
+import { layout } from '../shared/layout/index.js';
 import { STACK_OUTPUTS } from '../shared/stack-outputs.js';
+import { builtInTextBackboneId } from '../shared/text/index.js';
 import { FUNCTION_ACCESS } from './bucket-access.js';
 import { type BuiltBundle, buildBundles, bundleSpec, REPO_ROOT } from './bundling.js';
 import { lintTemplates } from './cfn-lint.js';
@@ -441,6 +443,43 @@ describe('the Lambda@Edge variant in eu-west-1', () => {
     for (const mapping of Object.values(resourcesOf(main, 'AWS::Lambda::EventSourceMapping'))) {
       for (const file of Object.keys(files)) expect(mapping.DependsOn).toContain(file);
     }
+  });
+
+  it('deploys the built-in text backbone, its weights before its manifest and both before a create-if-absent pointer', () => {
+    const files = resourcesOf(main, 'Custom::HeadstartBackboneFile');
+    const byKey = (pred: (k: string) => boolean) => {
+      const found = Object.entries(files).find(([, f]) => pred(JSON.stringify(f.Properties!.Create)));
+      expect(found, 'a custom resource writing that key').toBeDefined();
+      return found!;
+    };
+    const id = hs.textBackbone.id;
+    const [weightsId] = byKey((k) => k.includes(`backbones/${id}/text-weights.bin`));
+    const [manifestId, manifest] = byKey((k) => k.includes(`backbones/${id}/text-backbone.json`));
+    const [, pointer] = byKey((k) => k.includes('backbones/default-text.json'));
+    expect(manifest.DependsOn).toContain(weightsId);
+    expect(pointer.DependsOn).toContain(manifestId);
+    const create = JSON.stringify(pointer.Properties!.Create).replace(/\\+"/g, '"');
+    expect(create).toContain(`"Body":"{"id":"${id}"}"`);
+    expect(create).toContain('"IfNoneMatch":"*"');
+    // The same id the local stack builds, from the same pinned package and recipe.
+    expect(id).toBe(builtInTextBackboneId());
+    expect(logs.some((l) => l.includes(`text backbone ${id}`))).toBe(true);
+  });
+
+  it('lets the training function read the text backbone pointer and manifest but not its weights', () => {
+    const statements = statementsOf(
+      main,
+      (r) =>
+        JSON.stringify(r) ===
+        JSON.stringify([{ Ref: logicalIdOf(hs.main, hs.pipeline.train.role as never) }]),
+    );
+    const reads = statements
+      .filter((s) => actions(s).includes('s3:GetObject'))
+      .flatMap(resources)
+      .map((r) => bucketObjectPattern(r, bucketId));
+    expect(reads).toContain(layout.defaultTextBackbonePointer);
+    expect(reads).toContain(layout.textBackbone('*', 'text-backbone.json'));
+    expect(reads.some((r) => r?.endsWith('text-weights.bin') || r === 'backbones/*')).toBe(false);
   });
 
   it('outputs what the CLI needs', () => {

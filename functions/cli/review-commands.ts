@@ -36,8 +36,8 @@ function fraction(values: Record<string, unknown>, name: string, fallback: numbe
 
 const settingsLine = (project: string, r: ReviewSettings) =>
   r.enabled
-    ? `review queue of ${project} on: the API keeps photos it calls unknown or scores below ${r.below}${r.sample > 0 ? `, and ${r.sample * 100}% of the others at random` : ''}, under review/${project}/ (each API instance notices within 5 minutes)`
-    : `review queue of ${project} off: the API keeps no more photos (items already queued stay until labelled, discarded or expired)`;
+    ? `review queue of ${project} on: the API keeps photos (or texts) it calls unknown or scores below ${r.below}${r.sample > 0 ? `, and ${r.sample * 100}% of the others at random` : ''}, under review/${project}/ (each API instance notices within 5 minutes)`
+    : `review queue of ${project} off: the API keeps no more photos or texts (items already queued stay until labelled, discarded or expired)`;
 
 async function setReview(
   target: Target,
@@ -50,11 +50,17 @@ async function setReview(
   return { value: { project, review: s.review }, text: settingsLine(project, s.review) };
 }
 
+/** A text item on one line: white space folded, at most 60 characters, quoted. */
+const excerpt = (text: string) => {
+  const chars = [...text.replace(/\s+/g, ' ').trim()];
+  return JSON.stringify(chars.length > 60 ? `${chars.slice(0, 59).join('')}…` : chars.join(''));
+};
+
 const listText = (project: string, items: ReviewListing[], total: number) => {
   if (total === 0) return `no review items for ${project}`;
   const lines = items.map(
     (i) =>
-      `${i.id.slice(0, 12)}  ${i.createdAt}  ${i.prediction.label} ${i.prediction.score.toFixed(3)}${i.unknown ? '  unknown' : ''}  (${i.reason}, ${i.version})`,
+      `${i.id.slice(0, 12)}  ${i.createdAt}  ${i.prediction.label} ${i.prediction.score.toFixed(3)}${i.unknown ? '  unknown' : ''}  (${i.reason}, ${i.version})${i.text === undefined ? '' : `  ${excerpt(i.text)}`}`,
   );
   if (items.length < total)
     lines.push(`(${items.length} of ${total} shown, oldest first; --limit N for more)`);

@@ -128,7 +128,20 @@ export const PredictJsonSchema = z
   });
 export const PredictFormSchema = z.object({ image: filePart }).openapi('PredictForm');
 export const BatchJsonSchema = z
-  .object({ images: z.array(base64Image).min(1).max(MAX_BATCH_IMAGES) })
+  .object({
+    images: z.array(base64Image).min(1).max(MAX_BATCH_IMAGES).optional(),
+    texts: z
+      .array(z.string())
+      .optional()
+      .openapi({
+        description: `For a text project: up to ${MAX_BATCH_TEXTS} texts, one result each in request order (the same as \`{"texts": [...]}\` on \`/predict\`).`,
+        example: ['when will my new card arrive?', 'I lost my card'],
+      }),
+  })
+  .refine((b) => (b.images === undefined) !== (b.texts === undefined), {
+    message:
+      'the JSON body needs exactly one of "images" (base64, an image project) and "texts" (a text project)',
+  })
   .openapi('BatchPredictJson');
 export const BatchFormSchema = z.object({ image: batchFileParts }).openapi('BatchPredictForm');
 
@@ -309,7 +322,7 @@ export const batchPredictRoute = createRoute({
   path: '/v1/projects/{project}/predict/batch',
   summary: `Classify up to ${MAX_BATCH_IMAGES} images in one request`,
   description:
-    'Multipart with the file field `image` repeated, or JSON `{"images": ["<base64>", ...]}`. The images go through the backbone as one batch. The same body limits as single predictions apply to the whole request.',
+    'Multipart with the file field `image` repeated, or JSON `{"images": ["<base64>", ...]}`. The images go through the backbone as one batch. The same body limits as single predictions apply to the whole request. A text project takes JSON `{"texts": ["...", ...]}` (at most 100) and answers one result per text.',
   security,
   request: predictRequest({
     'multipart/form-data': { schema: BatchFormSchema },

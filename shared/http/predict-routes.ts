@@ -75,10 +75,34 @@ function offerForReview(
       project: input.project,
       version: lease.version,
       settings: lease.review,
-      image: input.images[i]!,
+      body: input.images[i]!,
       format: r.format,
       top,
       ...outlierOf(out, r.row, lease),
+    });
+  }
+}
+
+/** Offers each text of a request to the review queue, as photos are offered (format `txt`, the text kept too). */
+function offerTextsForReview(
+  review: ReviewRecorder,
+  input: { project: string; lease: ModelLease; out: Scored; texts: string[] },
+): void {
+  const { lease, out } = input;
+  if (!lease.review.enabled) return;
+  const encoder = new TextEncoder();
+  for (const [i, text] of input.texts.entries()) {
+    const top = rank(out.probs, i, lease.head.labels, 1, 0)[0];
+    if (!top) continue;
+    review.offer({
+      project: input.project,
+      version: lease.version,
+      settings: lease.review,
+      body: encoder.encode(text),
+      format: 'txt',
+      text,
+      top,
+      ...outlierOf(out, i, lease),
     });
   }
 }
@@ -109,15 +133,26 @@ async function answerTexts(
   c: Context<EdgeEnv>,
   input: { deps: PredictRouteDeps; project: string; query: Query; texts: string[]; batch: boolean },
 ) {
-  const { project, query } = input;
-  const { lease, out } = await input.deps.predictTexts(project, input.texts);
+  if (input.batch) return answerTextBatch(c, input);
+  const { project, query, texts } = input;
+  const { lease, out } = await input.deps.predictTexts(project, texts);
+  offerTextsForReview(input.deps.review, { project, lease, out, texts });
   const model = modelRef(lease, out);
-  const timings = timingsMs(c, out.timings);
-  if (!input.batch) {
-    return c.json({ project, model, ...answer(out, 0, lease, query), timingsMs: timings }, 200);
-  }
+  return c.json(
+    { project, model, ...answer(out, 0, lease, query), timingsMs: timingsMs(c, out.timings) },
+    200,
+  );
+}
+
+async function answerTextBatch(
+  c: Context<EdgeEnv>,
+  input: { deps: PredictRouteDeps; project: string; query: Query; texts: string[] },
+) {
+  const { project, query, texts } = input;
+  const { lease, out } = await input.deps.predictTexts(project, texts);
+  offerTextsForReview(input.deps.review, { project, lease, out, texts });
   const results = input.texts.map((_, index) => ({ index, ...answer(out, index, lease, query) }));
-  return c.json({ project, model, results, timingsMs: timings }, 200);
+  return c.json({ project, model: modelRef(lease, out), results, timingsMs: timingsMs(c, out.timings) }, 200);
 }
 
 /** The texts of a text request (text/plain, JSON "text" or "texts"), or undefined when it sends an image. */
@@ -184,13 +219,15 @@ const predictOne =
   };
 
 const predictBatch =
-  ({ predict, review }: PredictRouteDeps): RouteHandler<typeof batchPredictRoute, EdgeEnv> =>
+  (deps: PredictRouteDeps): RouteHandler<typeof batchPredictRoute, EdgeEnv> =>
   async (c) => {
+    const { predict, review } = deps;
     const { project } = c.req.valid('param');
     const query = c.req.valid('query');
     let images: Uint8Array[];
     if (isJson(mediaTypeOf(c.req.header('content-type')))) {
-      const body = c.req.valid('json') as { images?: string[] };
+      const body = c.req.valid('json') as { images?: string[]; texts?: string[] };
+      if (body.texts) return answerTextBatch(c, { deps, project, query, texts: body.texts });
       if (!body.images)
         throw new BadRequestError('missing_image', `no "images" in the JSON body: ${BATCH_HINT}`);
       images = body.images.map(fromBase64);

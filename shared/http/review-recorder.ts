@@ -1,22 +1,20 @@
 import { createHash } from 'node:crypto';
 import { layout } from '../layout/index.js';
 import type { ReviewSettings } from '../pipeline/project-settings.js';
-import {
-  REVIEW_FORMATS,
-  type ReviewImageFormat,
-  type ReviewItem,
-  type ReviewReason,
-} from '../review/index.js';
+import { REVIEW_FORMATS, type ReviewFormat, type ReviewItem, type ReviewReason } from '../review/index.js';
 import { type ObjectStore, PreconditionFailedError } from '../store/index.js';
 import { describeError, type EdgeLogger } from './edge-logger.js';
 
-/** One answered photo, offered to the review queue. */
+/** One answered photo or text, offered to the review queue. */
 export interface ReviewCandidate {
   project: string;
   version: string;
   settings: ReviewSettings;
-  image: Uint8Array;
-  format: ReviewImageFormat;
+  /** The photo's bytes, or the text in UTF-8 (format `txt`). */
+  body: Uint8Array;
+  format: ReviewFormat;
+  /** A text's text, kept in the item's record too. */
+  text?: string;
   /** The top label and its score over all labels, whatever the request asked to see. */
   top: { label: string; score: number };
   unknown: boolean | null;
@@ -55,7 +53,7 @@ export interface ReviewRecorderOptions {
   maxInFlight?: number;
 }
 
-/** Why a photo is kept, or undefined when it is not: unknown first, then a low top score, then the sample. */
+/** Why a photo or text is kept, or undefined when it is not: unknown first, then a low top score, then the sample. */
 export function reviewReason(
   settings: ReviewSettings,
   answer: { unknown: boolean | null; score: number },
@@ -88,8 +86,8 @@ class StoreReviewRecorder implements ReviewRecorder {
     try {
       const reason = reviewReason(c.settings, { unknown: c.unknown, score: c.top.score }, this.o.random);
       if (!reason) return;
-      if (c.image.length > this.o.maxBytes || this.inFlight.size >= (this.o.maxInFlight ?? 4)) {
-        this.drop(c.project, c.image.length > this.o.maxBytes ? 'size' : 'in_flight');
+      if (c.body.length > this.o.maxBytes || this.inFlight.size >= (this.o.maxInFlight ?? 4)) {
+        this.drop(c.project, c.body.length > this.o.maxBytes ? 'size' : 'in_flight');
         return;
       }
       if (!this.takeToken()) {
@@ -149,33 +147,34 @@ class StoreReviewRecorder implements ReviewRecorder {
     });
   }
 
-  /** The image first (create-if-absent: the same bytes are one item), then the record that makes it exist. */
+  /** The body first (create-if-absent: the same bytes are one item), then the record that makes it exist. */
   private async write(c: ReviewCandidate, reason: ReviewReason, createdAt: string): Promise<void> {
-    const id = createHash('sha256').update(c.image).digest('hex');
+    const id = createHash('sha256').update(c.body).digest('hex');
     const seenKey = `${c.project}/${id}`;
     if (this.seen.has(seenKey)) {
       this.counts.duplicates++;
       return;
     }
     try {
-      await this.o.store.put(layout.reviewImage(c.project, id), c.image, {
+      await this.o.store.put(layout.reviewImage(c.project, id), c.body, {
         contentType: REVIEW_FORMATS[c.format].contentType,
         ifNoneMatch: '*',
       });
     } catch (err) {
-      // The image is there already: its record too, unless an earlier write stopped between the two.
+      // The body is there already: its record too, unless an earlier write stopped between the two.
       if (!(err instanceof PreconditionFailedError)) throw err;
     }
     const item: ReviewItem = {
       id,
       format: c.format,
-      bytes: c.image.length,
+      bytes: c.body.length,
       prediction: c.top,
       unknown: c.unknown,
       outlierScore: c.outlierScore,
       reason,
       createdAt,
       version: c.version,
+      ...(c.text !== undefined ? { text: c.text } : {}),
     };
     try {
       await this.o.store.put(layout.reviewItem(c.project, id), JSON.stringify(item), {
@@ -197,7 +196,7 @@ class StoreReviewRecorder implements ReviewRecorder {
 }
 
 /**
- * The edge's side of the review queue: per instance, keeps a copy of photos a project's settings ask for under
+ * The edge's side of the review queue: per instance, keeps a copy of photos (or texts) a project's settings ask for under
  * `review/<project>/`, bounded by a rate cap, a size cap and a cap on writes in flight. A write never delays or
  * fails a prediction: it starts after the handler returns, and its failure is logged and counted.
  */

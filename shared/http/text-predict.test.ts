@@ -101,6 +101,22 @@ describe('POST /v1/projects/{project}/predict on a text project', () => {
     }
   });
 
+  it('answers /predict/batch with JSON {"texts"} as /predict answers the same texts', async () => {
+    const texts = ['Where is my new card?', 'My card was stolen yesterday'];
+    const batch = await app.request('/v1/projects/intents/predict/batch?topK=2', json({ texts }));
+    expect(batch.status).toBe(200);
+    const single = await app.request('/v1/projects/intents/predict?topK=2', json({ texts }));
+    const a = (await batch.json()) as { results: unknown[]; model: unknown };
+    const b = (await single.json()) as { results: unknown[]; model: unknown };
+    expect(a.results).toEqual(b.results);
+    expect(a.model).toEqual(b.model);
+    const many = Array.from({ length: 101 }, (_, i) => `text ${i}`);
+    const refused = await app.request('/v1/projects/intents/predict/batch', json({ texts: many }));
+    expect(await expectError(refused, 422, 'too_many_texts')).toMatch(/at most 100 texts/);
+    const both = await app.request('/v1/projects/intents/predict/batch', json({ texts, images: ['aGk='] }));
+    expect(both.status).toBe(400);
+  });
+
   it('refuses more than 100 texts, an empty text and one over 10,000 characters with 422 naming the problem', async () => {
     const many = Array.from({ length: 101 }, (_, i) => `text ${i}`);
     expect(

@@ -4,8 +4,13 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { layout } from '../layout/index.js';
 import { openStore } from '../store/index.js';
-import { readDefaultTextBackboneId, readTextBackbone, readWinkVectors } from '../text/index.js';
-import { ensureTextBackbone, type TextBackboneSource } from './ensure-text-backbone.js';
+import {
+  readDefaultTextBackboneId,
+  readTextBackbone,
+  readWinkVectors,
+  type TextBackboneSource,
+} from '../text/index.js';
+import { ensureTextBackbone } from './ensure-text-backbone.js';
 
 const json = readFileSync(new URL('../../test/fixtures/text/tiny-vectors.json', import.meta.url), 'utf8');
 

@@ -23,7 +23,9 @@ async function main(config: ExtractWorkerConfig): Promise<void> {
   const [backbone, dual] = await Promise.all([loadBackbone(pkg), dualExtractorFromStore(store, pkg)]);
   const index = createDatasetIndex(store);
   let text: Promise<TextBackbone> | undefined;
-  // Built into the store on the first text upload (10-20 s once per store), so photo-only stacks never wait.
+  // Built into the store at its first start (about 3 s, once per store, off the API thread), before the worker
+  // says it is ready, so nothing a stack does after starting races the build; one that failed is tried again by
+  // the next text upload.
   const textBackbone = () => {
     text ??= ensureTextBackbone(store, { log: workerLog }).then((id) => readTextBackbone(store, id));
     text.catch(() => {
@@ -64,6 +66,9 @@ async function main(config: ExtractWorkerConfig): Promise<void> {
       if (written.length) post({ type: 'retrain-requested', projects: written });
     },
   });
+  await textBackbone().catch((err: Error) =>
+    workerLog(`the text backbone could not be built (a text upload tries again): ${err.message}`),
+  );
   runPasses({
     config,
     watchPrefix: 'uploads',

@@ -7,6 +7,7 @@ import { type ObjectStore, openStore } from '../store/index.js';
 import {
   readDefaultTextBackboneId,
   readTextBackbone,
+  readTextBackboneManifest,
   type TextBackbone,
   TextBackboneNotFoundError,
 } from '../text/index.js';
@@ -87,7 +88,7 @@ export function textTrainingBackboneFromStore(
     if (found) return found;
     const id = await readDefaultTextBackboneId(store);
     if (!id) return undefined;
-    const { manifest } = await readTextBackbone(store, id);
+    const manifest = await readTextBackboneManifest(store, id);
     found = {
       id: manifest.id,
       weightsSha256: manifest.weightsSha256,

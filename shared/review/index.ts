@@ -7,7 +7,7 @@ export {
 export {
   REVIEW_FORMATS,
   REVIEW_REASONS,
-  type ReviewImageFormat,
+  type ReviewFormat,
   type ReviewItem,
   type ReviewReason,
   reviewIdSchema,

@@ -19,6 +19,8 @@ export interface ReviewListing {
   createdAt: string;
   version: string;
   reason: ReviewReason;
+  /** A text item's text. */
+  text?: string;
 }
 
 const listingOf = (i: ReviewItem): ReviewListing => ({
@@ -29,6 +31,7 @@ const listingOf = (i: ReviewItem): ReviewListing => ({
   createdAt: i.createdAt,
   version: i.version,
   reason: i.reason,
+  ...(i.text !== undefined ? { text: i.text } : {}),
 });
 
 /**
@@ -135,7 +138,7 @@ export async function labelReviewItem(
   const image = await store.get(layout.reviewImage(project, item.id));
   if (!image) {
     throw new ReviewItemNotFoundError(
-      `review item ${item.id} of '${project}' has lost its image (expired?); discard it with \`headstart review discard --project ${project} ${item.id}\``,
+      `review item ${item.id} of '${project}' has lost its ${item.format === 'txt' ? 'text' : 'image'} (expired?); discard it with \`headstart review discard --project ${project} ${item.id}\``,
     );
   }
   const upload = reviewUploadKey(project, label, item);

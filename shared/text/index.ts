@@ -1,3 +1,9 @@
+export {
+  buildBuiltInTextBackbone,
+  builtInTextBackboneId,
+  type TextBackboneSource,
+  WINK_TEXT_SOURCE,
+} from './built-in-text-backbone.js';
 export { parseCsv } from './csv.js';
 export { fnv1a } from './feature-hash.js';
 export {
@@ -23,12 +29,15 @@ export {
 } from './text-backbone.js';
 export {
   hasTextBackbone,
+  parseTextBackboneFiles,
   readDefaultTextBackboneId,
   readTextBackbone,
+  readTextBackboneManifest,
   saveTextBackbone,
   setDefaultTextBackbone,
   TEXT_BACKBONE_JSON,
   TEXT_BACKBONE_WEIGHTS,
+  textBackboneFiles,
 } from './text-backbone-store.js';
 export {
   InvalidTextBackboneError,

@@ -1,7 +1,13 @@
 import { z } from 'zod';
 import { layout } from '../layout/index.js';
 import type { ObjectStore } from '../store/index.js';
-import { loadTextBackbone, type TextBackbone, type TextBackbonePackage } from './text-backbone.js';
+import {
+  loadTextBackbone,
+  type TextBackbone,
+  type TextBackboneManifest,
+  type TextBackbonePackage,
+  textBackboneManifestSchema,
+} from './text-backbone.js';
 import { InvalidTextBackboneError, TextBackboneNotFoundError } from './text-errors.js';
 
 export const TEXT_BACKBONE_JSON = 'text-backbone.json';
@@ -13,15 +19,45 @@ export const TEXT_BACKBONE_WEIGHTS = 'text-weights.bin';
  */
 export async function saveTextBackbone(store: ObjectStore, pkg: TextBackbonePackage): Promise<void> {
   const { id } = pkg.manifest;
-  await store.put(layout.textBackbone(id, TEXT_BACKBONE_WEIGHTS), pkg.weights, {
+  const files = textBackboneFiles(pkg);
+  await store.put(layout.textBackbone(id, TEXT_BACKBONE_WEIGHTS), files[TEXT_BACKBONE_WEIGHTS], {
     contentType: 'application/octet-stream',
   });
-  await store.put(layout.textBackbone(id, TEXT_BACKBONE_JSON), JSON.stringify({ manifest: pkg.manifest }), {
+  await store.put(layout.textBackbone(id, TEXT_BACKBONE_JSON), files[TEXT_BACKBONE_JSON], {
     contentType: 'application/json',
   });
 }
 
+/** A text backbone's two files as they are stored (and as `cdk synth` ships them). */
+export function textBackboneFiles(pkg: TextBackbonePackage): {
+  [TEXT_BACKBONE_JSON]: string;
+  [TEXT_BACKBONE_WEIGHTS]: Uint8Array;
+} {
+  return {
+    [TEXT_BACKBONE_JSON]: JSON.stringify({ manifest: pkg.manifest }),
+    [TEXT_BACKBONE_WEIGHTS]: pkg.weights,
+  };
+}
+
+/** A text backbone from its two stored files; the weights are checked against the manifest's sha256. */
+export function parseTextBackboneFiles(json: Uint8Array, weights: Uint8Array, id: string): TextBackbone {
+  return loadTextBackbone({ manifest: descriptorOf(json, id), weights });
+}
+
 const descriptorSchema = z.object({ manifest: z.unknown() });
+
+/** The unchecked manifest inside a `text-backbone.json`. */
+function descriptorOf(json: Uint8Array, id: string): unknown {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(new TextDecoder().decode(json));
+  } catch (cause) {
+    throw new InvalidTextBackboneError(`${TEXT_BACKBONE_JSON} of '${id}' is not valid JSON`, { cause });
+  }
+  const parsed = descriptorSchema.safeParse(raw);
+  if (!parsed.success) throw new InvalidTextBackboneError(`${TEXT_BACKBONE_JSON} of '${id}' has no manifest`);
+  return parsed.data.manifest;
+}
 
 export async function hasTextBackbone(store: ObjectStore, id: string): Promise<boolean> {
   return (await store.head(layout.textBackbone(id, TEXT_BACKBONE_JSON))) !== undefined;
@@ -36,15 +72,23 @@ export async function readTextBackbone(store: ObjectStore, id: string): Promise<
   if (!json || !weights) {
     throw new TextBackboneNotFoundError(`text backbone '${id}' is not in ${store.description}`);
   }
-  let raw: unknown;
-  try {
-    raw = JSON.parse(new TextDecoder().decode(json.body));
-  } catch (cause) {
-    throw new InvalidTextBackboneError(`${TEXT_BACKBONE_JSON} of '${id}' is not valid JSON`, { cause });
+  return parseTextBackboneFiles(json.body, weights.body, id);
+}
+
+/** Only the manifest of a stored text backbone (what training records), without reading its weights. */
+export async function readTextBackboneManifest(
+  store: ObjectStore,
+  id: string,
+): Promise<TextBackboneManifest> {
+  const json = await store.get(layout.textBackbone(id, TEXT_BACKBONE_JSON));
+  if (!json) throw new TextBackboneNotFoundError(`text backbone '${id}' is not in ${store.description}`);
+  const parsed = textBackboneManifestSchema.safeParse(descriptorOf(json.body, id));
+  if (!parsed.success) {
+    throw new InvalidTextBackboneError(
+      `the manifest of text backbone '${id}' is invalid: ${parsed.error.issues[0]?.message ?? 'unknown'}`,
+    );
   }
-  const parsed = descriptorSchema.safeParse(raw);
-  if (!parsed.success) throw new InvalidTextBackboneError(`${TEXT_BACKBONE_JSON} of '${id}' has no manifest`);
-  return loadTextBackbone({ manifest: parsed.data.manifest, weights: weights.body });
+  return parsed.data;
 }
 
 const pointerSchema = z.object({ id: z.string().min(1) });

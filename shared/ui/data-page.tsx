@@ -5,7 +5,7 @@ import { listQuarantine } from '../dataset/quarantine.js';
 import { messageOf } from '../headstart-error.js';
 import { relabelUpload, removeUpload } from '../pipeline/upload-edits.js';
 import { uploadPhoto } from '../pipeline/upload-photo.js';
-import { Csrf, Page, Thumb } from './layout.js';
+import { Csrf, nounOf, Page, Sample } from './layout.js';
 import { done, field, fields, projectParam, projectPath, type UiContext } from './ui-context.js';
 import { UiError } from './ui-errors.js';
 
@@ -28,13 +28,18 @@ function LabelSection(props: {
         <a href={`${projectPath(props.project, 'data')}?label=${encodeURIComponent(props.label)}`}>
           {props.label}
         </a>{' '}
-        <span class="count">{props.examples.length} photos</span>
+        <span class="count">
+          {nounOf(
+            props.examples.map((e) => e.key),
+            props.examples.length,
+          )}
+        </span>
       </h2>
       <div class="thumbs">
         {props.shown.map((e) => (
           <label class="pick" title={e.key}>
             <input type="checkbox" name="key" value={e.key} form="edit-form" />
-            <Thumb project={props.project} src={{ key: e.key }} alt={fileOf(e.key)} />
+            <Sample project={props.project} src={{ key: e.key }} alt={fileOf(e.key)} />
           </label>
         ))}
       </div>

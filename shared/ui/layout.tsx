@@ -1,5 +1,6 @@
 import { raw } from 'hono/html';
 import type { Child } from 'hono/jsx';
+import { modalityOfKey } from '../dataset/text-upload.js';
 
 export const PAGES = [
   ['data', 'Data'],
@@ -94,3 +95,31 @@ export function Thumb(props: { project: string; src: { key: string } | { review:
     />
   );
 }
+
+/**
+ * What an upload or a review item looks like on a page: a photo's thumbnail, or a text's words. A review item's
+ * text comes with its record; an upload's is fetched by the script (`data-text-src`), as thumbnails load lazily.
+ */
+export function Sample(props: {
+  project: string;
+  src: { key: string } | { review: string };
+  alt: string;
+  /** A text review item's text. */
+  text?: string | undefined;
+}) {
+  if (props.text !== undefined) return <blockquote class="text-sample">{props.text}</blockquote>;
+  if (!('key' in props.src) || modalityOfKey(props.src.key) !== 'text') return <Thumb {...props} />;
+  return (
+    <blockquote
+      class="text-sample"
+      data-text-src={`/ui/p/${props.project}/text?key=${encodeURIComponent(props.src.key)}`}
+      title={props.alt}
+    >
+      …
+    </blockquote>
+  );
+}
+
+/** "photos" or "texts", by what a project's keys are. */
+export const nounOf = (keys: readonly string[], n: number) =>
+  `${n} ${keys.length > 0 && modalityOfKey(keys[0]!) === 'text' ? 'texts' : 'photos'}`;

@@ -10,7 +10,7 @@ import {
   VERSION_FILES,
   validationMetricsOf,
 } from '../models/index.js';
-import { fixed, Page, Thumb } from './layout.js';
+import { fixed, nounOf, Page, Sample } from './layout.js';
 import { projectParam, projectPath, type UiContext } from './ui-context.js';
 import { UiError } from './ui-errors.js';
 
@@ -162,12 +162,16 @@ function CellPhotos(props: {
   return (
     <section id="cell" class="panel">
       <h2>
-        {props.label} predicted as {props.predicted}: {props.examples.length} photos
+        {props.label} predicted as {props.predicted}:{' '}
+        {nounOf(
+          props.examples.map((e) => e.key),
+          props.examples.length,
+        )}
       </h2>
       <div class="thumbs">
         {props.examples.map((e) => (
           <figure class="example" data-key={e.key}>
-            <Thumb project={props.project} src={{ key: e.key }} alt={e.key} />
+            <Sample project={props.project} src={{ key: e.key }} alt={e.key} />
             <figcaption>
               <code>{e.key.slice(e.key.lastIndexOf('/') + 1)}</code>
               <br />

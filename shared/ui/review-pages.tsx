@@ -4,7 +4,7 @@ import { readProjectSettings, updateProjectSettings } from '../pipeline/project-
 import { listSuspects, relabelUpload, removeUpload } from '../pipeline/upload-edits.js';
 import { discardReviewItem, labelReviewItem, listReviewItems, type ReviewListing } from '../review/index.js';
 import type { ObjectStore } from '../store/index.js';
-import { Csrf, fixed, Page, Thumb } from './layout.js';
+import { Csrf, fixed, Page, Sample } from './layout.js';
 import { done, field, projectParam, projectPath, type UiContext } from './ui-context.js';
 import { UiError } from './ui-errors.js';
 
@@ -54,7 +54,12 @@ function ReviewItem(props: { project: string; token: string; item: ReviewListing
   const base = projectPath(project, `review/${item.id}`);
   return (
     <li class="queue-item" tabindex={0} data-id={item.id}>
-      <Thumb project={project} src={{ review: item.id }} alt={`review item ${item.id.slice(0, 12)}`} />
+      <Sample
+        project={project}
+        src={{ review: item.id }}
+        alt={`review item ${item.id.slice(0, 12)}`}
+        text={item.text}
+      />
       <div class="about">
         <p>
           predicted <strong>{item.prediction.label}</strong> {fixed(item.prediction.score)}
@@ -95,7 +100,7 @@ function SuspectItem(props: {
   const { s, project } = props;
   return (
     <li class="queue-item" tabindex={0} data-key={s.key}>
-      <Thumb project={project} src={{ key: s.key }} alt={s.key} />
+      <Sample project={project} src={{ key: s.key }} alt={s.key} />
       <div class="about">
         <p>
           labelled <strong>{s.label}</strong>, looks like <strong>{s.suspectedLabel}</strong> (

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { clothingMini } from '../../test/support/fixtures.js';
 import { listKeys } from '../auth/index.js';
+import { layout } from '../layout/index.js';
 import { writeVersion } from '../models/index.js';
 import { listProjects } from '../pipeline/project-status.js';
 import { createFsStore, type ObjectStore } from '../store/index.js';
@@ -132,6 +133,45 @@ describe('the dashboard app', () => {
     expect(fake.headers.get('content-type')).not.toContain('image');
     const other = await get(`/ui/p/shop/thumb?key=${encodeURIComponent('uploads/other/hat/a.jpg')}`);
     expect(other.status).toBe(400);
+  });
+
+  it("serves a text upload's words as plain text, and shows a text review item's text escaped", async () => {
+    const { store, get } = setUp();
+    const text = `${XSS} where is my card`;
+    const key = 'uploads/intents/card_arrival/a.txt';
+    await store.put(key, text);
+    const res = await get(`/ui/p/intents/text?key=${encodeURIComponent(key)}`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toBe('text/plain; charset=utf-8');
+    expect(res.headers.get('x-content-type-options')).toBe('nosniff');
+    expect(await res.text()).toBe(text);
+    await store.put('uploads/intents/card_arrival/p.jpg', clothingMini('eval')[0]!.bytes);
+    const photo = await get(
+      `/ui/p/intents/text?key=${encodeURIComponent('uploads/intents/card_arrival/p.jpg')}`,
+    );
+    expect(photo.status).toBe(400);
+    const other = await get(`/ui/p/closet/text?key=${encodeURIComponent(key)}`);
+    expect(other.status).toBe(400);
+
+    const id = 'ab'.repeat(32);
+    await store.put(
+      layout.reviewItem('intents', id),
+      JSON.stringify({
+        id,
+        format: 'txt',
+        bytes: text.length,
+        prediction: { label: 'card_arrival', score: 0.4 },
+        unknown: null,
+        outlierScore: null,
+        reason: 'low_score',
+        createdAt: '2026-01-01T00:00:00.000Z',
+        version: 'v1',
+        text,
+      }),
+    );
+    const review = await (await get('/ui/p/intents/review')).text();
+    expect(review).toContain('&lt;script&gt;alert(1)&lt;/script&gt; where is my card');
+    expect(review).not.toContain(XSS);
   });
 
   it('escapes a label of markup wherever a page shows it', async () => {

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { type Context, Hono } from 'hono';
+import { decodeTextUpload, modalityOfKey } from '../dataset/text-upload.js';
 import { parseUploadKey } from '../dataset/upload-key.js';
 import { codeOf, HeadstartError, messageOf } from '../headstart-error.js';
 import { ImageError } from '../image/index.js';
@@ -53,6 +54,41 @@ async function renderError(err: unknown, c: Context, token: string): Promise<Res
   return res;
 }
 
+/** The `key` query parameter: an upload of `project`, or a 400 naming why not. */
+function uploadKeyParam(c: Context, project: string): string {
+  const given = c.req.query('key') ?? '';
+  let parsed: ReturnType<typeof parseUploadKey>;
+  try {
+    parsed = parseUploadKey(given);
+  } catch (err) {
+    throw new UiError('invalid_upload_key', messageOf(err), { status: 400 });
+  }
+  if (parsed.project !== project)
+    throw new UiError('wrong_project', `${given} is not an upload of ${project}`, { status: 400 });
+  return parsed.key;
+}
+
+/** A text upload's words as plain text, for the script to put on the page (never as markup). */
+function registerTexts(app: Hono, ctx: UiContext): void {
+  app.get('/p/:project/text', async (c) => {
+    const key = uploadKeyParam(c, projectParam(c));
+    if (modalityOfKey(key) !== 'text') throw new UiError('not_a_text', `${key} is a photo`, { status: 400 });
+    const found = await ctx.store.get(key);
+    if (!found) throw new UiError('not_found', `no text at ${key}`, { status: 404 });
+    let text: string;
+    try {
+      text = decodeTextUpload(found.body);
+    } catch (err) {
+      throw new UiError(codeOf(err) ?? 'invalid_text', messageOf(err), { status: 422 });
+    }
+    return c.body(text, 200, {
+      'content-type': 'text/plain; charset=utf-8',
+      'x-content-type-options': 'nosniff',
+      'cache-control': 'private, max-age=300',
+    });
+  });
+}
+
 /** The image route: thumbnails of uploads and review items of one project, made server-side and cached. */
 function registerThumbnails(app: Hono, ctx: UiContext): void {
   app.get('/p/:project/thumb', async (c) => {
@@ -64,17 +100,7 @@ function registerThumbnails(app: Hono, ctx: UiContext): void {
         throw new UiError('invalid_review_id', 'not a review item id', { status: 400 });
       key = layout.reviewImage(project, review);
     } else {
-      const given = c.req.query('key') ?? '';
-      const parsed = (() => {
-        try {
-          return parseUploadKey(given);
-        } catch (err) {
-          throw new UiError('invalid_upload_key', messageOf(err), { status: 400 });
-        }
-      })();
-      if (parsed.project !== project)
-        throw new UiError('wrong_project', `${given} is not an upload of ${project}`, { status: 400 });
-      key = parsed.key;
+      key = uploadKeyParam(c, project);
     }
     let thumb: Awaited<ReturnType<typeof ctx.thumbs.get>>;
     try {
@@ -121,6 +147,7 @@ export function createUiApp(deps: UiDeps): Hono {
     return c.body(asset.body, 200, { 'content-type': asset.type, 'cache-control': 'no-cache' });
   });
   registerThumbnails(app, ctx);
+  registerTexts(app, ctx);
   registerProjectsPage(app, ctx);
   registerDataPage(app, ctx);
   registerModelPage(app, ctx);

@@ -4,6 +4,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, inject, it } from 'vitest';
+import { localStoreRoot } from '../../shared/http/index.js';
+import { createFsStore } from '../../shared/store/index.js';
+import {
+  builtInTextBackboneId,
+  hasTextBackbone,
+  readDefaultTextBackboneId,
+} from '../../shared/text/index.js';
 import { clothingMiniDir, fixturesDir } from '../support/fixtures.js';
 import { motoBucket } from '../support/moto.js';
 
@@ -61,6 +68,12 @@ function scenario(
     }
     const { url } = await startStack(env);
     const where = { ...env, PORT: new URL(url).port };
+    if (env.HEADSTART_HOME) {
+      // The first start publishes the text backbone too, so a first text upload never waits for it.
+      const store = createFsStore({ root: localStoreRoot(env.HEADSTART_HOME) });
+      expect(await readDefaultTextBackboneId(store)).toBe(builtInTextBackboneId());
+      expect(await hasTextBackbone(store, builtInTextBackboneId())).toBe(true);
+    }
     if (options.headOnly) await cli(['settings', '--project', 'closet', 'trainingMode=head'], where);
 
     const upload = JSON.parse(await cli(['upload', photos, '--project', 'closet', '--json'], where));

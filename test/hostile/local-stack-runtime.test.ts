@@ -9,6 +9,7 @@ import { bindApiPort, startApiServer } from '../../functions/cli/local-api.js';
 import { calibrationPhotosDir } from '../../shared/backbone/index.js';
 import { layout } from '../../shared/layout/index.js';
 import { ensureDefaultBackbone } from '../../shared/local/ensure-backbone.js';
+import { ensureTextBackbone } from '../../shared/local/ensure-text-backbone.js';
 import { type LocalStack, type LocalStackOptions, startLocalStack } from '../../shared/local/local-stack.js';
 import { localTrainerOwner } from '../../shared/local/training-leases.js';
 import type { UploadOutcome } from '../../shared/pipeline/extract-uploads.js';
@@ -30,12 +31,14 @@ const endpoint = inject('motoEndpoint');
 const children: ChildProcess[] = [];
 const stacks: LocalStack[] = [];
 const cleanups: (() => Promise<void> | void)[] = [];
-let template: string; // an FS store root with the default backbone and its trunk already built
+let template: string; // an FS store root with the default backbone, its trunk and the text backbone already built
 
 beforeAll(async () => {
   template = join(mkdtempSync(join(tmpdir(), 'hs-hostile-template-')), 'store');
   await initTf();
-  await ensureDefaultBackbone(createFsStore({ root: template }), { photosDir: calibrationPhotosDir() });
+  const store = createFsStore({ root: template });
+  await ensureDefaultBackbone(store, { photosDir: calibrationPhotosDir() });
+  await ensureTextBackbone(store);
 }, 180_000);
 
 afterAll(async () => {

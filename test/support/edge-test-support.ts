@@ -12,6 +12,7 @@ import {
 } from '../../shared/http/model-cache.js';
 import type { ReviewRecorder } from '../../shared/http/review-recorder.js';
 import { createFsStore, type ObjectStore, StoreUnavailableError } from '../../shared/store/index.js';
+import { readTextBackbone } from '../../shared/text/index.js';
 import { initTf } from '../../shared/tf/tf-runtime.js';
 import { clothingMini } from './fixtures.js';
 import {
@@ -137,6 +138,7 @@ export function testApp(
   const models = createModelCache({
     store,
     backbone: async () => backbone,
+    textBackbone: (id) => readTextBackbone(store, id),
     ...(backboneById ? { backboneById } : {}),
     ...(full.pointerTtlSeconds !== undefined ? { pointerTtlSeconds: full.pointerTtlSeconds } : {}),
     ...(full.settingsTtlSeconds !== undefined ? { settingsTtlSeconds: full.settingsTtlSeconds } : {}),

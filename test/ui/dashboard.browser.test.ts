@@ -18,11 +18,12 @@ import {
 } from '../../shared/models/index.js';
 import { createFsStore, type ObjectStore } from '../../shared/store/index.js';
 import { initTf } from '../../shared/tf/tf-runtime.js';
-import { createUiApp } from '../../shared/ui/index.js';
+import { createUiApp, type UiPredictor } from '../../shared/ui/index.js';
 import { browserSkipReason, launchChromium, serveOnLoopback } from '../support/browser.js';
 import { clothingMini, clothingMiniDir } from '../support/fixtures.js';
 import { inProcessPipeline } from '../support/in-process-pipeline.js';
 import { testBackbone } from '../support/test-backbone.js';
+import { intentRows, publishTextModel, tinyTextBackbone } from '../support/text-project.js';
 
 // The dashboard in a real headless Chromium, over a real store, extractor and trainer wired as the local stack
 // wires them (the training runs in this process when the page asks for one). One browser for the whole file.
@@ -36,6 +37,7 @@ let browser: Browser;
 let page: Page;
 let server: { url: string; close(): Promise<void> };
 let training: Promise<unknown> = Promise.resolve();
+let predict: UiPredictor;
 const dialogs: string[] = [];
 
 function pipeline() {
@@ -56,10 +58,11 @@ describe.skipIf(!!browserSkipReason)('the dashboard in a browser', () => {
     backbone = await loadBackbone(await testBackbone());
     store = createFsStore({ root: mkdtempSync(join(tmpdir(), 'headstart-ui-store-')) });
     const { reconciler, trainer } = pipeline();
+    predict = inProcessPredictor({ store, backbone: async () => backbone });
     const ui = createUiApp({
       store,
       // Try it as the dashboard command wires it: an edge app of its own, no key, no review copies.
-      predict: inProcessPredictor({ store, backbone: async () => backbone }),
+      predict,
       // Locally the stack notices the request; here the test runs the extraction and training the request asks for.
       trigger: {
         async notify(project) {
@@ -238,5 +241,31 @@ describe.skipIf(!!browserSkipReason)('the dashboard in a browser', () => {
     const shown = await page.$$eval('#predictions li', (lis) => lis.map((l) => l.textContent?.split(' ')[0]));
     expect(shown.sort()).toEqual([...manifest.labels].sort());
     expect(await page.textContent('#try-result')).toContain(`version ${current}`);
+  });
+
+  it("shows a text project's texts as text, and classifies a typed text on Try it as the API does", async () => {
+    await publishTextModel(store, 'intents', { backbone, text: await tinyTextBackbone() });
+    await page.goto(`${server.url}/ui/p/intents/data`);
+    await page.waitForFunction(
+      "[...document.querySelectorAll('[data-text-src]')].every((e) => e.textContent !== '…')",
+    );
+    const shown = await page.$$eval('blockquote.text-sample', (els) => els.map((e) => e.textContent));
+    const texts = intentRows().map(([t]) => t);
+    expect(shown.length).toBeGreaterThan(0);
+    for (const t of shown) expect(texts).toContain(t);
+    expect(await page.$$('img.thumb')).toHaveLength(0);
+
+    await page.goto(`${server.url}/ui/p/intents/try`);
+    await page.fill('#try-text', 'I lost my card');
+    await page.click('#try-text-form button');
+    await page.waitForSelector('#try-result[data-done="1"]');
+    const res = await predict({
+      project: 'intents',
+      body: new TextEncoder().encode('I lost my card'),
+      contentType: 'text/plain',
+    });
+    const api = (await res.json()) as { predictions: { label: string; score: number }[] };
+    const listed = await page.$$eval('#predictions li', (lis) => lis.map((l) => l.textContent));
+    expect(listed).toEqual(api.predictions.map((p) => `${p.label} ${p.score.toFixed(3)}`));
   });
 });

@@ -178,17 +178,37 @@ function row(text) {
 
 async function tryPhoto(zone, file) {
   const preview = document.getElementById('try-preview');
-  const out = document.getElementById('try-result');
   preview.src = URL.createObjectURL(file);
   preview.hidden = false;
+  await classify(zone.dataset.tryUrl, file, file.type || 'application/octet-stream');
+}
+
+// A text project's Try it: the text goes as text/plain, as the API takes it.
+function setUpTryText() {
+  const form = document.getElementById('try-text-form');
+  if (!form) return;
+  form.addEventListener('submit', (e) => {
+    e.preventDefault();
+    const text = document.getElementById('try-text').value;
+    void classify(form.dataset.tryUrl, text, 'text/plain; charset=utf-8');
+  });
+}
+
+async function classify(url, body, type) {
+  const out = document.getElementById('try-result');
   out.replaceChildren(row('classifying...'));
   delete out.dataset.done;
-  const res = await post(zone.dataset.tryUrl, file, file.type || 'application/octet-stream');
-  const body = await res.json();
+  const res = await post(url, body, type);
+  const answer = await res.json();
   if (!res.ok) {
-    out.replaceChildren(row(`${body.error?.code}: ${body.error?.message}`));
+    out.replaceChildren(row(`${answer.error?.code}: ${answer.error?.message}`));
+    out.dataset.done = '1';
     return;
   }
+  showAnswer(out, answer);
+}
+
+function showAnswer(out, body) {
   const list = document.createElement('ol');
   list.id = 'predictions';
   for (const p of body.predictions) {
@@ -200,7 +220,7 @@ async function tryPhoto(zone, file) {
     body.unknown === null
       ? 'no outlier detector'
       : body.unknown
-        ? 'UNKNOWN: unlike the training photos'
+        ? 'UNKNOWN: unlike the training data'
         : 'known';
   const t = body.timingsMs ?? {};
   out.replaceChildren(
@@ -212,6 +232,18 @@ async function tryPhoto(zone, file) {
     row(`version ${body.model?.version}`),
   );
   out.dataset.done = '1';
+}
+
+// ---- Texts of a text project, fetched as plain text and set as text (never as markup), like lazy thumbnails.
+async function loadTexts() {
+  for (const el of document.querySelectorAll('[data-text-src]')) {
+    try {
+      const res = await fetch(el.dataset.textSrc, { credentials: 'same-origin' });
+      el.textContent = res.ok ? await res.text() : `(${res.status}: could not read this text)`;
+    } catch (err) {
+      el.textContent = `(could not read this text: ${err.message})`;
+    }
+  }
 }
 
 // The webcam frame goes through the same request as a dropped photo: a JPEG of what the video shows.
@@ -257,3 +289,5 @@ function setUpTry() {
 setUpUpload();
 setUpQueues();
 setUpTry();
+setUpTryText();
+void loadTexts();
