@@ -10,7 +10,7 @@ export interface TextPrediction {
   text: string;
   predictions: Prediction[];
   version: string;
-  /** Text versions have no outlier detector yet: always null. */
+  /** Whether the version's outlier detector calls the text unknown; null for a version without one. */
   unknown: boolean | null;
 }
 

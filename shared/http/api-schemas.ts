@@ -57,7 +57,7 @@ export const PredictQuerySchema = z.object({
     .openapi({
       param: { name: 'rejectUnknown', in: 'query' },
       description:
-        "When true, an image the version's outlier detector calls unknown gets an empty `predictions` list. Default: the project's `rejectUnknown` setting (projects/<project>/settings.json), else false.",
+        "When true, an image or text the version's outlier detector calls unknown gets an empty `predictions` list. Default: the project's `rejectUnknown` setting (projects/<project>/settings.json), else false.",
       example: 'true',
     }),
 });
@@ -124,7 +124,7 @@ export const PredictJsonSchema = z
   })
   .openapi('PredictJson', {
     description:
-      'Exactly one of `image` (an image project), `text` or `texts` (a text project). A text project answers `unknown` and `outlierScore` with null: text versions have no outlier detector yet.',
+      'Exactly one of `image` (an image project), `text` or `texts` (a text project). A text project answers `unknown` and `outlierScore` as an image project does (text versions have a detector on the pooled word vectors; null for one trained without).',
   });
 export const PredictFormSchema = z.object({ image: filePart }).openapi('PredictForm');
 export const BatchJsonSchema = z
@@ -164,7 +164,7 @@ export const ModelRefSchema = z.object({
   }),
   outlierThreshold: z.number().nullable().openapi({
     description:
-      'An `outlierScore` above this is `unknown`; set at training so 95% of the validation photos fall at or below it. null for a version trained without an outlier detector.',
+      'An `outlierScore` above this is `unknown`; set at training so 95% of the validation photos (or texts) fall at or below it. null for a version trained without an outlier detector.',
     example: 41.2,
   }),
 });
@@ -173,12 +173,12 @@ export const ModelRefSchema = z.object({
 export const OutlierFieldsSchema = z.object({
   unknown: z.boolean().nullable().openapi({
     description:
-      'True when the image looks unlike every training photo (its outlierScore is above model.outlierThreshold): the labels are then a forced guess. null for a version without an outlier detector. Labels and scores are the same either way, unless rejectUnknown empties the list.',
+      'True when the image (or text) looks unlike every training example (its outlierScore is above model.outlierThreshold): the labels are then a forced guess. null for a version without an outlier detector. Labels and scores are the same either way, unless rejectUnknown empties the list.',
     example: false,
   }),
   outlierScore: z.number().nullable().openapi({
     description:
-      'How unusual the image is for the training photos, higher meaning more unusual; comparable only with model.outlierThreshold of the same version. null without a detector.',
+      'How unusual the image (or text) is for the training examples, higher meaning more unusual; comparable only with model.outlierThreshold of the same version. null without a detector.',
     example: 12.7,
   }),
 });
@@ -199,7 +199,8 @@ export const PredictResponseSchema = z
     project: z.string(),
     model: ModelRefSchema,
     predictions: z.array(PredictionSchema).openapi({
-      description: 'Sorted by score, best first; empty when rejectUnknown is on and the image is unknown.',
+      description:
+        'Sorted by score, best first; empty when rejectUnknown is on and the image or text is unknown.',
     }),
     ...OutlierFieldsSchema.shape,
     timingsMs: TimingsSchema,

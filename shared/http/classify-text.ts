@@ -9,8 +9,8 @@ import type { PredictGate } from './predict-gate.js';
 export interface TextClassified {
   /** Row `i` of `probs` is text `i`. */
   probs: Float32Array;
-  /** Text versions have no outlier detector yet. */
-  outlierScores: null;
+  /** Per text, the version's outlier score; null for a version trained without a detector. */
+  outlierScores: Float32Array | null;
   flip: false;
   timings: { decode: number; backbone: number; head: number };
 }
@@ -68,8 +68,10 @@ function classifyTexts(lease: ModelLease, texts: readonly string[]): TextClassif
   for (const [i, t] of texts.entries()) densify(text.featurizer.featurize(t), rows, i * dim);
   const t1 = performance.now();
   const probs = lease.head.predict(rows, texts.length);
+  // The detector reads the same dense rows (its stored sketch narrows them first, see shared/outlier).
+  const outlierScores = lease.outlier ? lease.outlier.score(rows, texts.length) : null;
   const timings = { decode: 0, backbone: t1 - t0, head: performance.now() - t1 };
-  return { probs, outlierScores: null, flip: false, timings };
+  return { probs, outlierScores, flip: false, timings };
 }
 
 export function createTextPredictor(options: { models: ModelCache; gate: PredictGate }): TextPredictor {

@@ -8,6 +8,7 @@ export {
   type CalibrationReport,
   calibrateForTraining,
   calibrateOutlierDetector,
+  calibrateTextForTraining,
   fprAt95Tpr,
   MIN_CALIBRATION_PHOTOS,
 } from './outlier-calibration.js';
@@ -25,3 +26,12 @@ export {
 } from './outlier-detector.js';
 export { OutlierError } from './outlier-errors.js';
 export { decodeOutlierDetector, encodeOutlierDetector } from './outlier-package.js';
+export {
+  type SketchSpec,
+  type SparseRows,
+  sketchDenseRows,
+  sketchedDim,
+  sketchSparseRows,
+  TEXT_OUTLIER,
+  textSketch,
+} from './outlier-sketch.js';

@@ -1,9 +1,19 @@
 import {
+  createOutlierDetector,
   fitOutlierDetector,
   type OutlierDetector,
   type OutlierMethod,
   poolRows,
 } from './outlier-detector.js';
+import { OutlierError } from './outlier-errors.js';
+import {
+  type SketchSpec,
+  type SparseRows,
+  sketchedDim,
+  sketchSparseRows,
+  TEXT_OUTLIER,
+  textSketch,
+} from './outlier-sketch.js';
 
 /** Rank statistics of outlier scores (higher = more unusual) and the threshold that accepts a share of photos. */
 
@@ -62,7 +72,16 @@ export interface CalibrationInput {
   trainRows: readonly number[];
   validationRows: readonly number[];
   method?: OutlierMethod;
+  /** Principal components (fitOutlierDetector's default when absent). */
+  components?: number;
   pool?: [number, number, number];
+  /**
+   * The rows are already narrowed by this sketch (a text version's features, see outlier-sketch.ts): the stored
+   * detector applies it to the full rows it is given at serving.
+   */
+  sketch?: SketchSpec;
+  /** What the rows are, in the report's reasons; default 'photos'. */
+  noun?: 'photos' | 'texts';
   /** Names of the label indices, for the report. */
   labelNames?: readonly string[];
   /** Labels held out, one at a time, for the held-out AUROC; default 2 (each is one more fit). */
@@ -78,6 +97,8 @@ export type CalibrationReport =
       acceptedRate: number;
       validationPhotos: number;
       components: number;
+      /** What the detector reads of a text version's feature (absent: the whole feature, as the head sees it). */
+      input?: string;
       /** Leave-one-label-out on the training data: AUROC of telling a label never fitted from the validation photos. */
       heldOutAuroc: { mean: number | null; perLabel: { label: string; auroc: number }[] };
       seconds: number;
@@ -99,17 +120,28 @@ export interface Calibration {
 export function calibrateOutlierDetector(input: CalibrationInput): Calibration {
   const started = performance.now();
   const { validationRows } = input;
+  const noun = input.noun ?? 'photos';
   if (validationRows.length < MIN_CALIBRATION_PHOTOS) {
     return {
       detector: null,
       report: {
         method: null,
-        reason: `${validationRows.length} validation photos are fewer than the ${MIN_CALIBRATION_PHOTOS} a threshold needs; predictions answer unknown: null`,
+        reason: `${validationRows.length} validation ${noun} are fewer than the ${MIN_CALIBRATION_PHOTOS} a threshold needs; predictions answer unknown: null`,
       },
       validationScores: null,
     };
   }
-  const fitted = fitOn(input, input.trainRows);
+  let fitted: OutlierDetector;
+  try {
+    fitted = fitOn(input, input.trainRows);
+  } catch (err) {
+    if (!(err instanceof OutlierError)) throw err;
+    return {
+      detector: null,
+      report: { method: null, reason: `${err.message}; predictions answer unknown: null` },
+      validationScores: null,
+    };
+  }
   const validationScores = fitted.score(rowsOf(input, validationRows), validationRows.length);
   if (!validationScores.every(Number.isFinite)) {
     // Degenerate features (too few dimensions or photos for the covariance the method needs) give no usable
@@ -118,13 +150,16 @@ export function calibrateOutlierDetector(input: CalibrationInput): Calibration {
       detector: null,
       report: {
         method: null,
-        reason: `the outlier scores of the validation photos are not finite (${input.dim} features, ${input.trainRows.length} training photos); predictions answer unknown: null`,
+        reason: `the outlier scores of the validation ${noun} are not finite (${input.dim} features, ${input.trainRows.length} training ${noun}); predictions answer unknown: null`,
       },
       validationScores: null,
     };
   }
   const threshold = acceptingThreshold(validationScores, ACCEPT_RATE);
-  const detector = fitted.withThreshold(threshold);
+  const calibrated = fitted.withThreshold(threshold);
+  const detector = input.sketch
+    ? createOutlierDetector({ ...calibrated.params, sketch: input.sketch })
+    : calibrated;
   return {
     detector,
     report: {
@@ -133,11 +168,26 @@ export function calibrateOutlierDetector(input: CalibrationInput): Calibration {
       acceptedRate: acceptedRate(validationScores, threshold),
       validationPhotos: validationRows.length,
       components: detector.params.k,
+      ...(input.sketch ? { input: describeSketch(input.sketch) } : {}),
       heldOutAuroc: heldOut(input),
       seconds: (performance.now() - started) / 1000,
     },
     validationScores,
   };
+}
+
+const HELD_OUT_ROWS = 500;
+
+/** At most `max` of `rows`, evenly spaced. */
+function evenly(rows: readonly number[], max: number): number[] {
+  if (rows.length <= max) return [...rows];
+  return Array.from({ length: max }, (_, i) => rows[Math.floor((i * rows.length) / max)]!);
+}
+
+function describeSketch(s: SketchSpec): string {
+  return s.sketch > 0
+    ? `the first ${s.keep} columns and the other ${s.inputDim - s.keep} hashed into ${s.sketch}`
+    : `the first ${s.keep} columns`;
 }
 
 function heldOut(input: CalibrationInput): {
@@ -151,7 +201,12 @@ function heldOut(input: CalibrationInput): {
     // Spread over the label list so the check does not depend on which labels sort first.
     const label = present[Math.floor((i * present.length) / want)]!;
     const fitRows = input.trainRows.filter((r) => input.labels[r] !== label);
-    const inRows = input.validationRows.filter((r) => input.labels[r] !== label);
+    // At most HELD_OUT_ROWS in-distribution rows: an AUROC needs no more, and each is scored against every
+    // training row by the k-NN methods.
+    const inRows = evenly(
+      input.validationRows.filter((r) => input.labels[r] !== label),
+      HELD_OUT_ROWS,
+    );
     const outRows = [...input.trainRows, ...input.validationRows].filter((r) => input.labels[r] === label);
     if (fitRows.length < 3 || inRows.length === 0 || outRows.length === 0) continue;
     const d = fitOn(input, fitRows);
@@ -174,6 +229,7 @@ function fitOn(input: CalibrationInput, rows: readonly number[]): OutlierDetecto
     dim: input.pool ? input.pool[2] : inDim,
     labels: rows.map((r) => input.labels[r]!),
     ...(input.method ? { method: input.method } : {}),
+    ...(input.components ? { components: input.components } : {}),
     ...(input.pool ? { pool: input.pool } : {}),
   });
 }
@@ -198,14 +254,17 @@ export function calibrateForTraining(input: {
   labelNames: readonly string[];
   ids: readonly string[];
   validationIds: readonly string[] | undefined;
+  method?: OutlierMethod;
+  components?: number;
+  sketch?: SketchSpec;
+  noun?: 'photos' | 'texts';
 }): Calibration & { scoreOf: (id: string) => number | null } {
   if (!input.validationIds) {
     return {
       detector: null,
       report: {
         method: null,
-        reason:
-          'too few photos per label for a validation split to calibrate on; predictions answer unknown: null',
+        reason: `too few ${input.noun ?? 'photos'} per label for a validation split to calibrate on; predictions answer unknown: null`,
       },
       validationScores: null,
       scoreOf: () => null,
@@ -226,4 +285,32 @@ export function calibrateForTraining(input: {
     });
   }
   return { ...calibration, scoreOf: (id) => scores.get(id) ?? null };
+}
+
+/**
+ * A text version's calibration, from the sparse sentence features the head trained on: each row narrowed by the
+ * text sketch (its pooled word vectors kept, its n-grams hashed; `textSketch`), the detector fitted and
+ * calibrated on those, and the sketch stored with it so serving narrows the head's dense rows the same way.
+ */
+export function calibrateTextForTraining(input: {
+  sparse: SparseRows;
+  feature: { inputDim: number; denseDim: number };
+  labels: ArrayLike<number>;
+  labelNames: readonly string[];
+  ids: readonly string[];
+  validationIds: readonly string[] | undefined;
+}): ReturnType<typeof calibrateForTraining> {
+  const sketch = textSketch(input.feature);
+  return calibrateForTraining({
+    features: sketchSparseRows(input.sparse, sketch),
+    dim: sketchedDim(sketch),
+    labels: input.labels,
+    labelNames: input.labelNames,
+    ids: input.ids,
+    validationIds: input.validationIds,
+    method: TEXT_OUTLIER.method,
+    components: TEXT_OUTLIER.components,
+    sketch,
+    noun: 'texts',
+  });
 }

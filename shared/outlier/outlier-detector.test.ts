@@ -5,11 +5,14 @@ import {
   auroc,
   calibrateForTraining,
   calibrateOutlierDetector,
+  calibrateTextForTraining,
   decodeOutlierDetector,
   encodeOutlierDetector,
   fitOutlierDetector,
   OUTLIER_METHODS,
   OutlierError,
+  sketchDenseRows,
+  sketchSparseRows,
 } from './index.js';
 import { symmetricEigen } from './small-linalg.js';
 
@@ -67,6 +70,22 @@ describe('fitOutlierDetector', () => {
     const { detector } = calibrated();
     const noise = Float32Array.from({ length: 5 * blobs.dim }, (_, i) => ((i * 7919) % 101) - 50);
     for (const s of detector!.score(noise, 5)) expect(s).toBeGreaterThan(detector!.threshold!);
+  });
+
+  it('measures k-NN distances to at most maxNeighbours training photos, still scoring a label never fitted higher', () => {
+    const d = fitOutlierDetector({
+      features: pick(train),
+      dim: blobs.dim,
+      labels: train.map((r) => blobs.labels[r]!),
+      method: 'knn',
+      components: 16,
+      maxNeighbours: 100,
+    });
+    expect(d.params.neighbours.length).toBe(100 * d.params.k);
+    const median = (v: Float32Array) => Float32Array.from(v).sort()[v.length >> 1]!;
+    expect(median(d.score(pick(heldOut), heldOut.length))).toBeGreaterThan(
+      median(d.score(pick(validation), validation.length)),
+    );
   });
 
   it('refuses rows of the wrong width with a code', () => {
@@ -169,8 +188,9 @@ describe('degenerate input', () => {
     expect(Number.isNaN(auroc([Number.NaN, 1, 1], [2, Number.NaN]))).toBe(false);
   });
 
-  it('stores no detector, and says why, when the features are too few to score', () => {
-    // 16 features of 20 photos in 3 labels, as a tiny project may have: the covariance cannot be inverted.
+  it('fits features of lower rank than its components (few photos, few directions) with finite scores', () => {
+    // 16 features of 20 photos in 3 labels, spanning fewer directions than the 16 components asked for: the
+    // directions the photos do not span are dropped instead of whitened into NaN.
     const dim = 16;
     const labels = Int32Array.from({ length: 30 }, (_, i) => Math.floor(i / 10));
     const features = Float32Array.from({ length: 30 * dim }, (_, j) => {
@@ -178,15 +198,107 @@ describe('degenerate input', () => {
       return (d % 3 === labels[i]! ? 2 : 0) + Math.sin(d * 7 + (i % 10)) * 0.3;
     });
     const rows = [...labels.keys()];
-    const { detector, report } = calibrateOutlierDetector({
+    const { detector, report, validationScores } = calibrateOutlierDetector({
       features,
       dim,
       labels,
       trainRows: rows.filter((i) => i % 3 !== 0),
       validationRows: [...rows.filter((i) => i % 3 === 0), ...rows.filter((i) => i % 3 === 0)],
       labelNames: ['a', 'b', 'c'],
+      components: 16,
+    });
+    expect(detector).not.toBeNull();
+    expect(detector!.params.k).toBeLessThan(16);
+    expect(validationScores!.every(Number.isFinite)).toBe(true);
+    expect(report).toMatchObject({ method: 'mahalanobis+residual', acceptedRate: expect.any(Number) });
+  });
+
+  it('stores no detector, and says why, when the features do not vary at all', () => {
+    const dim = 8;
+    const labels = Int32Array.from({ length: 30 }, (_, i) => i % 3);
+    const rows = [...labels.keys()];
+    const { detector, report } = calibrateOutlierDetector({
+      features: new Float32Array(30 * dim).fill(0.5),
+      dim,
+      labels,
+      trainRows: rows.filter((i) => i % 3 !== 0),
+      validationRows: rows.filter((i) => i % 3 === 0).concat(rows.filter((i) => i % 3 === 0)),
     });
     expect(detector).toBeNull();
-    expect(report).toMatchObject({ method: null, reason: expect.stringMatching(/not finite/) });
+    expect(report).toMatchObject({ method: null, reason: expect.stringMatching(/do not vary/) });
+  });
+});
+
+describe('the text sketch', () => {
+  // Rows like a text version's: 6 dense columns, then 200 sparse "n-gram" columns, a few non-zero each.
+  const inputDim = 206;
+  const spec = { inputDim, keep: 6, sketch: 16, seed: 1 };
+  const sparseRows = (n: number, offset: number) => {
+    const indptr = new Int32Array(n + 1);
+    const indices: number[] = [];
+    const values: number[] = [];
+    for (let i = 0; i < n; i++) {
+      for (let d = 0; d < 6; d++) {
+        indices.push(d);
+        values.push(Math.sin(i * 3 + d + offset) + (d === i % 3 ? 2 : 0));
+      }
+      for (const c of [6 + ((i * 7) % 200), 6 + ((i * 13 + 5) % 200), 6 + ((i * 31 + offset) % 200)].sort(
+        (a, b) => a - b,
+      )) {
+        if (indices.at(-1) === c) continue;
+        indices.push(c);
+        values.push(0.5);
+      }
+      indptr[i + 1] = indices.length;
+    }
+    return { indptr, indices: Int32Array.from(indices), values: Float32Array.from(values) };
+  };
+  const densified = (rows: ReturnType<typeof sparseRows>) => {
+    const n = rows.indptr.length - 1;
+    const out = new Float32Array(n * inputDim);
+    for (let i = 0; i < n; i++)
+      for (let p = rows.indptr[i]!; p < rows.indptr[i + 1]!; p++)
+        out[i * inputDim + rows.indices[p]!] = rows.values[p]!;
+    return out;
+  };
+
+  it('narrows sparse rows exactly as it narrows their dense form', () => {
+    const rows = sparseRows(20, 0);
+    expect(Array.from(sketchSparseRows(rows, spec))).toEqual(
+      Array.from(sketchDenseRows(densified(rows), 20, spec)),
+    );
+  });
+
+  it('is stored with the detector, which then scores the full rows as the head takes them', () => {
+    const rows = sparseRows(90, 0);
+    const ids = Array.from({ length: 90 }, (_, i) => `t${i}`);
+    const { detector } = calibrateTextForTraining({
+      sparse: rows,
+      feature: { inputDim, denseDim: 6 },
+      labels: Array.from({ length: 90 }, (_, i) => i % 3),
+      labelNames: ['a', 'b', 'c'],
+      ids,
+      validationIds: ids.filter((_, i) => i % 4 === 0),
+    });
+    expect(detector!.inputDim).toBe(inputDim);
+    const { json, weights } = encodeOutlierDetector(detector!);
+    const back = decodeOutlierDetector(new TextEncoder().encode(json), weights);
+    expect(back.params.sketch).toEqual(detector!.params.sketch);
+    const probe = densified(sparseRows(5, 1));
+    expect(Array.from(back.score(probe, 5))).toEqual(Array.from(detector!.score(probe, 5)));
+    expect(() => back.score(new Float32Array(6), 1)).toThrow(OutlierError);
+  });
+
+  it('refuses a descriptor whose sketch does not give the width it scores', () => {
+    const rows = sparseRows(30, 0);
+    const d = fitOutlierDetector({
+      features: sketchSparseRows(rows, spec),
+      dim: 22,
+      labels: Array.from({ length: 30 }, (_, i) => i % 3),
+      sketch: spec,
+    });
+    const { json, weights } = encodeOutlierDetector(d);
+    const bad = JSON.stringify({ ...JSON.parse(json), sketch: { ...spec, sketch: 8 } });
+    expect(() => decodeOutlierDetector(new TextEncoder().encode(bad), weights)).toThrow(/sketches to 14/);
   });
 });

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { createRng } from '../train/numerics.js';
 import { OutlierError } from './outlier-errors.js';
+import { type SketchSpec, sketchDenseRows, sketchedDim } from './outlier-sketch.js';
 import { cholesky, invertLower, symmetricEigen } from './small-linalg.js';
 
 /**
@@ -48,6 +49,8 @@ export interface OutlierParams {
   method: OutlierMethod;
   /** `[h, w, c]` when rows are unpooled activations (a fine-tuned version's trunk): averaged to c values first. */
   pool?: [number, number, number];
+  /** When rows are wide sparse features (a text version's): the sketch that narrows them to `dim` first. */
+  sketch?: SketchSpec;
   /** Width after pooling. */
   dim: number;
   /** Principal components kept. */
@@ -81,14 +84,21 @@ export interface FitOutlierInput {
   components?: number;
   /** Default 5. */
   neighbour?: number;
+  /** k-NN methods: keep at most this many training rows (evenly spaced) to measure distances to. Default all. */
+  maxNeighbours?: number;
   /** Shrinkage of the shared covariance towards its mean variance; default 0.1. */
   shrinkage?: number;
   pool?: [number, number, number];
+  /** Recorded only: `features` are already sketched by it, and the detector applies it to what it scores. */
+  sketch?: SketchSpec;
   seed?: number;
 }
 
 export const DEFAULT_OUTLIER_METHOD: OutlierMethod = 'mahalanobis+residual';
 export const DEFAULT_OUTLIER_COMPONENTS = 64;
+
+/** Training rows the scales' medians are taken over, at most. */
+const SCALE_ROWS = 2000;
 
 const usesMahalanobis = (m: OutlierMethod) => m !== 'knn';
 const usesNeighbours = (m: OutlierMethod) => m === 'knn' || m === 'combined';
@@ -104,19 +114,21 @@ export function fitOutlierDetector(input: FitOutlierInput): OutlierDetector {
     );
   }
   const method = input.method ?? DEFAULT_OUTLIER_METHOD;
-  const k = Math.max(1, Math.min(input.components ?? DEFAULT_OUTLIER_COMPONENTS, n - 1, dim));
+  const wanted = Math.max(1, Math.min(input.components ?? DEFAULT_OUTLIER_COMPONENTS, n - 1, dim));
   const { mean, std } = meanStd(features, n, dim);
   const z = new Float32Array(features.length);
   for (let i = 0; i < n; i++)
     for (let j = 0; j < dim; j++) z[i * dim + j] = (features[i * dim + j]! - mean[j]!) / std[j]!;
-  const basis = principalBasis(z, n, dim, k, input.seed ?? 1);
+  const { basis, k } = principalBasis(z, n, dim, wanted, input.seed ?? 1);
   const proj = project(z, n, dim, basis, k);
   const variance = new Float32Array(k);
   for (let i = 0; i < n; i++) for (let j = 0; j < k; j++) variance[j]! += proj[i * k + j]! ** 2 / n;
   let numLabels = 0;
   for (let i = 0; i < n; i++) numLabels = Math.max(numLabels, labels[i]! + 1);
   const { classMeans, whitener } = sharedCovariance(proj, labels, numLabels, k, input.shrinkage ?? 0.1);
-  const neighbours = usesNeighbours(method) ? normalizeRows(proj, n, k) : new Float32Array(0);
+  const neighbours = usesNeighbours(method)
+    ? evenRows(normalizeRows(proj, n, k), n, k, input.maxNeighbours ?? n)
+    : new Float32Array(0);
   const params: OutlierParams = {
     method,
     ...(input.pool ? { pool: input.pool } : {}),
@@ -134,18 +146,36 @@ export function fitOutlierDetector(input: FitOutlierInput): OutlierDetector {
     threshold: null,
   };
   // Scales from the training rows themselves: only their ratio matters, and a median is robust to the few
-  // training photos that are outliers.
-  const parts = scoreParts(params, z, n, true);
+  // training photos that are outliers. Past SCALE_ROWS rows, evenly spaced ones: a median needs no more, and a
+  // k-NN score of every training row against every other is quadratic.
+  // A k-NN score is the distance alone: no scales to set.
+  if (method === 'knn')
+    return createOutlierDetector(input.sketch ? { ...params, sketch: input.sketch } : params);
+  const m = Math.min(n, SCALE_ROWS);
+  const zs = m === n ? z : new Float32Array(m * dim);
+  if (m < n) {
+    for (let i = 0; i < m; i++) {
+      const r = Math.floor((i * n) / m);
+      zs.set(z.subarray(r * dim, (r + 1) * dim), i * dim);
+    }
+  }
+  const parts = scoreParts(params, zs, m, true);
   params.scales = [
     median(parts.maha),
     median(parts.residual),
     usesNeighbours(method) ? median(parts.knn) : 1,
   ].map((v) => (v > 0 ? v : 1)) as [number, number, number];
-  return createOutlierDetector(params);
+  return createOutlierDetector(input.sketch ? { ...params, sketch: input.sketch } : params);
 }
 
 /** A detector from its numbers (as decoded from a version). */
 export function createOutlierDetector(params: OutlierParams): OutlierDetector {
+  if (params.sketch && (params.pool || sketchedDim(params.sketch) !== params.dim)) {
+    throw new OutlierError(
+      'outlier_sketch',
+      `a sketch to ${sketchedDim(params.sketch)} columns cannot feed a detector of ${params.dim}${params.pool ? ' that also pools' : ''}`,
+    );
+  }
   return new Detector(params);
 }
 
@@ -162,6 +192,7 @@ class Detector implements OutlierDetector {
 
   get inputDim() {
     const p = this.params.pool;
+    if (this.params.sketch) return this.params.sketch.inputDim;
     return p ? p[0] * p[1] * p[2] : this.params.dim;
   }
 
@@ -177,7 +208,12 @@ class Detector implements OutlierDetector {
       );
     }
     const { dim, mean, std } = this.params;
-    const pooled = this.params.pool ? poolRows(features, n, this.params.pool) : features;
+    const { pool, sketch } = this.params;
+    const pooled = pool
+      ? poolRows(features, n, pool)
+      : sketch
+        ? sketchDenseRows(features, n, sketch)
+        : features;
     const z = new Float32Array(n * dim);
     for (let i = 0; i < n; i++)
       for (let j = 0; j < dim; j++) z[i * dim + j] = (pooled[i * dim + j]! - mean[j]!) / std[j]!;
@@ -237,17 +273,49 @@ function scoreParts(p: OutlierParams, z: Float32Array, n: number, training: bool
     // A training row is its own nearest neighbour: skip one more so the scales match unseen photos.
     const nth = p.neighbour + (training ? 1 : 0);
     const rows = p.neighbours.length / k;
-    const sims = new Float32Array(rows);
-    for (let i = 0; i < n; i++) {
+    if (n === 1) {
+      const sims = new Float32Array(rows);
       for (let r = 0; r < rows; r++) {
         let s = 0;
-        for (let j = 0; j < k; j++) s += q[i * k + j]! * p.neighbours[r * k + j]!;
+        for (let j = 0; j < k; j++) s += q[j]! * p.neighbours[r * k + j]!;
         sims[r] = s;
       }
-      knn[i] = 1 - kthLargest(sims, Math.min(nth, rows));
+      knn[0] = 1 - kthLargest(sims, Math.min(nth, rows));
+    } else {
+      similarities(q, n, p.neighbours, rows, k, (i, sims) => {
+        knn[i] = 1 - kthLargest(sims, Math.min(nth, rows));
+      });
     }
   }
   return { maha, residual, knn };
+}
+
+/** Rows of queries at a time: a chunk's similarities to 10,000 training rows are 10 MB. */
+const SIMILARITY_CHUNK = 256;
+
+/** Each query row's dot products with every neighbour row, through tfjs' matMul, a chunk of queries at a time. */
+function similarities(
+  q: Float32Array,
+  n: number,
+  neighbours: Float32Array,
+  rows: number,
+  k: number,
+  each: (i: number, sims: Float32Array) => void,
+): void {
+  const all = tf.tensor2d(neighbours, [rows, k]);
+  try {
+    for (let at = 0; at < n; at += SIMILARITY_CHUNK) {
+      const m = Math.min(SIMILARITY_CHUNK, n - at);
+      const product = tf.tidy(() =>
+        tf.matMul(tf.tensor2d(q.subarray(at * k, (at + m) * k), [m, k]), all, false, true),
+      );
+      const sims = product.dataSync() as Float32Array;
+      product.dispose();
+      for (let i = 0; i < m; i++) each(at + i, sims.subarray(i * rows, (i + 1) * rows));
+    }
+  } finally {
+    all.dispose();
+  }
 }
 
 function kthLargest(values: Float32Array, kth: number): number {
@@ -291,49 +359,87 @@ function project(z: Float32Array, n: number, dim: number, basis: Float32Array, k
     }
     return out;
   }
-  return tf.tidy(
-    () =>
-      tf
-        .matMul(tf.tensor2d(z, [n, dim]), tf.tensor2d(basis, [k, dim]), false, true)
-        .dataSync() as Float32Array,
+  // The product leaves tidy as a tensor: tidy walks a returned typed array element by element (seconds for
+  // thousands of rows).
+  const product = tf.tidy(() =>
+    tf.matMul(tf.tensor2d(z, [n, dim]), tf.tensor2d(basis, [k, dim]), false, true),
   );
+  const out = product.dataSync() as Float32Array;
+  product.dispose();
+  return out;
 }
 
+/** Eigenvalues below this share of the largest are rank deficiency (float32 rounding), not a direction. */
+const RANK_TOLERANCE = 1e-6;
+
 /**
- * The top k principal directions of z (rows already centred) by randomized subspace iteration: matMuls of
- * n x dim by dim x (k + 10) in tfjs, everything k-sized in float64 here; never a dim x dim matrix.
+ * The top principal directions of z (rows already centred), at most k, by randomized subspace iteration: matMuls
+ * of n x dim by dim x (k + 10) in tfjs, everything k-sized in float64 here; never a dim x dim matrix. Fewer than
+ * k when z has lower rank (a text version's few, templated texts): a direction z does not span has no variance to
+ * whiten.
  */
-function principalBasis(z: Float32Array, n: number, dim: number, k: number, seed: number): Float32Array {
+function principalBasis(
+  z: Float32Array,
+  n: number,
+  dim: number,
+  k: number,
+  seed: number,
+): { basis: Float32Array; k: number } {
   const l = Math.min(k + 10, n, dim);
   const rng = createRng(seed);
   const omega = new Float32Array(dim * l);
   for (let i = 0; i < omega.length; i++) omega[i] = rng() - 0.5;
-  return tf.tidy(() => {
+  let kept = 0;
+  const basis = tf.tidy(() => {
     const Z = tf.tensor2d(z, [n, dim]);
-    let y = orthonormalize(tf.matMul(Z, tf.tensor2d(omega, [dim, l])), l);
-    for (let it = 0; it < 2; it++) y = orthonormalize(tf.matMul(Z, tf.matMul(Z, y, true, false)), l);
-    const b = tf.matMul(y, Z, true, false); // l x dim
+    let y = orthonormalize(tf.matMul(Z, tf.tensor2d(omega, [dim, l])));
+    for (let it = 0; it < 2; it++) y = orthonormalize(tf.matMul(Z, tf.matMul(Z, y, true, false)));
+    const r = y.shape[1];
+    const b = tf.matMul(y, Z, true, false); // r x dim
     const gram = Float64Array.from(tf.matMul(b, b, false, true).dataSync());
-    const { values, vectors } = symmetricEigen(gram, l);
+    const { values, vectors } = symmetricEigen(gram, r);
+    kept = Math.min(k, rankOf(values));
     // Right singular vectors: v_j = b^T u_j / sigma_j.
-    const u = new Float32Array(k * l);
-    for (let j = 0; j < k; j++) {
-      const sigma = Math.sqrt(Math.max(values[j]!, 1e-12));
-      for (let c = 0; c < l; c++) u[j * l + c] = vectors[j * l + c]! / sigma;
+    const u = new Float32Array(Math.max(1, kept) * r);
+    for (let j = 0; j < kept; j++) {
+      const sigma = Math.sqrt(values[j]!);
+      for (let c = 0; c < r; c++) u[j * r + c] = vectors[j * r + c]! / sigma;
     }
-    return tf.matMul(tf.tensor2d(u, [k, l]), b).dataSync() as Float32Array;
+    return tf.matMul(tf.tensor2d(u, [Math.max(1, kept), r]), b);
   });
+  const out = basis.dataSync() as Float32Array;
+  basis.dispose();
+  if (kept === 0)
+    throw new OutlierError('outlier_fit_input', 'the features do not vary: no direction to fit');
+  return { basis: out, k: kept };
 }
 
-/** Cholesky-QR, twice for float32: the columns of y made orthonormal. */
-function orthonormalize(y: tf.Tensor2D, l: number): tf.Tensor2D {
+/** How many of the descending eigenvalues are above rounding. */
+function rankOf(values: Float64Array): number {
+  const top = values[0] ?? 0;
+  if (!(top > 0)) return 0;
+  let r = 0;
+  while (r < values.length && values[r]! > RANK_TOLERANCE * top) r++;
+  return r;
+}
+
+/**
+ * An orthonormal basis of y's columns, twice for float32, through the eigen-decomposition of their Gram matrix:
+ * unlike Cholesky-QR it keeps working when the columns are linearly dependent, dropping what they do not span.
+ */
+function orthonormalize(y: tf.Tensor2D): tf.Tensor2D {
   let q = y;
   for (let pass = 0; pass < 2; pass++) {
+    const l = q.shape[1];
     const g = Float64Array.from(tf.matMul(q, q, true, false).dataSync());
-    const rinvT = invertLower(cholesky(g, l), l); // (R^-1)^T where R = L^T
-    const rinv = new Float32Array(l * l);
-    for (let i = 0; i < l; i++) for (let j = 0; j < l; j++) rinv[i * l + j] = rinvT[j * l + i]!;
-    q = tf.matMul(q, tf.tensor2d(rinv, [l, l]));
+    const { values, vectors } = symmetricEigen(g, l);
+    const r = Math.max(1, rankOf(values));
+    const m = new Float32Array(l * r);
+    for (let j = 0; j < r; j++) {
+      const inv = 1 / Math.sqrt(Math.max(values[j]!, Number.MIN_VALUE));
+      for (let c = 0; c < l; c++) m[c * r + j] = vectors[j * l + c]! * inv;
+    }
+    q = tf.matMul(q, tf.tensor2d(m, [l, r]));
   }
   return q;
 }
@@ -386,6 +492,17 @@ function sharedCovariance(
     }
   });
   return { classMeans, whitener: Float32Array.from(whitener) };
+}
+
+/** At most `max` of the n rows of x, evenly spaced. */
+function evenRows(x: Float32Array, n: number, k: number, max: number): Float32Array {
+  if (n <= max) return x;
+  const out = new Float32Array(max * k);
+  for (let i = 0; i < max; i++) {
+    const r = Math.floor((i * n) / max);
+    out.set(x.subarray(r * k, (r + 1) * k), i * k);
+  }
+  return out;
 }
 
 function normalizeRows(x: Float32Array, n: number, k: number): Float32Array {

@@ -16,6 +16,14 @@ const descriptorSchema = z.object({
   pool: z
     .tuple([z.number().int().positive(), z.number().int().positive(), z.number().int().positive()])
     .optional(),
+  sketch: z
+    .object({
+      inputDim: z.number().int().positive(),
+      keep: z.number().int().nonnegative(),
+      sketch: z.number().int().nonnegative(),
+      seed: z.number().int(),
+    })
+    .optional(),
   dim: z.number().int().positive(),
   k: z.number().int().positive(),
   scales: z.tuple([z.number().positive(), z.number().positive(), z.number().positive()]),
@@ -40,6 +48,7 @@ export function encodeOutlierDetector(detector: OutlierDetector): { json: string
     format: 'headstart-outlier-v1',
     method: p.method,
     ...(p.pool ? { pool: p.pool } : {}),
+    ...(p.sketch ? { sketch: p.sketch } : {}),
     dim: p.dim,
     k: p.k,
     scales: p.scales,
@@ -98,9 +107,16 @@ export function decodeOutlierDetector(json: Uint8Array, weights: Uint8Array): Ou
       `the outlier detector pools to ${d.pool[2]} channels but scores ${d.dim}`,
     );
   }
+  if (d.sketch && d.sketch.keep + d.sketch.sketch !== d.dim) {
+    throw new OutlierError(
+      'outlier_invalid',
+      `the outlier detector sketches to ${d.sketch.keep + d.sketch.sketch} columns but scores ${d.dim}`,
+    );
+  }
   return createOutlierDetector({
     method: d.method,
     ...(d.pool ? { pool: d.pool } : {}),
+    ...(d.sketch ? { sketch: d.sketch } : {}),
     dim: d.dim,
     k: d.k,
     scales: d.scales,

@@ -12,7 +12,7 @@ import { textBackboneFromStore, textTrainingBackboneFromStore } from './cloud-de
 const fsStore = () => createFsStore({ root: mkdtempSync(join(tmpdir(), 'hs-cloud-deps-')) });
 
 describe('the cloud functions and the deployed text backbone', () => {
-  it("gives training the default text backbone's id, sha256 and width from its pointer and manifest alone", async () => {
+  it("gives training the default text backbone's id, sha256, width and dense width from its pointer and manifest alone", async () => {
     const base = fsStore();
     const tiny = await tinyTextBackbone();
     await saveTextBackbone(base, tiny.pkg);
@@ -23,6 +23,7 @@ describe('the cloud functions and the deployed text backbone', () => {
       id: tiny.pkg.manifest.id,
       weightsSha256: tiny.pkg.manifest.weightsSha256,
       featureDim: tiny.backbone.featurizer.dim,
+      denseDim: tiny.backbone.featurizer.denseDim,
     });
     // The training role may read these two keys and not the weights (infra/bucket-access.ts).
     expect(reads.sort()).toEqual(

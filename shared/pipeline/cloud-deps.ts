@@ -89,7 +89,12 @@ export function textTrainingBackboneFromStore(
     const id = await readDefaultTextBackboneId(store);
     if (!id) return undefined;
     const manifest = await readTextBackboneManifest(store, id);
-    found = { id: manifest.id, weightsSha256: manifest.weightsSha256, featureDim: manifest.feature.dim };
+    found = {
+      id: manifest.id,
+      weightsSha256: manifest.weightsSha256,
+      featureDim: manifest.feature.dim,
+      denseDim: manifest.feature.denseDim,
+    };
     return found;
   };
 }

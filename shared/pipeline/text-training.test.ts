@@ -73,6 +73,7 @@ describe('training a text project', () => {
         id: text.manifest.id,
         weightsSha256: text.manifest.weightsSha256,
         featureDim: text.featurizer.dim,
+        denseDim: text.featurizer.denseDim,
       }),
     });
     const outcome = await trainer.run('intents', { ignoreQuietWindow: true });
@@ -93,6 +94,7 @@ describe('training a text project', () => {
         id: text.manifest.id,
         weightsSha256: text.manifest.weightsSha256,
         featureDim: text.featurizer.dim,
+        denseDim: text.featurizer.denseDim,
       }),
     }).run('intents', { ignoreQuietWindow: true });
     expect(again.status).toMatch(/unchanged|up_to_date/);

@@ -34,7 +34,7 @@ import {
   withSuspects,
   writeVersion,
 } from '../models/index.js';
-import { calibrateForTraining } from '../outlier/index.js';
+import { calibrateForTraining, calibrateTextForTraining } from '../outlier/index.js';
 import type { ObjectStore } from '../store/index.js';
 import { PreconditionFailedError, parseJson, readJson } from '../store/index.js';
 import { stackFeatures } from '../text/index.js';
@@ -153,6 +153,8 @@ export interface TextTrainingBackbone {
   id: string;
   weightsSha256: string;
   featureDim: number;
+  /** Leading columns of a feature that are the pooled word vectors (what the outlier detector keeps whole). */
+  denseDim: number;
 }
 
 export interface TrainProjectDeps {
@@ -185,7 +187,7 @@ export interface TrainProjectDeps {
   progressIntervalMs?: number;
   /**
    * The text backbone whose cached sentence features text projects (`modality: text`) train on: a softmax head
-   * on the sparse rows, no fine-tuning, no outlier detector yet.
+   * on the sparse rows, no fine-tuning; its outlier detector reads the rows through the text sketch.
    */
   textBackbone?: () => Promise<TextTrainingBackbone | undefined>;
   /** Test seam: runs between writing a version and flipping the pointer. */
@@ -645,11 +647,14 @@ class ProjectTrainer {
     // The detector sees what the classifier sees: the head's input, or the fine-tuned top's pooled output.
     const pooled = ft ? fitted.modes.pooled : undefined;
     const outlier = text
-      ? {
-          detector: null,
-          report: { method: null, reason: 'text versions have no outlier detector yet' },
-          scoreOf: () => null,
-        }
+      ? calibrateTextForTraining({
+          sparse: data.input.sparse!,
+          feature: { inputDim: text.featureDim, denseDim: text.denseDim },
+          labels: data.labels,
+          labelNames: data.labelNames,
+          ids: data.ids,
+          validationIds: data.validationIds,
+        })
       : calibrateForTraining(
           pooled
             ? {

@@ -14,6 +14,7 @@ import {
   type TextBackbone,
   type TextBackbonePackage,
 } from '../../shared/text/index.js';
+import type { TrainOptions } from '../../shared/train/index.js';
 import { nextSequencer } from './s3-events.js';
 
 /** A text backbone over the tiny word-vector fixture (4 dimensions): fast to build, same recipe as the real one. */
@@ -28,6 +29,39 @@ export async function tinyTextBackbone(): Promise<{ pkg: TextBackbonePackage; ba
     dim: 4,
   });
   return { pkg, backbone };
+}
+
+/**
+ * 40 texts of each of three intents, made from parts: enough for a validation split that calibrates an outlier
+ * detector (the 36-row fixture's split is too small to), in the same words as the fixture.
+ */
+export function generatedIntentRows(): [string, string][] {
+  const parts: Record<string, [string[], string[], string[]]> = {
+    card_arrival: [
+      ['Where is', 'When will I get', 'How long until I receive', 'Why have I not received'],
+      ['my new card', 'the card I ordered', 'my replacement card', 'my debit card', 'the card you posted'],
+      ['yet?', 'in the mail?'],
+    ],
+    exchange_rate: [
+      ['What is', 'How do you set', 'Why did I get', 'Can you tell me'],
+      [
+        'the exchange rate',
+        'the currency rate',
+        'your conversion rate',
+        'the euro to dollar rate',
+        'the rate',
+      ],
+      ['today?', 'for this transfer?'],
+    ],
+    lost_card: [
+      ['I lost', 'Someone stole', 'I cannot find', 'Please block'],
+      ['my card', 'my wallet and card', 'my credit card', 'the card you sent', 'my bank card'],
+      ['yesterday', 'on the train'],
+    ],
+  };
+  return Object.entries(parts).flatMap(([label, [a, b, c]]) =>
+    a.flatMap((x) => b.flatMap((y) => c.map((z) => [`${x} ${y} ${z}`, label] as [string, string]))),
+  );
 }
 
 /** The rows of test/fixtures/text/intents.csv: [text, label]. */
@@ -45,7 +79,13 @@ export function intentRows(): [string, string][] {
 export async function publishTextModel(
   store: ObjectStore,
   project: string,
-  input: { backbone: Backbone; text: { pkg: TextBackbonePackage; backbone: TextBackbone } },
+  input: {
+    backbone: Backbone;
+    text: { pkg: TextBackbonePackage; backbone: TextBackbone };
+    /** [text, label] rows; default the intents fixture. */
+    rows?: [string, string][];
+    trainOptions?: TrainOptions;
+  },
 ): Promise<string> {
   const text = input.text.backbone;
   await saveTextBackbone(store, input.text.pkg);
@@ -58,7 +98,7 @@ export async function publishTextModel(
     textBackbone: async () => text,
     requestRetrain: (p) => retrain.request(p),
   });
-  for (const [i, [body, label]] of intentRows().entries()) {
+  for (const [i, [body, label]] of (input.rows ?? intentRows()).entries()) {
     const key = layout.upload(project, label, `row-${i}.txt`);
     await store.put(key, new TextEncoder().encode(body));
     const out = await extractor.handle({
@@ -74,10 +114,12 @@ export async function publishTextModel(
     store,
     index,
     backbone: trainingBackbone(input.backbone),
+    ...(input.trainOptions ? { trainOptions: input.trainOptions } : {}),
     textBackbone: async () => ({
       id: text.manifest.id,
       weightsSha256: text.manifest.weightsSha256,
       featureDim: text.featurizer.dim,
+      denseDim: text.featurizer.denseDim,
     }),
   }).run(project, { ignoreQuietWindow: true });
   if (outcome.status !== 'promoted') throw new Error(`the text project was not promoted: ${outcome.status}`);
