@@ -10,7 +10,7 @@ import {
   type Standardization,
   standardize,
 } from './numerics.js';
-import { fitSparseSoftmax, predictSparse, type SparseFitData } from './sparse-fit.js';
+import { fitSparseSoftmax, predictSparse, type SparseFitData, type SparseFitOutcome } from './sparse-fit.js';
 import { DEFAULT_VALIDATION_FRACTION, type Split, splitByHash, splitByIds } from './split.js';
 import {
   InsufficientExamplesError,
@@ -31,7 +31,7 @@ export interface TrainInput {
   features: Float32Array;
   /**
    * The rows as sparse vectors instead (hashed text n-grams: 16k columns, a few hundred non-zero each). They
-   * train the softmax head only, by SGD on the sparse rows (`fitSparseSoftmax`), unstandardized: the text
+   * train the softmax head only, by AdaGrad on the sparse rows (`fitSparseSoftmax`), unstandardized: the text
    * features are already l2-normalized per block, and centring them would make every row dense.
    */
   sparse?: SparseRows;
@@ -74,10 +74,18 @@ export interface TrainOptions {
    */
   sparseL2?: readonly number[];
   sparseSearchMaxCells?: number;
-  /** SGD's initial step size on sparse rows. */
+  /** AdaGrad's base step size on sparse rows. */
   sparseLearningRate?: number;
-  /** Epoch cap of SGD on sparse rows. */
+  /** Epoch cap of AdaGrad on sparse rows. */
   sparseMaxEpochs?: number;
+  /**
+   * Examples AdaGrad may step through on sparse rows before the epoch cap: 4 epochs of banking77's 8,000 training
+   * texts. There its validation loss still fell a little up to the 12th epoch while test accuracy stayed within
+   * 0.2 points from the 4th on, at three times the cost; 770 texts still get their 12 epochs.
+   */
+  sparseMaxSteps?: number;
+  /** Epochs the sparse refit continues the split's head for, over train + validation (see refitSparse). */
+  sparseRefitEpochs?: number;
   /** 'balanced' weighs each example by n / (labels * n_label). Default 'balanced'. */
   classWeight?: ClassWeighting;
   hiddenUnits?: number;
@@ -191,8 +199,8 @@ export interface ValidationPredictions {
 
 export const DEFAULT_MIN_PER_LABEL = 5;
 
-/** SGD's step size halves after this many examples (an epoch of banking77's 8,000 training texts). */
-const SPARSE_DECAY_EXAMPLES = 8000;
+/** Non-zeros of sparse rows above which the search fits one L2 on the split (TrainOptions.sparseSearchMaxCells). */
+export const SPARSE_SEARCH_MAX_CELLS = 500_000;
 
 type RowData = FitData | SparseFitData;
 
@@ -212,9 +220,11 @@ const optionsSchema = z.object({
   softmaxL2: z.array(z.number().nonnegative()).min(1).default([1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1]),
   mlpL2: z.array(z.number().nonnegative()).min(1).default([1e-3, 1e-2]),
   sparseL2: z.array(z.number().nonnegative()).min(1).default([1e-6, 1e-5]),
-  sparseSearchMaxCells: z.number().positive().default(500_000),
-  sparseLearningRate: z.number().positive().default(2),
+  sparseSearchMaxCells: z.number().positive().default(SPARSE_SEARCH_MAX_CELLS),
+  sparseLearningRate: z.number().positive().default(1.5),
   sparseMaxEpochs: z.number().int().positive().default(12),
+  sparseMaxSteps: z.number().int().positive().default(32_000),
+  sparseRefitEpochs: z.number().int().positive().default(1),
   classWeight: z.enum(['balanced', 'none']).default('balanced'),
   hiddenUnits: z.number().int().positive().default(256),
   dropout: z.number().min(0).lt(1).default(0.5),
@@ -324,12 +334,15 @@ export async function trainHead(input: TrainInput, options: TrainOptions = {}): 
     finalStandardization = standardizeRows(input, all);
     const allData = gather(input, y, all, finalStandardization, classWeights(counts, opts.classWeight));
     const epochs = Math.max(1, candidate.epochs);
-    finalParams = fitCandidate(candidate.headType, refitL2, allData, undefined, {
-      ...opts,
-      maxEpochs: epochs,
-      maxIterations: epochs,
-      sparseMaxEpochs: epochs,
-    }).params;
+    finalParams =
+      isSparse(allData) && 'state' in onSplit && cellsOf(input, train) > opts.sparseSearchMaxCells
+        ? refitSparse(onSplit as SparseFitOutcome, allData, refitL2, opts)
+        : fitCandidate(candidate.headType, refitL2, allData, undefined, {
+            ...opts,
+            maxEpochs: epochs,
+            maxIterations: epochs,
+            sparseMaxEpochs: epochs,
+          }).params;
   }
 
   const head = await serializeHead(finalParams, finalStandardization, input.labelNames);
@@ -482,6 +495,29 @@ function scoreCandidate(
   return { score: { epochs, validationLoss, validationAccuracy: accuracy }, last };
 }
 
+/**
+ * The sparse head's refit above `sparseSearchMaxCells`: the split's head, continued for `sparseRefitEpochs` over
+ * train + validation with its AdaGrad state, instead of `epochs` more from zeros. The validation rows' n-grams
+ * are mostly new to it and keep their large first steps, so one pass learns them: on banking77's 10,003 texts it
+ * scored 0.917 against 0.918 from zeros, at a quarter of the refit's cost (which was half the training). Small
+ * data refits from zeros: at 10 per intent one pass lost 3 points, and there the refit is cheap.
+ */
+function refitSparse(
+  split: SparseFitOutcome,
+  all: SparseFitData,
+  l2: number,
+  opts: ParsedOptions,
+): HeadParams {
+  return fitSparseSoftmax(all, undefined, {
+    l2,
+    learningRate: opts.sparseLearningRate,
+    maxEpochs: opts.sparseRefitEpochs,
+    patience: 1,
+    seed: opts.seed + 1,
+    warmStart: split.state,
+  }).params;
+}
+
 function fitCandidate(
   headType: HeadType,
   l2: number,
@@ -493,8 +529,7 @@ function fitCandidate(
     return fitSparseSoftmax(train, validation as SparseFitData | undefined, {
       l2,
       learningRate: opts.sparseLearningRate,
-      decayExamples: SPARSE_DECAY_EXAMPLES,
-      maxEpochs: opts.sparseMaxEpochs,
+      maxEpochs: Math.min(opts.sparseMaxEpochs, Math.max(1, Math.round(opts.sparseMaxSteps / train.n))),
       patience: Math.max(2, Math.round(opts.patience / 3)),
       seed: opts.seed,
     });
