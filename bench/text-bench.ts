@@ -5,7 +5,8 @@
  *   share of banking77's word tokens outside the table at several vocabulary sizes (what pruning costs);
  * - feature extraction, texts per second on one core;
  * - accuracy on the fixed test split, all training data and 10 per intent (3 seeds, mean), each trained by
- *   trainHead as the pipeline does (its own validation split, search, refit), with its training time;
+ *   trainHead as the pipeline does (its own validation split, search, refit), with its training time, and for
+ *   all data that time plus the label suspects the pipeline finds after it;
  * - predict latency in-process (featurize + head), p50 and p95.
  * `--skip-reference` skips scikit-learn; `--seeds N` changes the number of 10-per-intent samples.
  */
@@ -26,7 +27,7 @@ import { tokenize } from '../shared/text/text-tokenize.js';
 import { WINK_SOURCE_ID, winkVectors } from '../shared/text/wink-package.js';
 import type { SourceWord } from '../shared/text/word-vector-source.js';
 import { initTf } from '../shared/tf/tf-runtime.js';
-import { computeMetrics, loadHead, trainHead } from '../shared/train/index.js';
+import { computeMetrics, findLabelSuspects, loadHead, trainHead } from '../shared/train/index.js';
 import { emit, percentile, repoRoot } from './bench-util.js';
 
 const args = process.argv.slice(2);
@@ -118,15 +119,16 @@ async function main() {
   const ours: Record<string, number> = {};
   let fullHeadPredict: ((i: number) => void) | undefined;
   for (const run of runs) {
-    started = performance.now();
-    const result = await trainHead({
+    const input = {
       features: new Float32Array(0),
       sparse: stackFeatures(run.rows.map((i) => trainFeatures[i]!)),
       dim: featurizer.dim,
       labels: run.rows.map((i) => labelNames.indexOf(train[i]!.label)),
       labelNames,
       ids: run.rows.map((i) => sha(`${i}:${train[i]!.text}`).toString('hex')),
-    });
+    };
+    started = performance.now();
+    const result = await trainHead(input);
     const trainSeconds = (performance.now() - started) / 1000;
     const head = await loadHead(result.head);
     const probs = head.predict(testX, test.length);
@@ -145,7 +147,17 @@ async function main() {
       selection: result.config.selection,
     });
     if (run.name === 'full') {
-      emit('text.train_seconds_full', trainSeconds, 's', { texts: run.rows.length });
+      emit('text.train_seconds_full', trainSeconds, 's', { texts: run.rows.length, note: 'trainHead' });
+      // What a project's training adds to the head search: its label suspects, as ProjectTrainer runs them.
+      started = performance.now();
+      const suspects = await findLabelSuspects(input, { config: result.config });
+      const suspectSeconds = (performance.now() - started) / 1000;
+      emit('text.train_with_suspects_seconds_full', trainSeconds + suspectSeconds, 's', {
+        texts: run.rows.length,
+        suspectSeconds: Number(suspectSeconds.toFixed(2)),
+        folds: suspects.folds,
+        note: 'trainHead + findLabelSuspects; npm run bench:text-predict times the whole ProjectTrainer.run',
+      });
       fullHeadPredict = (i) => {
         head.predict(densify(featurizer.featurize(test[i]!.text)), 1);
       };

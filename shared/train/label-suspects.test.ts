@@ -2,8 +2,9 @@ import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initTf } from '../tf/tf-runtime.js';
 import { findLabelSuspects } from './label-suspects.js';
+import { createRng } from './numerics.js';
 import { gaussianBlobs } from './synthetic-blobs.js';
-import { trainHead } from './train-head.js';
+import { type TrainConfig, trainHead } from './train-head.js';
 
 beforeAll(async () => {
   await initTf();
@@ -52,5 +53,55 @@ describe('label suspects', () => {
     expect(found.photos).toBe(n);
     expect(found.suspects.every((s) => s.row < n)).toBe(true);
     expect(found.suspects[0]!.row).toBe(5);
+  });
+});
+
+describe('label suspects of large sparse inputs', () => {
+  it('predicts text inputs past 500,000 non-zeros out of 3 folds, every row once, and finds a moved label', async () => {
+    const n = 2100;
+    const perRow = 250;
+    const dim = 4096;
+    const rng = createRng(4);
+    const labels = Int32Array.from({ length: n }, (_, i) => i % 3);
+    const indptr = Int32Array.from({ length: n + 1 }, (_, i) => i * perRow);
+    const indices = new Int32Array(n * perRow);
+    const values = new Float32Array(n * perRow).fill(0.06);
+    for (let i = 0; i < n; i++) {
+      // Each label owns a third of the columns; a row draws its columns from its label's third.
+      const cols = new Set<number>();
+      while (cols.size < perRow) cols.add(labels[i]! * 1365 + Math.floor(rng() * 1365));
+      indices.set(
+        [...cols].sort((a, b) => a - b),
+        i * perRow,
+      );
+    }
+    const moved = 7;
+    const given = Int32Array.from(labels);
+    given[moved] = (labels[moved]! + 1) % 3;
+    const input = {
+      features: new Float32Array(0),
+      sparse: { indptr, indices, values },
+      dim,
+      labels: given,
+      labelNames: ['a', 'b', 'c'],
+      ids: Array.from({ length: n }, (_, i) => i.toString(16).padStart(64, '0')),
+    };
+    const config: TrainConfig = {
+      headType: 'softmax',
+      l2: 1e-5,
+      epochs: 4,
+      classWeight: 'balanced',
+      selectBy: 'loss',
+      mlpMargin: 0.1,
+      selection: 'validation-split',
+      refit: true,
+      refitL2: 1e-5,
+      nTrain: 1680,
+      nValidation: 420,
+      seed: 42,
+    };
+    const found = await findLabelSuspects(input, { config });
+    expect(found).toMatchObject({ folds: 3, photos: n });
+    expect(found.suspects[0]).toMatchObject({ row: moved, suspected: labels[moved] });
   });
 });

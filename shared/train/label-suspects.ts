@@ -1,6 +1,21 @@
 import { DEFAULT_FOLDS, stratifiedFolds } from './cross-validation.js';
 import { argmaxRow } from './metrics.js';
-import { fitConfiguration, type TrainConfig, type TrainInput, type TrainOptions } from './train-head.js';
+import {
+  fitConfiguration,
+  SPARSE_SEARCH_MAX_CELLS,
+  type TrainConfig,
+  type TrainInput,
+  type TrainOptions,
+} from './train-head.js';
+
+/**
+ * Large sparse inputs (text past SPARSE_SEARCH_MAX_CELLS non-zeros) get this many folds, each fitted for at most
+ * SPARSE_SUSPECT_STEPS examples: at 10,000 texts the five folds of the chosen epochs cost 12 s, more than the
+ * whole head search. On banking77 with 5% of labels moved to random intents (500 texts), 3 folds of one epoch
+ * put 99.4% of them in the top 1,000 suspects, as 5 folds of 4 epochs did, in a fifth of the time.
+ */
+const SPARSE_SUSPECT_FOLDS = 3;
+const SPARSE_SUSPECT_STEPS = 8000;
 
 /** A photo whose given label its out-of-fold prediction disagrees with. */
 export interface LabelSuspect {
@@ -47,7 +62,13 @@ export async function findLabelSuspects(
   const k = input.labelNames.length;
   const n = input.ids.length;
   const rows = Array.from({ length: n }, (_, i) => i);
-  const folds = stratifiedFolds(input.ids, input.labels, rows, options.folds ?? DEFAULT_FOLDS);
+  const large = (input.sparse?.indices.length ?? 0) > SPARSE_SEARCH_MAX_CELLS;
+  const folds = stratifiedFolds(
+    input.ids,
+    input.labels,
+    rows,
+    options.folds ?? (large ? SPARSE_SUSPECT_FOLDS : DEFAULT_FOLDS),
+  );
   const suspects: LabelSuspect[] = [];
   let photos = 0;
   for (const [f, fold] of folds.entries()) {
@@ -55,8 +76,11 @@ export async function findLabelSuspects(
     if (fold.validation.length === 0 || fold.train.length === 0) continue;
     // refitL2 is the strength for all n rows; a fold fits fewer, so the penalty's weight is kept the same way.
     const l2 = (options.config.refitL2 * n) / fold.train.length;
+    const epochs = large
+      ? Math.min(options.config.epochs, Math.max(1, Math.round(SPARSE_SUSPECT_STEPS / fold.train.length)))
+      : options.config.epochs;
     const probs = fitConfiguration(input, {
-      config: options.config,
+      config: { ...options.config, epochs },
       l2,
       fit: fold.train,
       score: fold.validation,

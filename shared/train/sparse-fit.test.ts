@@ -10,7 +10,10 @@ import {
 import { buildWordTable } from '../text/word-table.js';
 import { readWinkVectors } from '../text/word-vector-source.js';
 import { initTf, tf } from '../tf/tf-runtime.js';
-import { loadHead } from './head-model.js';
+import { fitSoftmax } from './fit.js';
+import { type HeadParams, loadHead } from './head-model.js';
+import { createRng } from './numerics.js';
+import { fitSparseSoftmax, predictSparse, type SparseFitData } from './sparse-fit.js';
 import { trainHead } from './train-head.js';
 
 const here = (p: string) => new URL(`../../test/fixtures/text/${p}`, import.meta.url);
@@ -62,7 +65,12 @@ describe('softmax head on sparse text features', () => {
       ids: rows.map((r) => createHash('sha256').update(r.text).digest('hex')),
     });
     expect(result.config.headType).toBe('softmax');
-    expect(result.search.length).toBeGreaterThan(1);
+    // Small sparse data searches every L2 with every AdaGrad step size, and the refit uses the chosen pair.
+    expect(new Set(result.search.map((c) => `${c.l2}:${c.learningRate}`)).size).toBe(4);
+    expect(result.search.map((c) => c.learningRate)).toEqual(expect.arrayContaining([1.5, 0.5]));
+    expect(result.search).toContainEqual(
+      expect.objectContaining({ l2: result.config.l2, learningRate: result.config.learningRate }),
+    );
     const head = await loadHead(result.head);
     const unseen = [
       ['someone stole my card', 'lost_card'],
@@ -98,5 +106,131 @@ describe('softmax head on sparse text features', () => {
       { headTypes: ['mlp'] },
     ).catch((e: unknown) => e);
     expect(err).toMatchObject({ code: 'invalid_training_input' });
+  });
+});
+
+/** Sparse rows of `k` labels: each row has a few columns of its label's block and a few shared noise columns. */
+function sparseProblem(options: { n: number; k: number; dim: number; seed: number }): SparseFitData {
+  const { n, k, dim } = options;
+  const rng = createRng(options.seed);
+  const block = Math.floor(dim / (k + 1));
+  const indptr = new Int32Array(n + 1);
+  const indices: number[] = [];
+  const values: number[] = [];
+  const y = new Int32Array(n);
+  for (let i = 0; i < n; i++) {
+    y[i] = i % k;
+    const cols = new Set<number>();
+    while (cols.size < 4) cols.add(y[i]! * block + Math.floor(rng() * block));
+    while (cols.size < 7) cols.add(k * block + Math.floor(rng() * (dim - k * block)));
+    // Some rows also carry a column of another label's block, so the problem is not separable.
+    if (rng() < 0.3) cols.add(((y[i]! + 1) % k) * block + Math.floor(rng() * block));
+    for (const c of [...cols].sort((a, b) => a - b)) {
+      indices.push(c);
+      values.push(0.5 + rng());
+    }
+    indptr[i + 1] = indices.length;
+  }
+  return {
+    n,
+    dim,
+    k,
+    indptr,
+    indices: Int32Array.from(indices),
+    values: Float32Array.from(values),
+    y,
+    w: new Float32Array(n).fill(1),
+  };
+}
+
+function dense(d: SparseFitData): Float32Array {
+  const x = new Float32Array(d.n * d.dim);
+  for (let i = 0; i < d.n; i++) {
+    for (let p = d.indptr[i]!; p < d.indptr[i + 1]!; p++) x[i * d.dim + d.indices[p]!] = d.values[p]!;
+  }
+  return x;
+}
+
+/** Mean cross-entropy + l2 * ||W||^2: the objective both fitters minimize. */
+function objective(d: SparseFitData, params: HeadParams, l2: number): number {
+  if (params.type !== 'softmax') throw new TypeError('softmax only');
+  const probs = predictSparse(params, d);
+  let loss = 0;
+  for (let i = 0; i < d.n; i++) loss -= Math.log(probs[i * d.k + d.y[i]!]!);
+  let norm = 0;
+  for (const w of params.w) norm += w * w;
+  return loss / d.n + l2 * norm;
+}
+
+describe('fitSparseSoftmax (AdaGrad on sparse rows)', () => {
+  it('reaches the objective L-BFGS reaches on the same rows densified', () => {
+    const data = sparseProblem({ n: 240, k: 4, dim: 60, seed: 3 });
+    const l2 = 1e-3;
+    const exact = fitSoftmax({ ...data, x: dense(data) }, undefined, {
+      l2,
+      maxIterations: 500,
+      patience: 40,
+      gradientTolerance: 1e-7,
+    });
+    const ada = fitSparseSoftmax(data, undefined, {
+      l2,
+      learningRate: 1.5,
+      maxEpochs: 60,
+      patience: 3,
+      seed: 1,
+    });
+    const best = objective(data, exact.params, l2);
+    const reached = objective(data, ada.params, l2);
+    expect(reached).toBeGreaterThanOrEqual(best - 1e-4);
+    expect(reached).toBeLessThan(best * 1.02);
+    const a = predictSparse(ada.params, data);
+    const b = predictSparse(exact.params, data);
+    let worst = 0;
+    for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i]! - b[i]!));
+    expect(worst).toBeLessThan(0.05);
+  });
+
+  it('applies the L2 penalty to columns a step does not touch: a stronger L2 gives smaller weights', () => {
+    const data = sparseProblem({ n: 200, k: 3, dim: 40, seed: 5 });
+    const norm = (l2: number) => {
+      const { params } = fitSparseSoftmax(data, undefined, {
+        l2,
+        learningRate: 1.5,
+        maxEpochs: 20,
+        patience: 3,
+        seed: 1,
+      });
+      if (params.type !== 'softmax') throw new TypeError('softmax only');
+      return params.w.reduce((s, w) => s + w * w, 0);
+    };
+    const weak = norm(1e-5);
+    const strong = norm(1e-2);
+    expect(strong).toBeLessThan(weak * 0.5);
+  });
+
+  it('continues from a warm start: one pass over rows it never saw lowers their loss', () => {
+    const all = sparseProblem({ n: 300, k: 3, dim: 80, seed: 9 });
+    const part = (from: number, to: number): SparseFitData => {
+      const offset = all.indptr[from]!;
+      return {
+        ...all,
+        n: to - from,
+        indptr: all.indptr.slice(from, to + 1).map((p) => p - offset),
+        indices: all.indices.slice(offset, all.indptr[to]!),
+        values: all.values.slice(offset, all.indptr[to]!),
+        y: all.y.slice(from, to),
+        w: all.w.slice(from, to),
+      };
+    };
+    const seen = part(0, 150);
+    const unseen = part(150, 300);
+    const opts = { l2: 1e-4, learningRate: 1.5, patience: 3, seed: 1 };
+    const first = fitSparseSoftmax(seen, unseen, { ...opts, maxEpochs: 5 });
+    const continued = fitSparseSoftmax(all, undefined, { ...opts, maxEpochs: 1, warmStart: first.state });
+    expect(first.state.params).toBe(first.params);
+    expect(objective(unseen, continued.params, 0)).toBeLessThan(objective(unseen, first.params, 0));
+    // It continued rather than restarted: one pass from zeros does worse on the rows the warm start had seen.
+    const cold = fitSparseSoftmax(all, undefined, { ...opts, maxEpochs: 1 });
+    expect(objective(seen, continued.params, 0)).toBeLessThan(objective(seen, cold.params, 0));
   });
 });
