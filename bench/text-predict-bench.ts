@@ -105,6 +105,7 @@ async function main(): Promise<void> {
         id: text.manifest.id,
         weightsSha256: text.manifest.weightsSha256,
         featureDim: text.featurizer.dim,
+        denseDim: text.featurizer.denseDim,
       }),
     });
     started = performance.now();
