@@ -27,7 +27,7 @@ async function startStack(env: Record<string, string>): Promise<{ url: string; l
   const child = spawn(process.execPath, [bin, 'start'], {
     // A quiet window longer than the test: `train --wait` (which does not wait for it) runs every training, so
     // an automatic retrain never races it and trains the same dataset a second time.
-    env: { ...process.env, PORT: '0', HEADSTART_RETRAIN_QUIET_SECONDS: '3600', ...env },
+    env: { ...process.env, PORT: '0', HEADSTART_RETRAIN_QUIET_SECONDS: '900', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   children.push(child);

@@ -246,9 +246,8 @@ describe.skipIf(!!browserSkipReason)('the dashboard in a browser', () => {
   it("shows a text project's texts as text, and classifies a typed text on Try it as the API does", async () => {
     await publishTextModel(store, 'intents', { backbone, text: await tinyTextBackbone() });
     await page.goto(`${server.url}/ui/p/intents/data`);
-    await page.waitForFunction(
-      "[...document.querySelectorAll('[data-text-src]')].every((e) => e.textContent !== '…')",
-    );
+    // The script marks each text it has filled in (a string predicate would need eval, which the page's CSP forbids).
+    await page.waitForSelector('[data-text-src]:not([data-loaded])', { state: 'detached' });
     const shown = await page.$$eval('blockquote.text-sample', (els) => els.map((e) => e.textContent));
     const texts = intentRows().map(([t]) => t);
     expect(shown.length).toBeGreaterThan(0);

@@ -243,6 +243,7 @@ async function loadTexts() {
     } catch (err) {
       el.textContent = `(could not read this text: ${err.message})`;
     }
+    el.dataset.loaded = '1';
   }
 }
 
