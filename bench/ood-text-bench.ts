@@ -21,7 +21,6 @@ import {
   TEXT_OUTLIER,
   textSketch,
 } from '../shared/outlier/index.js';
-import { parseCsv } from '../shared/text/csv.js';
 import { densify, type SparseFeature, stackFeatures } from '../shared/text/sentence-features.js';
 import {
   buildTextBackbone,
@@ -32,26 +31,16 @@ import { WINK_SOURCE_ID, winkVectors } from '../shared/text/wink-package.js';
 import { initTf } from '../shared/tf/tf-runtime.js';
 import { type Head, loadHead, trainHead } from '../shared/train/index.js';
 import { createRng } from '../shared/train/numerics.js';
+import { type Banking77Row, readBanking77 } from './banking77-rows.js';
 import { emit, percentile, repoRoot } from './bench-util.js';
 
 const args = process.argv.slice(2);
 const flag = (name: string) => args.includes(name);
 const arg = (name: string) => (args.includes(name) ? args[args.indexOf(name) + 1] : undefined);
-const datasetDir = join(repoRoot, '..', 'shared', 'datasets', 'banking77');
 const ROTATIONS = Number(arg('--rotations') ?? 5);
 const GROUP = 8;
 
-interface Row {
-  text: string;
-  label: string;
-}
-
-function readRows(file: string): Row[] {
-  const [header, ...rows] = parseCsv(readFileSync(join(datasetDir, file), 'utf8'));
-  const t = header!.indexOf('text');
-  const l = header!.indexOf('category');
-  return rows.filter((r) => r.length > 1).map((r) => ({ text: r[t]!, label: r[l]! }));
-}
+type Row = Banking77Row;
 
 /** What the detector reads of a feature: `keep` leading columns and `sketch` hashed ones (see outlier-sketch.ts). */
 interface Input {
@@ -225,8 +214,8 @@ const empty = (): Result => ({ auroc: [], fpr: [], readme: [], words: [], gibber
 
 async function main(): Promise<void> {
   await initTf();
-  const train = readRows('train.csv');
-  const test = readRows('test.csv');
+  const train = readBanking77('train.csv');
+  const test = readBanking77('test.csv');
   if (train.length === 0) {
     emit('ood_text_near_auroc_mean', null, 'ratio', { note: 'banking77 not found' });
     return;

@@ -12,11 +12,10 @@
  */
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { parseCsv } from '../shared/text/csv.js';
 import { densify, stackFeatures } from '../shared/text/sentence-features.js';
 import {
   buildTextBackbone,
@@ -28,23 +27,13 @@ import { WINK_SOURCE_ID, winkVectors } from '../shared/text/wink-package.js';
 import type { SourceWord } from '../shared/text/word-vector-source.js';
 import { initTf } from '../shared/tf/tf-runtime.js';
 import { computeMetrics, findLabelSuspects, loadHead, trainHead } from '../shared/train/index.js';
+import { type Banking77Row, readBanking77 } from './banking77-rows.js';
 import { emit, percentile, repoRoot } from './bench-util.js';
 
 const args = process.argv.slice(2);
-const datasetDir = join(repoRoot, '..', 'shared', 'datasets', 'banking77');
 const seeds = Number(args[args.indexOf('--seeds') + 1] ?? 3) || 3;
 
-interface Row {
-  text: string;
-  label: string;
-}
-
-function readRows(file: string): Row[] {
-  const [header, ...rows] = parseCsv(readFileSync(join(datasetDir, file), 'utf8'));
-  const t = header!.indexOf('text');
-  const l = header!.indexOf('category');
-  return rows.filter((r) => r.length > 1).map((r) => ({ text: r[t]!, label: r[l]! }));
-}
+type Row = Banking77Row;
 
 const sha = (s: string) => createHash('sha256').update(s).digest();
 
@@ -54,7 +43,7 @@ async function buildBackbone(): Promise<TextBackbone> {
   const started = performance.now();
   for await (const w of winkVectors(Math.max(...studied))) words.push(w);
   const rank = new Map(words.map((w) => [w.word, w.rank]));
-  const tokens = [...readRows('train.csv'), ...readRows('test.csv')].flatMap((r) =>
+  const tokens = [...readBanking77('train.csv'), ...readBanking77('test.csv')].flatMap((r) =>
     tokenize(r.text).filter((t) => t.word),
   );
   for (const size of studied) {
@@ -95,8 +84,8 @@ async function main() {
   await initTf({ backend: 'wasm' });
   const backbone = await buildBackbone();
   const { featurizer } = backbone;
-  const train = readRows('train.csv');
-  const test = readRows('test.csv');
+  const train = readBanking77('train.csv');
+  const test = readBanking77('test.csv');
   const labelNames = [...new Set(train.map((r) => r.label))].sort();
 
   let started = performance.now();

@@ -10,7 +10,7 @@
  * `--texts N` uploads only the first N training texts (default all).
  */
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -25,7 +25,6 @@ import { createFsStore } from '../shared/store/index.js';
 import {
   buildTextBackbone,
   DEFAULT_TEXT_VOCABULARY,
-  parseCsv,
   saveTextBackbone,
   WINK_SOURCE_ID,
   winkVectors,
@@ -33,6 +32,7 @@ import {
 import { initTf } from '../shared/tf/tf-runtime.js';
 import { buildTestBackbone } from '../test/support/publish-test-model.js';
 import { nextSequencer } from '../test/support/s3-events.js';
+import { readBanking77 } from './banking77-rows.js';
 import { emit, percentile, repoRoot } from './bench-util.js';
 
 const args = process.argv.slice(2);
@@ -40,22 +40,14 @@ const flag = (name: string, fallback: number) => {
   const i = args.indexOf(name);
   return i >= 0 ? Number(args[i + 1]) : fallback;
 };
-const datasetDir = join(repoRoot, '..', 'shared', 'datasets', 'banking77');
 const PROJECT = 'banking77';
 const SINGLE_RUNS = flag('--single-runs', 1000);
 const BATCH_RUNS = flag('--batch-runs', 50);
 
-function readRows(file: string): { text: string; label: string }[] {
-  const [header, ...rows] = parseCsv(readFileSync(join(datasetDir, file), 'utf8'));
-  const t = header!.indexOf('text');
-  const l = header!.indexOf('category');
-  return rows.filter((r) => r.length > 1).map((r) => ({ text: r[t]!, label: r[l]! }));
-}
-
 async function main(): Promise<void> {
   await initTf({ backend: 'wasm' });
-  const train = readRows('train.csv').slice(0, flag('--texts', Number.POSITIVE_INFINITY));
-  const test = readRows('test.csv');
+  const train = readBanking77('train.csv').slice(0, flag('--texts', Number.POSITIVE_INFINITY));
+  const test = readBanking77('test.csv');
   const home = mkdtempSync(join(tmpdir(), 'headstart-text-predict-bench-'));
   try {
     const store = createFsStore({ root: localStoreRoot(home) });
