@@ -1,7 +1,7 @@
 import { z } from 'zod';
-import { localSequencer } from '../dataset/sequencer.js';
+import { compareSequencers, localSequencer } from '../dataset/sequencer.js';
 import { layout } from '../layout/index.js';
-import { type ObjectStore, readJson } from '../store/index.js';
+import { type ObjectStore, PreconditionFailedError, readJson } from '../store/index.js';
 
 /**
  * Asking for a retrain is two steps: record the time of the latest request in the store
@@ -32,21 +32,68 @@ export interface RetrainRequester {
   flush(): Promise<string[]>;
 }
 
+const consumedSchema = z.object({ consumedSequence: z.string().optional() }).passthrough();
+
+/**
+ * The flags of a request not yet consumed that a new one must keep: an upload's request written while a person
+ * waits on `train` would otherwise turn their immediate (or forced) training back into one that waits out the
+ * quiet window.
+ */
+async function pendingFlags(
+  store: ObjectStore,
+  project: string,
+  body: Uint8Array,
+): Promise<Pick<RetrainRequest, 'force' | 'immediate'>> {
+  const parsed = retrainRequestSchema.safeParse(parseOr(body));
+  if (!parsed.success || (!parsed.data.force && !parsed.data.immediate)) return {};
+  const state = await readJson(store, layout.trainingState(project), consumedSchema);
+  const consumed = state?.consumedSequence;
+  if (consumed && compareSequencers(consumed, parsed.data.sequence) >= 0) return {};
+  return {
+    ...(parsed.data.force ? { force: true } : {}),
+    ...(parsed.data.immediate ? { immediate: true } : {}),
+  };
+}
+
+function parseOr(body: Uint8Array): unknown {
+  try {
+    return JSON.parse(new TextDecoder().decode(body));
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Records a retrain request: the latest time and sequence, keeping the `force` and `immediate` of a request
+ * still pending. A compare-and-swap on the request's ETag, so a flag written meanwhile is never lost.
+ */
 export async function writeRetrainRequest(
   store: ObjectStore,
   project: string,
   options: { now?: Date; force?: boolean; immediate?: boolean } = {},
 ): Promise<RetrainRequest> {
-  const now = options.now ?? new Date();
-  const req: RetrainRequest = {
-    project,
-    requestedAt: now.toISOString(),
-    sequence: localSequencer(now.getTime()),
-    ...(options.force ? { force: true } : {}),
-    ...(options.immediate ? { immediate: true } : {}),
-  };
-  await store.put(layout.trainingRequest(project), JSON.stringify(req), { contentType: 'application/json' });
-  return req;
+  const key = layout.trainingRequest(project);
+  for (let attempt = 0; ; attempt++) {
+    const now = options.now ?? new Date();
+    const found = await store.get(key);
+    const kept = found ? await pendingFlags(store, project, found.body) : {};
+    const req: RetrainRequest = {
+      project,
+      requestedAt: now.toISOString(),
+      sequence: localSequencer(now.getTime()),
+      ...(options.force || kept.force ? { force: true } : {}),
+      ...(options.immediate || kept.immediate ? { immediate: true } : {}),
+    };
+    try {
+      await store.put(key, JSON.stringify(req), {
+        contentType: 'application/json',
+        ...(found ? { ifMatch: found.etag } : { ifNoneMatch: '*' as const }),
+      });
+      return req;
+    } catch (err) {
+      if (!(err instanceof PreconditionFailedError) || attempt >= 4) throw err;
+    }
+  }
 }
 
 export async function readRetrainRequest(
