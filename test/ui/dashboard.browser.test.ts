@@ -233,7 +233,7 @@ describe.skipIf(!!browserSkipReason)('the dashboard in a browser', () => {
     await page.goto(`${server.url}/ui/p/${PROJECT}/try`);
     await page.click('#webcam-start');
     await page.waitForSelector('#webcam-capture', { state: 'visible' });
-    await page.waitForFunction("document.getElementById('webcam-video').videoWidth > 0");
+    await page.waitForSelector('#webcam-video[data-ready="1"]');
     await page.click('#webcam-capture');
     await page.waitForSelector('#try-result[data-done="1"]');
     const current = (await readPointer(store, PROJECT))!.pointer.version;

@@ -262,6 +262,13 @@ async function startWebcam(zone) {
     return;
   }
   video.hidden = false;
+  // Marked once frames have a size, for whoever waits on the camera (a test; a page cannot eval a predicate).
+  const ready = () => {
+    if (video.videoWidth > 0) video.dataset.ready = '1';
+  };
+  video.addEventListener('loadedmetadata', ready);
+  video.addEventListener('resize', ready);
+  ready();
   const capture = document.getElementById('webcam-capture');
   capture.hidden = false;
   capture.onclick = () => {
