@@ -66,7 +66,8 @@ async function main(config: ExtractWorkerConfig): Promise<void> {
       if (written.length) post({ type: 'retrain-requested', projects: written });
     },
   });
-  await textBackbone().catch((err: Error) =>
+  // Only published here; its table is loaded by the first text upload, so a photo-only stack never holds it.
+  await ensureTextBackbone(store, { log: workerLog }).catch((err: Error) =>
     workerLog(`the text backbone could not be built (a text upload tries again): ${err.message}`),
   );
   runPasses({
