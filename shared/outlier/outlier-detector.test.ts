@@ -188,6 +188,38 @@ describe('degenerate input', () => {
     expect(Number.isNaN(auroc([Number.NaN, 1, 1], [2, Number.NaN]))).toBe(false);
   });
 
+  // Methods with a residual part are left out: with every direction kept, their residual is rounding noise.
+  it.each(['knn', 'mahalanobis', 'relative-mahalanobis'] as const)(
+    'with %s scores wide features (subspace iteration) as it scores their narrow form (exact basis)',
+    (method) => {
+      // The blobs padded with 200 zero columns: past 160 features the basis comes from subspace iteration, which
+      // must find the same 40 directions the exact decomposition of the 40 columns does.
+      const wide = 240;
+      const pad = (rows: Float32Array, n: number) => {
+        const out = new Float32Array(n * wide);
+        for (let i = 0; i < n; i++) out.set(rows.subarray(i * blobs.dim, (i + 1) * blobs.dim), i * wide);
+        return out;
+      };
+      const fitWith = (features: Float32Array, dim: number) =>
+        fitOutlierDetector({
+          features,
+          dim,
+          labels: train.map((r) => blobs.labels[r]!),
+          method,
+          components: 48,
+        });
+      const narrow = fitWith(pick(train), blobs.dim);
+      const broad = fitWith(pad(pick(train), train.length), wide);
+      expect(broad.params.k).toBe(narrow.params.k);
+      const queries = [...validation, ...heldOut];
+      const a = narrow.score(pick(queries), queries.length);
+      const b = broad.score(pad(pick(queries), queries.length), queries.length);
+      a.forEach((v, i) => {
+        expect(b[i]!).toBeCloseTo(v, 2);
+      });
+    },
+  );
+
   it('fits features of lower rank than its components (few photos, few directions) with finite scores', () => {
     // 16 features of 20 photos in 3 labels, spanning fewer directions than the 16 components asked for: the
     // directions the photos do not span are dropped instead of whitened into NaN.

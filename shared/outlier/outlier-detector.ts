@@ -302,13 +302,12 @@ function similarities(
   k: number,
   each: (i: number, sims: Float32Array) => void,
 ): void {
-  const all = tf.tensor2d(neighbours, [rows, k]);
+  // Transposed once here: tfjs-wasm's matMul with a transpose flag takes a slow path (4x here).
+  const all = tf.tidy(() => tf.transpose(tf.tensor2d(neighbours, [rows, k])));
   try {
     for (let at = 0; at < n; at += SIMILARITY_CHUNK) {
       const m = Math.min(SIMILARITY_CHUNK, n - at);
-      const product = tf.tidy(() =>
-        tf.matMul(tf.tensor2d(q.subarray(at * k, (at + m) * k), [m, k]), all, false, true),
-      );
+      const product = tf.tidy(() => tf.matMul(tf.tensor2d(q.subarray(at * k, (at + m) * k), [m, k]), all));
       const sims = product.dataSync() as Float32Array;
       product.dispose();
       for (let i = 0; i < m; i++) each(at + i, sims.subarray(i * rows, (i + 1) * rows));
@@ -362,7 +361,7 @@ function project(z: Float32Array, n: number, dim: number, basis: Float32Array, k
   // The product leaves tidy as a tensor: tidy walks a returned typed array element by element (seconds for
   // thousands of rows).
   const product = tf.tidy(() =>
-    tf.matMul(tf.tensor2d(z, [n, dim]), tf.tensor2d(basis, [k, dim]), false, true),
+    tf.matMul(tf.tensor2d(z, [n, dim]), tf.transpose(tf.tensor2d(basis, [k, dim]))),
   );
   const out = product.dataSync() as Float32Array;
   product.dispose();
@@ -386,17 +385,20 @@ function principalBasis(
   seed: number,
 ): { basis: Float32Array; k: number } {
   const l = Math.min(k + 10, n, dim);
+  if (dim <= EXACT_BASIS_MAX_DIM) return exactBasis(z, n, dim, k);
   const rng = createRng(seed);
   const omega = new Float32Array(dim * l);
   for (let i = 0; i < omega.length; i++) omega[i] = rng() - 0.5;
   let kept = 0;
   const basis = tf.tidy(() => {
     const Z = tf.tensor2d(z, [n, dim]);
+    // Explicit transposes: tfjs-wasm's matMul with a transpose flag takes a path about 10x slower.
+    const Zt = tf.transpose(Z);
     let y = orthonormalize(tf.matMul(Z, tf.tensor2d(omega, [dim, l])));
-    for (let it = 0; it < 2; it++) y = orthonormalize(tf.matMul(Z, tf.matMul(Z, y, true, false)));
+    for (let it = 0; it < 2; it++) y = orthonormalize(tf.matMul(Z, tf.matMul(Zt, y)));
     const r = y.shape[1];
-    const b = tf.matMul(y, Z, true, false); // r x dim
-    const gram = Float64Array.from(tf.matMul(b, b, false, true).dataSync());
+    const b = tf.transpose(tf.matMul(Zt, y)); // r x dim
+    const gram = Float64Array.from(tf.matMul(b, tf.transpose(b)).dataSync());
     const { values, vectors } = symmetricEigen(gram, r);
     kept = Math.min(k, rankOf(values));
     // Right singular vectors: v_j = b^T u_j / sigma_j.
@@ -412,6 +414,25 @@ function principalBasis(
   if (kept === 0)
     throw new OutlierError('outlier_fit_input', 'the features do not vary: no direction to fit');
   return { basis: out, k: kept };
+}
+
+/**
+ * Up to this many features, the basis comes from the dim x dim covariance's eigen-decomposition: one product and
+ * one small Jacobi, where subspace iteration would take six products and eight decompositions nearly as large.
+ */
+const EXACT_BASIS_MAX_DIM = 160;
+
+function exactBasis(z: Float32Array, n: number, dim: number, k: number): { basis: Float32Array; k: number } {
+  const gram = tf.tidy(() => {
+    const Z = tf.tensor2d(z, [n, dim]);
+    return tf.matMul(tf.transpose(Z), Z);
+  });
+  const { values, vectors } = symmetricEigen(Float64Array.from(gram.dataSync()), dim);
+  gram.dispose();
+  const kept = Math.min(k, rankOf(values));
+  if (kept === 0)
+    throw new OutlierError('outlier_fit_input', 'the features do not vary: no direction to fit');
+  return { basis: Float32Array.from(vectors.subarray(0, kept * dim)), k: kept };
 }
 
 /** How many of the descending eigenvalues are above rounding. */
@@ -431,7 +452,7 @@ function orthonormalize(y: tf.Tensor2D): tf.Tensor2D {
   let q = y;
   for (let pass = 0; pass < 2; pass++) {
     const l = q.shape[1];
-    const g = Float64Array.from(tf.matMul(q, q, true, false).dataSync());
+    const g = Float64Array.from(tf.matMul(tf.transpose(q), q).dataSync());
     const { values, vectors } = symmetricEigen(g, l);
     const r = Math.max(1, rankOf(values));
     const m = new Float32Array(l * r);
