@@ -1,6 +1,6 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -117,6 +117,30 @@ describe('FS store', () => {
     await store.put('seed', 'x');
     await writeFile(path.join(root, 'objects', 'foreign.jpg'), 'not a store object');
     await expect(store.get('foreign.jpg')).rejects.toBeInstanceOf(CorruptObjectError);
+  });
+
+  it('returns the exact bytes of objects just below, at and above the size of its first read', async () => {
+    const store = createFsStore({ root: await freshRoot() });
+    for (const size of [0, 1, 64 * 1024 - 300, 64 * 1024 - 1, 64 * 1024, 64 * 1024 + 1, 200_000]) {
+      const body = new Uint8Array(size).map((_, i) => (i * 31 + size) % 251);
+      await store.put(`sized/${size}`, body, { metadata: { size: String(size) } });
+      const got = await store.get(`sized/${size}`);
+      expect(got?.body.length).toBe(size);
+      expect(Buffer.from(got!.body).equals(Buffer.from(body))).toBe(true);
+      expect(got?.metadata).toEqual({ size: String(size) });
+    }
+  });
+
+  it('reports an object file cut short on disk as corrupt, small or large', async () => {
+    const root = await freshRoot();
+    const store = createFsStore({ root });
+    for (const size of [100, 100_000]) {
+      await store.put(`cut/${size}`, new Uint8Array(size).fill(7));
+      const file = path.join(root, 'objects', 'cut', String(size));
+      const whole = await readFile(file);
+      await writeFile(file, whole.subarray(0, whole.length - 10));
+      await expect(store.get(`cut/${size}`)).rejects.toBeInstanceOf(CorruptObjectError);
+    }
   });
 
   it('describes itself with a file URL of its root', async () => {
