@@ -1,4 +1,5 @@
-// npm run bench:ood:text [-- --skip-head] [--rotations N]: how well each outlier detector input and method tells
+// npm run bench:ood:text [-- --skip-head] [--rotations N] [--per-intent N]: how well each outlier detector (the
+// head's own probabilities, `msp`, and each fitted input and method) tells
 // texts of banking77 intents never trained on from texts of the trained ones (../shared/datasets/banking77: fit
 // on 69 intents, the test texts of the 8 held out are out-of-distribution), rotating the held-out group; far-off
 // checks on English sentences that are not about banking (README files of the packages in node_modules), on
@@ -11,6 +12,8 @@ import {
   acceptedRate,
   auroc,
   calibrateOutlierDetector,
+  calibrateSoftmaxForTraining,
+  createSoftmaxOutlierDetector,
   encodeOutlierDetector,
   fitOutlierDetector,
   fprAt95Tpr,
@@ -18,6 +21,7 @@ import {
   type SketchSpec,
   sketchedDim,
   sketchSparseRows,
+  softmaxScores,
   TEXT_OUTLIER,
   textSketch,
 } from '../shared/outlier/index.js';
@@ -90,10 +94,16 @@ const ALL_CANDIDATES: Candidate[] = [
   candidate('dense+s256', 'knn', 64),
   candidate('dense+s256', 'combined', 64),
 ];
-const CHOSEN = `${TEXT_OUTLIER.sketch > 0 ? `dense+s${TEXT_OUTLIER.sketch}` : 'dense'}.${TEXT_OUTLIER.method}-k${TEXT_OUTLIER.components}`;
+/** The best fitted detector (what text versions used before the head's own probabilities won). */
+const FITTED = `${TEXT_OUTLIER.sketch > 0 ? `dense+s${TEXT_OUTLIER.sketch}` : 'dense'}.${TEXT_OUTLIER.method}-k${TEXT_OUTLIER.components}`;
+const WITH_HEAD = !flag('--skip-head');
+/** What the pipeline stores for a text version: `msp` (needs the head; `--skip-head` reports the fitted one). */
+const CHOSEN = WITH_HEAD ? 'msp' : FITTED;
+/** `--per-intent N`: fit on at most N training texts per intent (the small-data case). */
+const PER_INTENT = Number(arg('--per-intent') ?? Number.POSITIVE_INFINITY);
 /** `--only a,b`: just those candidates (and the chosen one), for a quicker run. */
 const only = arg('--only')?.split(',');
-const CANDIDATES = ALL_CANDIDATES.filter((c) => !only || only.includes(c.name) || c.name === CHOSEN);
+const CANDIDATES = ALL_CANDIDATES.filter((c) => !only || only.includes(c.name) || c.name === FITTED);
 
 /**
  * English sentences that are not about banking: the README files of the packages installed in node_modules,
@@ -196,13 +206,6 @@ function predictChunks(head: Head, features: readonly SparseFeature[], dim: numb
   return out;
 }
 
-function msp(probs: Float32Array, k: number): Float32Array {
-  return Float32Array.from(
-    { length: probs.length / k },
-    (_, i) => -Math.max(...probs.subarray(i * k, i * k + k)),
-  );
-}
-
 interface Result {
   auroc: number[];
   fpr: number[];
@@ -240,7 +243,6 @@ async function main(): Promise<void> {
   };
   const intents = [...new Set(train.map((r) => r.label))].sort();
   const results = new Map<string, Result>();
-  const withHead = !flag('--skip-head');
   const sketchOf = (fs: readonly SparseFeature[], spec: SketchSpec) =>
     sketchSparseRows(stackFeatures(fs), spec);
   const timing = { head: [] as number[], calibrate: [] as number[] };
@@ -251,7 +253,13 @@ async function main(): Promise<void> {
       Array.from({ length: GROUP }, (_, j) => intents[(r + j * ROTATIONS) % intents.length]!),
     );
     const kept = intents.filter((l) => !held.has(l));
-    const fit = train.flatMap((row, i) => (held.has(row.label) ? [] : [i]));
+    const perIntent = new Map<string, number>();
+    const fit = train.flatMap((row, i) => {
+      if (held.has(row.label)) return [];
+      const seen = perIntent.get(row.label) ?? 0;
+      perIntent.set(row.label, seen + 1);
+      return seen < PER_INTENT ? [i] : [];
+    });
     const inRows = test.flatMap((row, i) => (held.has(row.label) ? [] : [i]));
     const outRows = test.flatMap((row, i) => (held.has(row.label) ? [i] : []));
     const labels = fit.map((i) => kept.indexOf(train[i]!.label));
@@ -288,7 +296,7 @@ async function main(): Promise<void> {
         const s = (v: Float32Array) => d.score(v, v.length / dim);
         groups[c.name] = [s(x.in), s(x.out), s(x.readme), s(x.words), s(x.gibberish)];
       }
-      if (input.name === CHOSEN.split('.')[0]) {
+      if (CHOSEN === FITTED && input.name === FITTED.split('.')[0]) {
         // The pipeline's calibration on a validation share of the fit rows, then its accepted rate on the test texts.
         const positions = fit.map((_, j) => j);
         const t0 = performance.now();
@@ -306,7 +314,7 @@ async function main(): Promise<void> {
         accepted.push(acceptedRate(d.score(x.in, inRows.length), d.threshold!));
       }
     }
-    if (withHead) {
+    if (WITH_HEAD) {
       const ids = fit.map((i) => sha(`${i}:${train[i]!.text}`));
       const t0 = performance.now();
       const trained = await trainHead(
@@ -323,7 +331,7 @@ async function main(): Promise<void> {
       timing.head.push(performance.now() - t0);
       const head = await loadHead(trained.head);
       const k = kept.length;
-      const m = (fs: readonly SparseFeature[]) => msp(predictChunks(head, fs, featurizer.dim), k);
+      const m = (fs: readonly SparseFeature[]) => softmaxScores(predictChunks(head, fs, featurizer.dim), k);
       groups.msp = [
         m(inRows.map((i) => testF[i]!)),
         m(outRows.map((i) => testF[i]!)),
@@ -331,6 +339,15 @@ async function main(): Promise<void> {
         m(farF.words),
         m(farF.gibberish),
       ];
+      // The pipeline's calibration: the split head's validation texts, then the served (refit) head's scores.
+      const t1 = performance.now();
+      const cal = calibrateSoftmaxForTraining({
+        validation: trained.validationPredictions,
+        labels: k,
+        inputDim: featurizer.dim,
+      });
+      timing.calibrate.push(performance.now() - t1);
+      accepted.push(acceptedRate(groups.msp[0]!, cal.detector!.threshold!));
       head.dispose();
     }
     for (const [name, [a, b, fr, fw, fg]] of Object.entries(groups)) {
@@ -378,24 +395,29 @@ async function costs(input: {
   const spec = textSketch({ inputDim: featurizer.dim, denseDim: featurizer.denseDim });
   const dim = sketchedDim(spec);
   const positions = input.labels.map((_, j) => j);
-  const detector = calibrateOutlierDetector({
-    features: sketchSparseRows(stackFeatures(input.trainF), spec),
-    dim,
-    labels: input.labels,
-    trainRows: positions.filter((j) => j % 5 !== 0),
-    validationRows: positions.filter((j) => j % 5 === 0),
-    method: TEXT_OUTLIER.method,
-    components: TEXT_OUTLIER.components,
-    sketch: spec,
-  }).detector!;
+  const labels = new Set(input.labels).size;
+  const detector =
+    CHOSEN === 'msp'
+      ? createSoftmaxOutlierDetector({ method: 'msp', dim: featurizer.dim, labels, threshold: 0.5 })
+      : calibrateOutlierDetector({
+          features: sketchSparseRows(stackFeatures(input.trainF), spec),
+          dim,
+          labels: input.labels,
+          trainRows: positions.filter((j) => j % 5 !== 0),
+          validationRows: positions.filter((j) => j % 5 === 0),
+          method: TEXT_OUTLIER.method,
+          components: TEXT_OUTLIER.components,
+          sketch: spec,
+        }).detector!;
   const rows = input.test.slice(0, 300).map((r) => densify(featurizer.featurize(r.text)));
+  const uniform = new Float32Array(labels).fill(1 / labels);
   const scoreMs: number[] = [];
   const featurizeMs: number[] = [];
   for (const [i, row] of rows.entries()) {
     const t0 = performance.now();
     featurizer.featurize(input.test[i]!.text);
     const t1 = performance.now();
-    detector.score(row, 1);
+    detector.score(row, 1, uniform);
     scoreMs.push(performance.now() - t1);
     featurizeMs.push(t1 - t0);
   }

@@ -124,7 +124,7 @@ export const PredictJsonSchema = z
   })
   .openapi('PredictJson', {
     description:
-      'Exactly one of `image` (an image project), `text` or `texts` (a text project). A text project answers `unknown` and `outlierScore` as an image project does (text versions have a detector on the pooled word vectors; null for one trained without).',
+      'Exactly one of `image` (an image project), `text` or `texts` (a text project). A text project answers `unknown` and `outlierScore` as an image project does (for a text version `outlierScore` is 1 minus the top label score, calibrated at training; null for one trained without a detector).',
   });
 export const PredictFormSchema = z.object({ image: filePart }).openapi('PredictForm');
 export const BatchJsonSchema = z

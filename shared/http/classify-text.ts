@@ -68,8 +68,9 @@ function classifyTexts(lease: ModelLease, texts: readonly string[]): TextClassif
   for (const [i, t] of texts.entries()) densify(text.featurizer.featurize(t), rows, i * dim);
   const t1 = performance.now();
   const probs = lease.head.predict(rows, texts.length);
-  // The detector reads the same dense rows (its stored sketch narrows them first, see shared/outlier).
-  const outlierScores = lease.outlier ? lease.outlier.score(rows, texts.length) : null;
+  // The detector scores the head's probabilities (or, for versions trained before, the same dense rows,
+  // narrowed by its stored sketch: see shared/outlier).
+  const outlierScores = lease.outlier ? lease.outlier.score(rows, texts.length, probs) : null;
   const timings = { decode: 0, backbone: t1 - t0, head: performance.now() - t1 };
   return { probs, outlierScores, flip: false, timings };
 }

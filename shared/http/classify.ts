@@ -103,7 +103,7 @@ async function run(lease: ModelLease, backbone: Backbone, pixels: Uint8Array[], 
   const raw = head.predict(flat, features.length);
   const probs = flip ? averagePairs(raw, head.labels.length) : raw;
   // A flipped photo's score is the mean of its two views', as its probabilities are.
-  const scores = lease.outlier ? lease.outlier.score(flat, features.length) : null;
+  const scores = lease.outlier ? lease.outlier.score(flat, features.length, raw) : null;
   const outlierScores = scores && flip ? averagePairs(scores, 1) : scores;
   return { probs, outlierScores, backbone: t1 - t0, head: performance.now() - t1 };
 }

@@ -570,8 +570,9 @@ class ProjectModelCache implements ModelCache {
     }
     try {
       // One prediction now sets up the head's kernels off the request path, and proves the head can predict.
-      head.predict(new Float32Array(manifest.backbone.featureDim), 1);
-      outlier?.score(new Float32Array(manifest.backbone.featureDim), 1);
+      const probe = new Float32Array(manifest.backbone.featureDim);
+      const probs = head.predict(probe, 1);
+      outlier?.score(probe, 1, probs);
     } catch (err) {
       head.dispose();
       throw refuse(

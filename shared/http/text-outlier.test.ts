@@ -4,7 +4,6 @@ import { overwriteVersionFile } from '../../test/support/publish-test-model.js';
 import { generatedIntentRows, publishTextModel, tinyTextBackbone } from '../../test/support/text-project.js';
 import { layout } from '../layout/index.js';
 import { readPointer, readVersion, VERSION_FILES } from '../models/index.js';
-import { TEXT_OUTLIER } from '../outlier/index.js';
 import type { ObjectStore } from '../store/index.js';
 import { tf } from '../tf/tf-runtime.js';
 import { createApp } from './app.js';
@@ -64,12 +63,11 @@ async function predict(app: ReturnType<typeof appOn>, project: string, text: str
 }
 
 describe('a text version with an outlier detector', () => {
-  it("records the detector's method, input, threshold, accepted rate and held-out AUROC in evaluation.json", () => {
+  it("records the detector's method, input, threshold and accepted rate in evaluation.json", () => {
     expect(evaluationOutlier).toMatchObject({
-      method: TEXT_OUTLIER.method,
+      method: 'msp',
       threshold: expect.any(Number),
-      input: expect.stringMatching(/^the first 4 columns/),
-      heldOutAuroc: { mean: expect.any(Number) },
+      input: expect.stringMatching(/probabilities/),
     });
     expect(evaluationOutlier.validationPhotos as number).toBeGreaterThanOrEqual(10);
     // The threshold is the validation texts' 95th percentile: at least 95% of them, and not all by much more.
@@ -85,6 +83,14 @@ describe('a text version with an outlier detector', () => {
     const known = bodies.filter((b) => b.unknown === false).length;
     expect(known / bodies.length).toBeGreaterThanOrEqual(0.9);
     for (const b of bodies) expect(b.outlierScore).toEqual(expect.any(Number));
+  });
+
+  it("answers the head's doubt as the outlier score: 1 minus the top label's score", async () => {
+    const app = appOn(store);
+    for (const text of [generatedIntentRows()[3]![0], ...OFF_TOPIC]) {
+      const b = await predict(app, 'calibrated', text);
+      expect(b.outlierScore!).toBeCloseTo(1 - b.predictions[0]!.score, 5);
+    }
   });
 
   it('scores gibberish and off-topic English above its threshold, labels still given', async () => {

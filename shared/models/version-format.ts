@@ -388,7 +388,7 @@ function onPooledOutput(detector: OutlierDetector, top: FineTunedTop): OutlierDe
     inputDim: top.inputDim,
     threshold: detector.threshold,
     params: detector.params,
-    score: (features, n) => detector.score(top.pooled(features, n), n),
+    score: (features, n, probs) => detector.score(top.pooled(features, n), n, probs),
     withThreshold: (t) => onPooledOutput(detector.withThreshold(t), top),
   };
 }

@@ -8,6 +8,7 @@ export {
   type CalibrationReport,
   calibrateForTraining,
   calibrateOutlierDetector,
+  calibrateSoftmaxForTraining,
   calibrateTextForTraining,
   fprAt95Tpr,
   MIN_CALIBRATION_PHOTOS,
@@ -16,7 +17,9 @@ export {
   createOutlierDetector,
   DEFAULT_OUTLIER_COMPONENTS,
   DEFAULT_OUTLIER_METHOD,
+  type DetectorMethod,
   type FitOutlierInput,
+  type FittedOutlierDetector,
   fitOutlierDetector,
   OUTLIER_METHODS,
   type OutlierDetector,
@@ -35,3 +38,8 @@ export {
   TEXT_OUTLIER,
   textSketch,
 } from './outlier-sketch.js';
+export {
+  createSoftmaxOutlierDetector,
+  type SoftmaxOutlierParams,
+  softmaxScores,
+} from './softmax-outlier.js';

@@ -1,5 +1,7 @@
 import {
   createOutlierDetector,
+  type DetectorMethod,
+  type FittedOutlierDetector,
   fitOutlierDetector,
   type OutlierDetector,
   type OutlierMethod,
@@ -14,6 +16,7 @@ import {
   TEXT_OUTLIER,
   textSketch,
 } from './outlier-sketch.js';
+import { createSoftmaxOutlierDetector, softmaxScores } from './softmax-outlier.js';
 
 /** Rank statistics of outlier scores (higher = more unusual) and the threshold that accepts a share of photos. */
 
@@ -91,16 +94,20 @@ export interface CalibrationInput {
 /** What evaluation.json records of the detector. */
 export type CalibrationReport =
   | {
-      method: OutlierMethod;
+      method: DetectorMethod;
       threshold: number;
       /** Share of validation photos the threshold accepts (scored by a detector fitted without them). */
       acceptedRate: number;
       validationPhotos: number;
-      components: number;
-      /** What the detector reads of a text version's feature (absent: the whole feature, as the head sees it). */
+      /** Principal components (fitted methods). */
+      components?: number;
+      /** What the detector reads (absent: the whole feature, as the head sees it). */
       input?: string;
-      /** Leave-one-label-out on the training data: AUROC of telling a label never fitted from the validation photos. */
-      heldOutAuroc: { mean: number | null; perLabel: { label: string; auroc: number }[] };
+      /**
+       * Fitted methods: leave-one-label-out on the training data, the AUROC of telling a label never fitted from
+       * the validation photos. `msp` has none: it would take a head trained without each label.
+       */
+      heldOutAuroc?: { mean: number | null; perLabel: { label: string; auroc: number }[] };
       seconds: number;
     }
   | { method: null; reason: string };
@@ -131,7 +138,7 @@ export function calibrateOutlierDetector(input: CalibrationInput): Calibration {
       validationScores: null,
     };
   }
-  let fitted: OutlierDetector;
+  let fitted: FittedOutlierDetector;
   try {
     fitted = fitOn(input, input.trainRows);
   } catch (err) {
@@ -163,11 +170,11 @@ export function calibrateOutlierDetector(input: CalibrationInput): Calibration {
   return {
     detector,
     report: {
-      method: detector.method,
+      method: calibrated.method,
       threshold,
       acceptedRate: acceptedRate(validationScores, threshold),
       validationPhotos: validationRows.length,
-      components: detector.params.k,
+      components: calibrated.params.k,
       ...(input.sketch ? { input: describeSketch(input.sketch) } : {}),
       heldOutAuroc: heldOut(input),
       seconds: (performance.now() - started) / 1000,
@@ -229,7 +236,7 @@ function heldOut(input: CalibrationInput): {
   return { mean, perLabel };
 }
 
-function fitOn(input: CalibrationInput, rows: readonly number[]): OutlierDetector {
+function fitOn(input: CalibrationInput, rows: readonly number[]): FittedOutlierDetector {
   const inDim = input.pool ? input.pool[0] * input.pool[1] * input.pool[2] : input.dim;
   const raw = rowsOf(input, rows);
   const features = input.pool ? poolRows(raw, rows.length, input.pool) : raw;
@@ -322,4 +329,53 @@ export function calibrateTextForTraining(input: {
     sketch,
     noun: 'texts',
   });
+}
+
+/**
+ * A text version's calibration: the head's own doubt (`msp`, shared/outlier/softmax-outlier.ts), its threshold
+ * set on the validation texts' probabilities as the chosen configuration gave them before the refit (so a text
+ * the head never saw sets it), accepting ACCEPT_RATE of them.
+ */
+export function calibrateSoftmaxForTraining(input: {
+  /** The split head's validation predictions: ids and ids x labels probabilities. */
+  validation: { ids: readonly string[]; probs: Float32Array } | undefined;
+  labels: number;
+  /** Width of the feature rows the head takes. */
+  inputDim: number;
+}): Calibration & { scoreOf: (id: string) => number | null } {
+  const started = performance.now();
+  const n = input.validation?.ids.length ?? 0;
+  if (!input.validation || n < MIN_CALIBRATION_PHOTOS) {
+    return {
+      detector: null,
+      report: {
+        method: null,
+        reason: `${n} validation texts are fewer than the ${MIN_CALIBRATION_PHOTOS} a threshold needs; predictions answer unknown: null`,
+      },
+      validationScores: null,
+      scoreOf: () => null,
+    };
+  }
+  const validationScores = softmaxScores(input.validation.probs, input.labels);
+  const threshold = acceptingThreshold(validationScores, ACCEPT_RATE);
+  const detector = createSoftmaxOutlierDetector({
+    method: 'msp',
+    dim: input.inputDim,
+    labels: input.labels,
+    threshold,
+  });
+  const scores = new Map(input.validation.ids.map((id, i) => [id, validationScores[i]!]));
+  return {
+    detector,
+    report: {
+      method: 'msp',
+      threshold,
+      acceptedRate: acceptedRate(validationScores, threshold),
+      validationPhotos: n,
+      input: "the head's class probabilities: 1 minus the top one",
+      seconds: (performance.now() - started) / 1000,
+    },
+    validationScores,
+    scoreOf: (id) => scores.get(id) ?? null,
+  };
 }

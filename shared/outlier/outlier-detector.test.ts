@@ -11,6 +11,7 @@ import {
   fitOutlierDetector,
   OUTLIER_METHODS,
   OutlierError,
+  type OutlierParams,
   sketchDenseRows,
   sketchSparseRows,
 } from './index.js';
@@ -128,8 +129,8 @@ describe('calibration', () => {
     expect(accepted).toBeGreaterThanOrEqual(0.95);
     expect(accepted).toBeLessThan(1);
     expect(report.acceptedRate).toBeCloseTo(accepted, 6);
-    expect(report.heldOutAuroc.perLabel).toHaveLength(2);
-    expect(report.heldOutAuroc.mean!).toBeGreaterThan(0.9);
+    expect(report.heldOutAuroc!.perLabel).toHaveLength(2);
+    expect(report.heldOutAuroc!.mean!).toBeGreaterThan(0.9);
   });
 
   it('stores no detector, and says why, with fewer than 10 validation photos', () => {
@@ -240,7 +241,7 @@ describe('degenerate input', () => {
       components: 16,
     });
     expect(detector).not.toBeNull();
-    expect(detector!.params.k).toBeLessThan(16);
+    expect((detector!.params as OutlierParams).k).toBeLessThan(16);
     expect(validationScores!.every(Number.isFinite)).toBe(true);
     expect(report).toMatchObject({ method: 'mahalanobis+residual', acceptedRate: expect.any(Number) });
   });
@@ -315,7 +316,7 @@ describe('the text sketch', () => {
     expect(detector!.inputDim).toBe(inputDim);
     const { json, weights } = encodeOutlierDetector(detector!);
     const back = decodeOutlierDetector(new TextEncoder().encode(json), weights);
-    expect(back.params.sketch).toEqual(detector!.params.sketch);
+    expect((back.params as OutlierParams).sketch).toEqual((detector!.params as OutlierParams).sketch);
     const probe = densified(sparseRows(5, 1));
     expect(Array.from(back.score(probe, 5))).toEqual(Array.from(detector!.score(probe, 5)));
     expect(() => back.score(new Float32Array(6), 1)).toThrow(OutlierError);

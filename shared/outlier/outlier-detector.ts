@@ -3,6 +3,7 @@ import { createRng } from '../train/numerics.js';
 import { OutlierError } from './outlier-errors.js';
 import { type SketchSpec, sketchDenseRows, sketchedDim } from './outlier-sketch.js';
 import { cholesky, invertLower, symmetricEigen } from './small-linalg.js';
+import type { SoftmaxOutlierParams } from './softmax-outlier.js';
 
 /**
  * How unusual a feature vector is for the training set, higher meaning more unusual:
@@ -30,17 +31,30 @@ export const OUTLIER_METHODS: readonly OutlierMethod[] = [
   'combined',
 ];
 
+/** Every method a stored detector may use: the fitted ones, and `msp`, the head's own probabilities. */
+export type DetectorMethod = OutlierMethod | 'msp';
+
 export interface OutlierDetector {
-  readonly method: OutlierMethod;
+  readonly method: DetectorMethod;
   /** Values per input row (before any pooling). */
   readonly inputDim: number;
   /** Scores above it are unknown; null until calibrated. */
   readonly threshold: number | null;
-  /** One score per row of n * inputDim row-major features. */
-  score(features: Float32Array, n: number): Float32Array;
+  /**
+   * One score per row of n * inputDim row-major features. `probs` (n x labels) are the head's probabilities of
+   * the same rows: the `msp` detector scores them, the fitted ones ignore them.
+   */
+  score(features: Float32Array, n: number, probs?: Float32Array): Float32Array;
   /** The same detector with a calibrated threshold. */
   withThreshold(threshold: number): OutlierDetector;
-  /** Everything `createOutlierDetector` needs to rebuild it (for the version's files). */
+  /** Everything needed to rebuild it (for the version's files). */
+  readonly params: OutlierParams | SoftmaxOutlierParams;
+}
+
+/** A detector fitted on features (every method but `msp`). */
+export interface FittedOutlierDetector extends OutlierDetector {
+  readonly method: OutlierMethod;
+  withThreshold(threshold: number): FittedOutlierDetector;
   readonly params: OutlierParams;
 }
 
@@ -104,7 +118,7 @@ const usesMahalanobis = (m: OutlierMethod) => m !== 'knn';
 const usesNeighbours = (m: OutlierMethod) => m === 'knn' || m === 'combined';
 
 /** Fits a detector on training features (never the backbone); its threshold is set later by calibration. */
-export function fitOutlierDetector(input: FitOutlierInput): OutlierDetector {
+export function fitOutlierDetector(input: FitOutlierInput): FittedOutlierDetector {
   const { features, dim, labels } = input;
   const n = labels.length;
   if (n < 3 || features.length !== n * dim) {
@@ -169,7 +183,7 @@ export function fitOutlierDetector(input: FitOutlierInput): OutlierDetector {
 }
 
 /** A detector from its numbers (as decoded from a version). */
-export function createOutlierDetector(params: OutlierParams): OutlierDetector {
+export function createOutlierDetector(params: OutlierParams): FittedOutlierDetector {
   if (params.sketch && (params.pool || sketchedDim(params.sketch) !== params.dim)) {
     throw new OutlierError(
       'outlier_sketch',
@@ -179,7 +193,7 @@ export function createOutlierDetector(params: OutlierParams): OutlierDetector {
   return new Detector(params);
 }
 
-class Detector implements OutlierDetector {
+class Detector implements FittedOutlierDetector {
   constructor(readonly params: OutlierParams) {}
 
   get method() {
@@ -196,7 +210,7 @@ class Detector implements OutlierDetector {
     return p ? p[0] * p[1] * p[2] : this.params.dim;
   }
 
-  withThreshold(threshold: number): OutlierDetector {
+  withThreshold(threshold: number): FittedOutlierDetector {
     return new Detector({ ...this.params, threshold });
   }
 

@@ -6,6 +6,7 @@ import {
   type OutlierParams,
 } from './outlier-detector.js';
 import { OutlierError } from './outlier-errors.js';
+import { createSoftmaxOutlierDetector } from './softmax-outlier.js';
 
 /** The float arrays of a detector, in this order, concatenated as little-endian float32 in its weights file. */
 const ARRAYS = ['mean', 'std', 'basis', 'variance', 'classMeans', 'whitener', 'neighbours'] as const;
@@ -33,9 +34,22 @@ const descriptorSchema = z.object({
   lengths: z.record(z.enum(ARRAYS), z.number().int().nonnegative()),
 });
 
+/** The `msp` detector's descriptor: nothing fitted, so its weights file is empty. */
+const softmaxSchema = z.object({
+  format: z.literal('headstart-outlier-v1'),
+  method: z.literal('msp'),
+  dim: z.number().int().positive(),
+  labels: z.number().int().min(2),
+  threshold: z.number().nullable(),
+});
+
 /** A detector as a small JSON descriptor and one float32 weights file. */
 export function encodeOutlierDetector(detector: OutlierDetector): { json: string; weights: Uint8Array } {
   const p = detector.params;
+  if (p.method === 'msp') {
+    const descriptor = { format: 'headstart-outlier-v1', ...p };
+    return { json: JSON.stringify(softmaxSchema.parse(descriptor)), weights: new Uint8Array(0) };
+  }
   const lengths = Object.fromEntries(ARRAYS.map((a) => [a, p[a].length]));
   const total = ARRAYS.reduce((s, a) => s + p[a].length, 0);
   const out = new Float32Array(total);
@@ -61,9 +75,12 @@ export function encodeOutlierDetector(detector: OutlierDetector): { json: string
 
 /** The detector back from its files; any inconsistency is an OutlierError naming it. */
 export function decodeOutlierDetector(json: Uint8Array, weights: Uint8Array): OutlierDetector {
-  let d: z.infer<typeof descriptorSchema>;
+  let d: z.infer<typeof descriptorSchema> | undefined;
+  let softmax: z.infer<typeof softmaxSchema> | undefined;
   try {
-    d = descriptorSchema.parse(JSON.parse(new TextDecoder().decode(json)));
+    const raw: unknown = JSON.parse(new TextDecoder().decode(json));
+    if ((raw as { method?: unknown } | null)?.method === 'msp') softmax = softmaxSchema.parse(raw);
+    else d = descriptorSchema.parse(raw);
   } catch (cause) {
     throw new OutlierError(
       'outlier_invalid',
@@ -71,6 +88,8 @@ export function decodeOutlierDetector(json: Uint8Array, weights: Uint8Array): Ou
       { cause },
     );
   }
+  if (softmax) return decodeSoftmax(softmax, weights);
+  if (!d) throw new OutlierError('outlier_invalid', "the outlier detector's descriptor is missing");
   const want = { mean: d.dim, std: d.dim, basis: d.k * d.dim, variance: d.k, whitener: d.k * d.k };
   for (const [name, n] of Object.entries(want)) {
     if (d.lengths[name as keyof typeof want] !== n) {
@@ -124,4 +143,15 @@ export function decodeOutlierDetector(json: Uint8Array, weights: Uint8Array): Ou
     threshold: d.threshold,
     ...arrays,
   });
+}
+
+function decodeSoftmax(d: z.infer<typeof softmaxSchema>, weights: Uint8Array): OutlierDetector {
+  if (weights.byteLength !== 0) {
+    throw new OutlierError(
+      'outlier_invalid',
+      `the softmax outlier detector has no weights, but its weights file has ${weights.byteLength} bytes`,
+    );
+  }
+  const { format: _format, ...params } = d;
+  return createSoftmaxOutlierDetector(params);
 }

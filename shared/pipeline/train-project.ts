@@ -34,7 +34,7 @@ import {
   withSuspects,
   writeVersion,
 } from '../models/index.js';
-import { calibrateForTraining, calibrateTextForTraining } from '../outlier/index.js';
+import { calibrateForTraining, calibrateSoftmaxForTraining } from '../outlier/index.js';
 import type { ObjectStore } from '../store/index.js';
 import { PreconditionFailedError, parseJson, readJson } from '../store/index.js';
 import { stackFeatures } from '../text/index.js';
@@ -646,14 +646,12 @@ class ProjectTrainer {
     const ran = ft && trunk ? trunk : featureBackbone;
     // The detector sees what the classifier sees: the head's input, or the fine-tuned top's pooled output.
     const pooled = ft ? fitted.modes.pooled : undefined;
+    // A text version's detector is the head's own doubt, calibrated on the split head's validation texts.
     const outlier = text
-      ? calibrateTextForTraining({
-          sparse: data.input.sparse!,
-          feature: { inputDim: text.featureDim, denseDim: text.denseDim },
-          labels: data.labels,
-          labelNames: data.labelNames,
-          ids: data.ids,
-          validationIds: data.validationIds,
+      ? calibrateSoftmaxForTraining({
+          validation: data.validationIds ? head.validationPredictions : undefined,
+          labels: data.labelNames.length,
+          inputDim: text.featureDim,
         })
       : calibrateForTraining(
           pooled
