@@ -1,39 +1,26 @@
-/**
- * npm run bench:text-predict: a text project end to end on banking77 (../shared/datasets/banking77, column
- * `category`), as a user runs it:
- * - its training texts uploaded as .txt objects into a file-system store and extracted (sentence features cached);
- * - `text.pipeline_train_seconds`: the project's training as `headstart train` runs it (ProjectTrainer.run: head
- *   search and refit, label suspects, the version written and promoted);
- * - predict over HTTP: the Hono app (createApp) served by @hono/node-server in this process, requests over a
- *   keep-alive connection from this process too: one text per request (text/plain), and {"texts": [...]}
- *   batches of 100 counted per text. Test texts, cycled.
- * `--texts N` uploads only the first N training texts (default all).
- */
-import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { serve } from '@hono/node-server';
-import { createDatasetIndex } from '../shared/dataset/dataset-index.js';
 import { createApp, localStoreRoot } from '../shared/http/index.js';
-import { layout } from '../shared/layout/index.js';
-import { createUploadExtractor } from '../shared/pipeline/extract-uploads.js';
-import { createRetrainRequester } from '../shared/pipeline/retrain-requests.js';
-import { createProjectTrainer, trainingBackbone } from '../shared/pipeline/train-project.js';
+import {
+  createProjectTrainer,
+  textTrainingBackbone,
+  trainingBackbone,
+} from '../shared/pipeline/train-project.js';
 import { createFsStore } from '../shared/store/index.js';
 import {
   buildTextBackbone,
   DEFAULT_TEXT_VOCABULARY,
-  saveTextBackbone,
   WINK_SOURCE_ID,
   winkVectors,
 } from '../shared/text/index.js';
 import { initTf } from '../shared/tf/tf-runtime.js';
 import { buildTestBackbone } from '../test/support/publish-test-model.js';
-import { nextSequencer } from '../test/support/s3-events.js';
+import { uploadTextRows } from '../test/support/text-project.js';
 import { readBanking77 } from './banking77-rows.js';
-import { emit, percentile, repoRoot } from './bench-util.js';
+import { emit, percentile } from './bench-util.js';
 
 const args = process.argv.slice(2);
 const flag = (name: string, fallback: number) => {
@@ -57,33 +44,14 @@ async function main(): Promise<void> {
       sourceId: WINK_SOURCE_ID,
       dim: 100,
     });
-    await saveTextBackbone(store, pkg);
-
-    const index = createDatasetIndex(store);
-    const retrain = createRetrainRequester(store, { notify: async () => {} });
-    const extractor = createUploadExtractor({
-      store,
+    const started = performance.now();
+    // One banking77 intent, 'reverted_card_payment?', is not a valid label: it is uploaded without the '?'.
+    const rows = train.map((r) => [r.text, r.label.replace(/[^\p{L}\p{N} _\-.()&+']/gu, '')] as const);
+    const index = await uploadTextRows(store, PROJECT, {
       backbone: image.backbone,
-      index,
-      textBackbone: async () => text,
-      requestRetrain: (p) => retrain.request(p),
+      text: { pkg, backbone: text },
+      rows,
     });
-    let started = performance.now();
-    for (const [i, row] of train.entries()) {
-      const body = new TextEncoder().encode(row.text);
-      const name = `${createHash('sha256').update(body).digest('hex').slice(0, 16)}-${i}.txt`;
-      // One banking77 intent, 'reverted_card_payment?', is not a valid label: it is uploaded without the '?'.
-      const key = layout.upload(PROJECT, row.label.replace(/[^\p{L}\p{N} _\-.()&+']/gu, ''), name);
-      await store.put(key, body);
-      const out = await extractor.handle({
-        type: 'created',
-        key,
-        sequencer: nextSequencer(),
-        eventTime: new Date().toISOString(),
-      });
-      if (out.status !== 'indexed') throw new Error(`row ${i} was not indexed: ${JSON.stringify(out)}`);
-    }
-    await retrain.flush();
     emit('text.upload_extract_seconds', (performance.now() - started) / 1000, 's', {
       texts: train.length,
       note: 'put + extract, one at a time, file-system store',
@@ -93,16 +61,11 @@ async function main(): Promise<void> {
       store,
       index,
       backbone: trainingBackbone(image.backbone),
-      textBackbone: async () => ({
-        id: text.manifest.id,
-        weightsSha256: text.manifest.weightsSha256,
-        featureDim: text.featurizer.dim,
-        denseDim: text.featurizer.denseDim,
-      }),
+      textBackbone: async () => textTrainingBackbone(text.manifest),
     });
-    started = performance.now();
+    const trainStarted = performance.now();
     const outcome = await trainer.run(PROJECT, { ignoreQuietWindow: true });
-    const trainSeconds = (performance.now() - started) / 1000;
+    const trainSeconds = (performance.now() - trainStarted) / 1000;
     if (outcome.status !== 'promoted')
       throw new Error(`the text project was not promoted: ${outcome.status}`);
     emit('text.pipeline_train_seconds', trainSeconds, 's', {

@@ -14,7 +14,7 @@ import {
 import { initTf } from '../tf/tf-runtime.js';
 import type { RetrainTrigger } from './retrain-requests.js';
 import { createSqsTrigger } from './sqs-trigger.js';
-import type { TextTrainingBackbone } from './train-project.js';
+import { type TextTrainingBackbone, textTrainingBackbone } from './train-project.js';
 import { dualExtractorFromStore } from './trunk-deps.js';
 
 /** The S3 store a cloud function works on, from its environment. */
@@ -88,13 +88,7 @@ export function textTrainingBackboneFromStore(
     if (found) return found;
     const id = await readDefaultTextBackboneId(store);
     if (!id) return undefined;
-    const manifest = await readTextBackboneManifest(store, id);
-    found = {
-      id: manifest.id,
-      weightsSha256: manifest.weightsSha256,
-      featureDim: manifest.feature.dim,
-      denseDim: manifest.feature.denseDim,
-    };
+    found = textTrainingBackbone(await readTextBackboneManifest(store, id));
     return found;
   };
 }

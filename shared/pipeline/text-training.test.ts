@@ -13,7 +13,7 @@ import { buildTextBackbone, parseCsv, readWinkVectors, type TextBackbone } from 
 import { initTf } from '../tf/tf-runtime.js';
 import { createUploadExtractor } from './extract-uploads.js';
 import { createRetrainRequester } from './retrain-requests.js';
-import { createProjectTrainer, trainingBackbone } from './train-project.js';
+import { createProjectTrainer, textTrainingBackbone, trainingBackbone } from './train-project.js';
 
 let backbone: Backbone;
 let text: TextBackbone;
@@ -69,12 +69,7 @@ describe('training a text project', () => {
       store,
       index: createDatasetIndex(store),
       backbone: trainingBackbone(backbone),
-      textBackbone: async () => ({
-        id: text.manifest.id,
-        weightsSha256: text.manifest.weightsSha256,
-        featureDim: text.featurizer.dim,
-        denseDim: text.featurizer.denseDim,
-      }),
+      textBackbone: async () => textTrainingBackbone(text.manifest),
     });
     const outcome = await trainer.run('intents', { ignoreQuietWindow: true });
     expect(outcome).toMatchObject({ status: 'promoted', mode: 'head' });
@@ -90,12 +85,7 @@ describe('training a text project', () => {
       store,
       index: createDatasetIndex(store),
       backbone: trainingBackbone(backbone),
-      textBackbone: async () => ({
-        id: text.manifest.id,
-        weightsSha256: text.manifest.weightsSha256,
-        featureDim: text.featurizer.dim,
-        denseDim: text.featurizer.denseDim,
-      }),
+      textBackbone: async () => textTrainingBackbone(text.manifest),
     }).run('intents', { ignoreQuietWindow: true });
     expect(again.status).toMatch(/unchanged|up_to_date/);
   });

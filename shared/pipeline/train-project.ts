@@ -37,7 +37,7 @@ import {
 import { calibrateForTraining, calibrateSoftmaxForTraining } from '../outlier/index.js';
 import type { ObjectStore } from '../store/index.js';
 import { PreconditionFailedError, parseJson, readJson } from '../store/index.js';
-import { stackFeatures } from '../text/index.js';
+import { stackFeatures, type TextBackboneManifest } from '../text/index.js';
 import {
   argmaxRow,
   DEFAULT_MIN_PER_LABEL,
@@ -153,7 +153,7 @@ export interface TextTrainingBackbone {
   id: string;
   weightsSha256: string;
   featureDim: number;
-  /** Leading columns of a feature that are the pooled word vectors (what the outlier detector keeps whole). */
+  /** Leading columns of a feature that are the pooled word vectors. */
   denseDim: number;
 }
 
@@ -187,7 +187,7 @@ export interface TrainProjectDeps {
   progressIntervalMs?: number;
   /**
    * The text backbone whose cached sentence features text projects (`modality: text`) train on: a softmax head
-   * on the sparse rows, no fine-tuning; its outlier detector reads the rows through the text sketch.
+   * on the sparse rows, no fine-tuning; its outlier detector is the head's own doubt (shared/outlier).
    */
   textBackbone?: () => Promise<TextTrainingBackbone | undefined>;
   /** Test seam: runs between writing a version and flipping the pointer. */
@@ -203,6 +203,16 @@ export function trainingBackbone(
     weightsSha256: b.manifest.weightsSha256,
     inputSize: b.inputSize,
     featureDim: b.featureDim,
+  };
+}
+
+/** What a trainer needs to know of a text backbone, from its manifest (the weights are never read). */
+export function textTrainingBackbone(m: TextBackboneManifest): TextTrainingBackbone {
+  return {
+    id: m.id,
+    weightsSha256: m.weightsSha256,
+    featureDim: m.feature.dim,
+    denseDim: m.feature.denseDim,
   };
 }
 

@@ -1,10 +1,14 @@
 import { readFileSync } from 'node:fs';
 import type { Backbone } from '../../shared/backbone/index.js';
-import { createDatasetIndex } from '../../shared/dataset/dataset-index.js';
+import { createDatasetIndex, type DatasetIndex } from '../../shared/dataset/dataset-index.js';
 import { layout } from '../../shared/layout/index.js';
 import { createUploadExtractor } from '../../shared/pipeline/extract-uploads.js';
 import { createRetrainRequester } from '../../shared/pipeline/retrain-requests.js';
-import { createProjectTrainer, trainingBackbone } from '../../shared/pipeline/train-project.js';
+import {
+  createProjectTrainer,
+  textTrainingBackbone,
+  trainingBackbone,
+} from '../../shared/pipeline/train-project.js';
 import type { ObjectStore } from '../../shared/store/index.js';
 import {
   buildTextBackbone,
@@ -73,6 +77,44 @@ export function intentRows(): [string, string][] {
 }
 
 /**
+ * Saves the text backbone, then uploads each [text, label] row as `uploads/<project>/<label>/row-<i>.txt` and
+ * extracts it as the pipeline does, one at a time, asking for one retrain; returns the dataset index.
+ */
+export async function uploadTextRows(
+  store: ObjectStore,
+  project: string,
+  input: {
+    backbone: Backbone;
+    text: { pkg: TextBackbonePackage; backbone: TextBackbone };
+    rows: readonly (readonly [string, string])[];
+  },
+): Promise<DatasetIndex> {
+  await saveTextBackbone(store, input.text.pkg);
+  const index = createDatasetIndex(store);
+  const retrain = createRetrainRequester(store, { notify: async () => {} });
+  const extractor = createUploadExtractor({
+    store,
+    backbone: input.backbone,
+    index,
+    textBackbone: async () => input.text.backbone,
+    requestRetrain: (p) => retrain.request(p),
+  });
+  for (const [i, [body, label]] of input.rows.entries()) {
+    const key = layout.upload(project, label, `row-${i}.txt`);
+    await store.put(key, new TextEncoder().encode(body));
+    const out = await extractor.handle({
+      type: 'created',
+      key,
+      sequencer: nextSequencer(),
+      eventTime: new Date().toISOString(),
+    });
+    if (out.status !== 'indexed') throw new Error(`row ${i} was not indexed: ${JSON.stringify(out)}`);
+  }
+  await retrain.flush();
+  return index;
+}
+
+/**
  * Uploads the intents fixture into `project` as .txt examples, extracts them, and trains and promotes a text
  * version; the text backbone is saved into the store first (as the edge reads it from there). Returns the version.
  */
@@ -88,39 +130,13 @@ export async function publishTextModel(
   },
 ): Promise<string> {
   const text = input.text.backbone;
-  await saveTextBackbone(store, input.text.pkg);
-  const index = createDatasetIndex(store);
-  const retrain = createRetrainRequester(store, { notify: async () => {} });
-  const extractor = createUploadExtractor({
-    store,
-    backbone: input.backbone,
-    index,
-    textBackbone: async () => text,
-    requestRetrain: (p) => retrain.request(p),
-  });
-  for (const [i, [body, label]] of (input.rows ?? intentRows()).entries()) {
-    const key = layout.upload(project, label, `row-${i}.txt`);
-    await store.put(key, new TextEncoder().encode(body));
-    const out = await extractor.handle({
-      type: 'created',
-      key,
-      sequencer: nextSequencer(),
-      eventTime: new Date().toISOString(),
-    });
-    if (out.status !== 'indexed') throw new Error(`row ${i} was not indexed: ${JSON.stringify(out)}`);
-  }
-  await retrain.flush();
+  const index = await uploadTextRows(store, project, { ...input, rows: input.rows ?? intentRows() });
   const outcome = await createProjectTrainer({
     store,
     index,
     backbone: trainingBackbone(input.backbone),
     ...(input.trainOptions ? { trainOptions: input.trainOptions } : {}),
-    textBackbone: async () => ({
-      id: text.manifest.id,
-      weightsSha256: text.manifest.weightsSha256,
-      featureDim: text.featurizer.dim,
-      denseDim: text.featurizer.denseDim,
-    }),
+    textBackbone: async () => textTrainingBackbone(text.manifest),
   }).run(project, { ignoreQuietWindow: true });
   if (outcome.status !== 'promoted') throw new Error(`the text project was not promoted: ${outcome.status}`);
   return outcome.version;
