@@ -21,7 +21,7 @@ describe('headstart settings', () => {
   it('shows the defaults of a project that has no settings file, as text and JSON', async () => {
     const text = await cli('settings', '--project', 'fresh');
     expect(text.code, text.err).toBe(0);
-    expect(text.out).toMatch(/predictFlip\s+false/);
+    expect(text.out).toMatch(/predictFlip\s+"unsure"/);
     expect(text.out).toMatch(/augmentations\s+\["hflip"\]/);
     const json = JSON.parse((await cli('settings', '--project', 'fresh', '--json')).out);
     expect(json.settings).toMatchObject({
@@ -55,6 +55,20 @@ describe('headstart settings', () => {
       augmentations: [],
       review: { enabled: true, below: 0.3, sample: 0.1 },
     });
+  });
+
+  it('takes predictFlip=unsure and a flipBelow in (0, 1], and refuses any other word or number', async () => {
+    await store.put(layout.projectSettings('gated'), JSON.stringify({ predictFlip: true }));
+    const r = await cli('settings', '--project', 'gated', 'predictFlip=unsure');
+    expect(r.code, r.err).toBe(0);
+    expect((await readProjectSettings(store, 'gated')).predictFlip).toBe('unsure');
+    const bad = await cli('settings', '--project', 'gated', 'predictFlip=sometimes');
+    expect(bad.code).toBe(2);
+    expect(bad.err).toMatch(/predictFlip/);
+    expect((await readProjectSettings(store, 'gated')).predictFlip).toBe('unsure');
+    expect((await cli('settings', '--project', 'gated', 'flipBelow=0.8')).code).toBe(0);
+    expect((await cli('settings', '--project', 'gated', 'flipBelow=2')).code).toBe(2);
+    expect((await readProjectSettings(store, 'gated')).flipBelow).toBe(0.8);
   });
 
   it('refuses an unknown key, a bad value or a missing = with exit 2 and writes nothing', async () => {

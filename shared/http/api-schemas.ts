@@ -159,8 +159,13 @@ export const ModelRefSchema = z.object({
   backbone: z.string().openapi({ example: 'mnv2-nsfwjs.block_13_depthwise_relu.224.i8c' }),
   flip: z.boolean().openapi({
     description:
-      "Whether each photo's scores are the mean of the photo's and its left-right mirror's (the project's `predictFlip` setting when this version was trained): both run through the backbone as one batch, so `timingsMs.backbone` covers two views per photo.",
-    example: false,
+      "Whether this version averages a photo's scores with its left-right mirror's (the project's `predictFlip` setting when the version was trained): for every photo, or with `flipBelow` only for photos whose single view's top score is under it. Each result's `mirrored` says whether it was; `timingsMs.backbone` covers both views.",
+    example: true,
+  }),
+  flipBelow: z.number().nullable().openapi({
+    description:
+      'With `flip`: a photo whose single view gives no label at least this score also runs mirrored. null: every photo (flip true) or none (flip false).',
+    example: 0.8,
   }),
   outlierThreshold: z.number().nullable().openapi({
     description:
@@ -183,6 +188,12 @@ export const OutlierFieldsSchema = z.object({
   }),
 });
 
+const MirroredSchema = z.boolean().openapi({
+  description:
+    "True when the photo's mirror also ran and its scores and outlierScore are the mean of both views' (see model.flip). Always false for texts.",
+  example: false,
+});
+
 export const TimingsSchema = z
   .object({
     decode: z.number(),
@@ -202,6 +213,7 @@ export const PredictResponseSchema = z
       description:
         'Sorted by score, best first; empty when rejectUnknown is on and the image or text is unknown.',
     }),
+    mirrored: MirroredSchema,
     ...OutlierFieldsSchema.shape,
     timingsMs: TimingsSchema,
   })
@@ -211,6 +223,7 @@ export const BatchItemSchema = z.union([
   z.object({
     index: z.number().int(),
     predictions: z.array(PredictionSchema),
+    mirrored: MirroredSchema,
     ...OutlierFieldsSchema.shape,
   }),
   z.object({ index: z.number().int(), error: ErrorSchema.shape.error }),

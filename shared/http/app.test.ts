@@ -40,6 +40,7 @@ interface PredictBody {
   project: string;
   model: { version: string; backbone: string };
   predictions: { label: string; score: number }[];
+  mirrored: boolean;
   timingsMs: { decode: number; backbone: number; head: number; total: number };
 }
 
@@ -78,8 +79,10 @@ describe('POST /v1/projects/{project}/predict', () => {
       version,
       backbone: fx.pkg.manifest.id,
       flip: false,
+      flipBelow: null,
       outlierThreshold: null,
     });
+    expect(body.mirrored).toBe(false);
     expect(body.predictions).toHaveLength(3);
     const scores = body.predictions.map((p) => p.score);
     expect(scores).toEqual([...scores].sort((a, b) => b - a));
@@ -614,11 +617,69 @@ describe('flip-averaged prediction (a version with serving.flip)', () => {
     }
   });
 
-  it('leaves no tensors behind across requests', async () => {
+  it('mirrors only the photos its single view is unsure of (top score under flipBelow), as a second batch', async () => {
+    const photos = evalPhotos()
+      .filter((_, i) => i % 3 === 0)
+      .slice(0, 6);
+    const { app } = testApp(fx, store);
+    const predict = async (project: string, bytes: Uint8Array) =>
+      (await (
+        await app.request(`/v1/projects/${project}/predict?topK=10`, jpeg(bytes))
+      ).json()) as PredictBody & { model: { flip: boolean; flipBelow: number | null } };
+    const plain = await Promise.all(photos.map((p) => predict(PROJECT, p.bytes)));
+    const averaged = await Promise.all(photos.map((p) => predict(FLIP, p.bytes)));
+    const tops = plain.map((b) => b.predictions[0]!.score);
+    const sorted = [...tops].sort((a, b) => a - b);
+    expect(sorted[3]).toBeGreaterThan(sorted[2]!);
+    const below = (sorted[2]! + sorted[3]!) / 2;
+    await publishTestModel(store, 'clothing-unsure', fx.trained, {
+      version: 'u1',
+      manifest: (m) => {
+        m.serving = { flip: true, flipBelow: below };
+      },
+    });
+    const calls: number[] = [];
+    const { app: gated } = testApp(fx, store, {}, recordingBackbone(fx.backbone, calls));
+    const form = new FormData();
+    for (const p of photos) form.append('image', new Blob([p.bytes], { type: 'image/jpeg' }), 'p.jpg');
+    const res = await gated.request('/v1/projects/clothing-unsure/predict/batch?topK=10', {
+      method: 'POST',
+      body: form,
+    });
+    const batch = (await res.json()) as {
+      model: { flip: boolean; flipBelow: number | null };
+      results: (Pick<PredictBody, 'predictions' | 'mirrored'> & { index: number })[];
+    };
+    expect(batch.model).toMatchObject({ flip: true, flipBelow: below });
+    // Every photo once, then the mirrors of the three under the threshold.
+    expect(calls).toEqual([6, 3]);
+    for (const [i, r] of batch.results.entries()) {
+      expect(r.mirrored).toBe(tops[i]! < below);
+      // An unsure photo gets the flip-averaged scores; a sure one keeps its single view's.
+      const expected = r.mirrored ? averaged[i]! : plain[i]!;
+      r.predictions.forEach((q, j) => {
+        expect(q.label).toBe(expected.predictions[j]!.label);
+        expect(q.score).toBeCloseTo(expected.predictions[j]!.score, 4);
+      });
+    }
+    expect(averaged.every((b) => b.mirrored && b.model.flipBelow === null)).toBe(true);
+  });
+
+  it('leaves no tensors behind across requests, mirroring in the same batch or a second one', async () => {
+    // flipBelow 1: every photo is unsure, so each request runs the second batch.
+    await publishTestModel(store, 'clothing-always-unsure', fx.trained, {
+      version: 'a1',
+      manifest: (m) => {
+        m.serving = { flip: true, flipBelow: 1 };
+      },
+    });
     const { app } = testApp(fx, store);
     await scores(app, FLIP, pair.photo);
+    expect((await scores(app, 'clothing-always-unsure', pair.photo)).mirrored).toBe(true);
     const before = tf.memory().numTensors;
-    for (let i = 0; i < 5; i++) await scores(app, FLIP, i % 2 ? pair.photo : pair.mirrored);
+    for (let i = 0; i < 6; i++) {
+      await scores(app, i % 3 ? FLIP : 'clothing-always-unsure', i % 2 ? pair.photo : pair.mirrored);
+    }
     expect(tf.memory().numTensors).toBe(before);
   });
 

@@ -11,7 +11,9 @@ export interface TextClassified {
   probs: Float32Array;
   /** Per text, the version's outlier score; null for a version trained without a detector. */
   outlierScores: Float32Array | null;
-  flip: false;
+  /** Texts are never mirrored. */
+  flip: { mirror: 'none' };
+  mirrored: boolean[];
   timings: { decode: number; backbone: number; head: number };
 }
 
@@ -72,7 +74,7 @@ function classifyTexts(lease: ModelLease, texts: readonly string[]): TextClassif
   // narrowed by its stored sketch: see shared/outlier).
   const outlierScores = lease.outlier ? lease.outlier.score(rows, texts.length, probs) : null;
   const timings = { decode: 0, backbone: t1 - t0, head: performance.now() - t1 };
-  return { probs, outlierScores, flip: false, timings };
+  return { probs, outlierScores, flip: { mirror: 'none' }, mirrored: [], timings };
 }
 
 export function createTextPredictor(options: { models: ModelCache; gate: PredictGate }): TextPredictor {

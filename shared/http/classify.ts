@@ -1,6 +1,6 @@
 import type { Backbone } from '../backbone/index.js';
 import { decodeImage, ImageError, type ImageFormat, mirrorRows, type ResizePolicy } from '../image/index.js';
-import { servesFlipped } from '../models/index.js';
+import { type FlipPolicy, flipPolicyOf } from '../models/index.js';
 import { ModalityMismatchHttpError } from './http-errors.js';
 import type { ModelCache, ModelLease } from './model-cache.js';
 import type { PredictGate } from './predict-gate.js';
@@ -17,8 +17,10 @@ export interface Classified {
   /** Per decoded row, the version's outlier score; null when the version has no detector. */
   outlierScores: Float32Array | null;
   timings: { decode: number; backbone: number; head: number };
-  /** Whether each photo's probabilities are the mean of the photo's and its mirror's (the version's `serving.flip`). */
-  flip: boolean;
+  /** Which photos the version also runs mirrored (its `serving`). */
+  flip: FlipPolicy;
+  /** Per decoded row: whether its probabilities and outlier score are the mean of the photo's and its mirror's. */
+  mirrored: boolean[];
 }
 
 /** Classifies images with a project's current model, inside the gate; the lease is released when done. */
@@ -77,40 +79,91 @@ function decodeAll(images: Uint8Array[], backbone: Backbone, maxPixels: number) 
   );
 }
 
-/** Each pair of rows (a photo, then its mirror) of `probs` averaged into one row. */
-function averagePairs(probs: Float32Array, k: number): Float32Array {
-  const out = new Float32Array(probs.length / 2);
-  for (let r = 0; r < out.length / k; r++) {
-    for (let j = 0; j < k; j++) out[r * k + j] = (probs[2 * r * k + j]! + probs[(2 * r + 1) * k + j]!) / 2;
-  }
-  return out;
-}
-
-/**
- * The head's probabilities of each photo. With `flip`, every photo runs with its mirror in the same backbone
- * batch and the two probability rows are averaged: mirrored pixels, not mirrored features, so a fine-tuned top
- * sees a real mirrored activation, and averaging probabilities (not features) works for every head.
- */
-async function run(lease: ModelLease, backbone: Backbone, pixels: Uint8Array[], flip: boolean) {
-  const { head } = lease;
-  const inputs = flip ? pixels.flatMap((p) => [p, mirrorRows(p, backbone.inputSize)]) : pixels;
+/** The head's probability rows (and detector scores) of a batch of views, and the backbone's time. */
+async function score(lease: ModelLease, backbone: Backbone, views: Uint8Array[]) {
   const t0 = performance.now();
-  const features = await backbone.extract(inputs);
-  const t1 = performance.now();
+  const features = await backbone.extract(views);
+  const ms = performance.now() - t0;
   const dim = backbone.featureDim;
   const flat = features.length === 1 ? features[0]! : new Float32Array(features.length * dim);
   if (features.length > 1) for (const [i, f] of features.entries()) flat.set(f, i * dim);
-  const raw = head.predict(flat, features.length);
-  const probs = flip ? averagePairs(raw, head.labels.length) : raw;
-  // A flipped photo's score is the mean of its two views', as its probabilities are.
-  const scores = lease.outlier ? lease.outlier.score(flat, features.length, raw) : null;
-  const outlierScores = scores && flip ? averagePairs(scores, 1) : scores;
-  return { probs, outlierScores, backbone: t1 - t0, head: performance.now() - t1 };
+  const probs = lease.head.predict(flat, features.length);
+  const outlier = lease.outlier ? lease.outlier.score(flat, features.length, probs) : null;
+  return { probs, outlier, ms };
+}
+
+/** The photos under the policy's `below` (for 'unsure': the single view's top probability decides). */
+function unsureRows(below: number, probs: Float32Array, k: number): number[] {
+  return Array.from({ length: probs.length / k }, (_, r) => r).filter(
+    (r) => Math.max(...probs.subarray(r * k, (r + 1) * k)) < below,
+  );
+}
+
+type Scores = Awaited<ReturnType<typeof score>>;
+
+/** Row `r` of `into` becomes the mean of itself and row `j` of `views`, probabilities and outlier score alike. */
+function averageInto(into: Scores, views: Scores, rows: { r: number; j: number }, k: number): void {
+  const { r, j } = rows;
+  for (let c = 0; c < k; c++) into.probs[r * k + c] = (into.probs[r * k + c]! + views.probs[j * k + c]!) / 2;
+  if (into.outlier && views.outlier) into.outlier[r] = (into.outlier[r]! + views.outlier[j]!) / 2;
+}
+
+/** Every photo and its mirror in one backbone batch: the photos' scores, then the mirrors' (timed as one). */
+async function scoreWithMirrors(lease: ModelLease, backbone: Backbone, pixels: Uint8Array[]) {
+  const n = pixels.length;
+  const k = lease.head.labels.length;
+  const mirrors = pixels.map((p) => mirrorRows(p, backbone.inputSize));
+  const both = await score(lease, backbone, [...pixels, ...mirrors]);
+  const half = (rows: Float32Array, width: number, from: number) =>
+    rows.slice(from * width, (from + n) * width);
+  const part = (from: number, ms: number): Scores => ({
+    probs: half(both.probs, k, from),
+    outlier: both.outlier && half(both.outlier, 1, from),
+    ms,
+  });
+  return { plain: part(0, both.ms), views: part(n, 0) };
+}
+
+/**
+ * The head's probabilities of each photo. Photos the version's flip policy picks also run mirrored and get the
+ * mean of both views' probabilities and outlier scores: every photo in the same backbone batch as its mirror
+ * ('all'), or, for 'unsure', those whose single view's top score is under `below`, in a second batch. Mirrored
+ * pixels, not mirrored features, so a fine-tuned top sees a real mirrored activation; averaging probabilities
+ * (not features) works for every head.
+ */
+async function run(lease: ModelLease, backbone: Backbone, pixels: Uint8Array[]) {
+  const k = lease.head.labels.length;
+  const policy = flipPolicyOf(lease.manifest);
+  const t0 = performance.now();
+  let plain: Scores;
+  let views: Scores | undefined;
+  let picked: number[] = [];
+  if (policy.mirror === 'all') {
+    ({ plain, views } = await scoreWithMirrors(lease, backbone, pixels));
+    picked = pixels.map((_, r) => r);
+  } else {
+    plain = await score(lease, backbone, pixels);
+    if (policy.mirror === 'unsure') picked = unsureRows(policy.below, plain.probs, k);
+    if (picked.length > 0) {
+      views = await score(
+        lease,
+        backbone,
+        picked.map((r) => mirrorRows(pixels[r]!, backbone.inputSize)),
+      );
+    }
+  }
+  const mirrored = new Array<boolean>(pixels.length).fill(false);
+  for (const [j, r] of picked.entries()) {
+    mirrored[r] = true;
+    averageInto(plain, views!, { r, j }, k);
+  }
+  const backboneMs = plain.ms + (views?.ms ?? 0);
+  const head = performance.now() - t0 - backboneMs;
+  return { probs: plain.probs, outlierScores: plain.outlier, mirrored, backbone: backboneMs, head };
 }
 
 async function classify(lease: ModelLease, images: Uint8Array[], maxPixels: number): Promise<Classified> {
   const backbone = imageBackboneOf(lease);
-  const flip = servesFlipped(lease.manifest);
   const t0 = performance.now();
   const decoded = await decodeAll(images, backbone, maxPixels);
   const decode = performance.now() - t0;
@@ -123,10 +176,11 @@ async function classify(lease: ModelLease, images: Uint8Array[], maxPixels: numb
   const none = lease.outlier ? new Float32Array(0) : null;
   const out =
     pixels.length > 0
-      ? await run(lease, backbone, pixels, flip)
-      : { probs: new Float32Array(0), outlierScores: none, backbone: 0, head: 0 };
+      ? await run(lease, backbone, pixels)
+      : { probs: new Float32Array(0), outlierScores: none, mirrored: [], backbone: 0, head: 0 };
   const timings = { decode, backbone: out.backbone, head: out.head };
-  return { rows, probs: out.probs, outlierScores: out.outlierScores, flip, timings };
+  const { probs, outlierScores, mirrored } = out;
+  return { rows, probs, outlierScores, flip: flipPolicyOf(lease.manifest), mirrored, timings };
 }
 
 export function createPredictor(options: {

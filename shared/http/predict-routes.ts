@@ -22,14 +22,15 @@ export interface PredictRouteDeps {
 const round = (ms: number) => Math.round(ms * 100) / 100;
 
 /** What answering takes of a classification, an image's or a text's. */
-type Scored = Pick<Classified, 'probs' | 'outlierScores' | 'flip' | 'timings'>;
+type Scored = Pick<Classified, 'probs' | 'outlierScores' | 'flip' | 'mirrored' | 'timings'>;
 
-/** The model block of a response: the version, its backbone, whether it flip-averages, its outlier threshold. */
+/** The model block of a response: the version, its backbone, which photos it flip-averages, its outlier threshold. */
 function modelRef(lease: ModelLease, out: Scored) {
   return {
     version: lease.version,
     backbone: lease.manifest.backbone.id,
-    flip: out.flip,
+    flip: out.flip.mirror !== 'none',
+    flipBelow: out.flip.mirror === 'unsure' ? out.flip.below : null,
     outlierThreshold: lease.outlier?.threshold ?? null,
   };
 }
@@ -45,6 +46,7 @@ function answer(
   const reject = unknown === true && (q.rejectUnknown ?? lease.rejectUnknown);
   return {
     predictions: reject ? [] : rank(out.probs, row, lease.head.labels, q.topK, q.minScore),
+    mirrored: out.mirrored[row] ?? false,
     unknown,
     outlierScore,
   };

@@ -53,14 +53,20 @@ describe('POST /v1/projects/{project}/predict on a text project', () => {
   it('classifies a text/plain body with the text version, shaped like an image prediction', async () => {
     const res = await app.request('/v1/projects/intents/predict?topK=3', plain('I lost my card'));
     expect(res.status).toBe(200);
-    const body = (await res.json()) as Answer & { project: string; model: Record<string, unknown> };
+    const body = (await res.json()) as Answer & {
+      project: string;
+      model: Record<string, unknown>;
+      mirrored: boolean;
+    };
     expect(body.project).toBe('intents');
     expect(body.model).toEqual({
       version,
       backbone: text.manifest.id,
       flip: false,
+      flipBelow: null,
       outlierThreshold: expect.any(Number),
     });
+    expect(body.mirrored).toBe(false);
     // The fixture's validation split (10 texts) calibrates a detector (text-outlier.test.ts tests what it says).
     expect(typeof body.unknown).toBe('boolean');
     expect(body.outlierScore).toEqual(expect.any(Number));

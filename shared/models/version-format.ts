@@ -56,7 +56,11 @@ const metricsSchema = z.object({
   n: z.number().int().nonnegative(),
 });
 
-export const servingSchema = z.object({ flip: z.boolean() });
+export const servingSchema = z.object({
+  flip: z.boolean(),
+  /** With `flip`: only photos whose single view's top score is under this also run mirrored. Absent: every photo. */
+  flipBelow: z.number().gt(0).lte(1).optional(),
+});
 export type VersionServing = z.infer<typeof servingSchema>;
 
 /** `models/<project>/<version>/manifest.json`: immutable once written. */
@@ -85,8 +89,9 @@ export const modelManifestSchema = z.object({
   datasetSnapshot: sha256,
   training: z.record(z.string(), z.unknown()),
   /**
-   * How the edge runs this version. `flip`: the photo and its mirror go through the backbone as one batch and
-   * the head's probabilities are averaged. Absent in versions written before it existed: served as one view.
+   * How the edge runs this version. `flip`: the photo's mirror also goes through the backbone and the two views'
+   * probabilities are averaged, for every photo or (`flipBelow`) only for those the single view is unsure of.
+   * Absent in versions written before it existed: served as one view.
    */
   serving: servingSchema.optional(),
 });
@@ -291,9 +296,16 @@ export function encodeFineTunedVersion(input: {
   );
 }
 
-/** Whether the edge averages the photo with its mirror for this version (see `modelManifestSchema.serving`). */
-export function servesFlipped(manifest: Pick<ModelManifest, 'serving'>): boolean {
-  return manifest.serving?.flip === true;
+/**
+ * Which photos the edge also runs mirrored for this version (see `modelManifestSchema.serving`): none, every one,
+ * or those whose single view's top score is under `below`.
+ */
+export type FlipPolicy = { mirror: 'none' } | { mirror: 'all' } | { mirror: 'unsure'; below: number };
+
+export function flipPolicyOf(manifest: Pick<ModelManifest, 'serving'>): FlipPolicy {
+  const serving = manifest.serving;
+  if (serving?.flip !== true) return { mirror: 'none' };
+  return serving.flipBelow === undefined ? { mirror: 'all' } : { mirror: 'unsure', below: serving.flipBelow };
 }
 
 /** Adds a calibrated outlier detector's files to an encoded version (either mode). */

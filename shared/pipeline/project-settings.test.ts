@@ -4,11 +4,28 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { layout } from '../layout/index.js';
 import { createFsStore } from '../store/index.js';
-import { readProjectSettings, updateProjectSettings } from './project-settings.js';
+import {
+  readProjectSettings,
+  servingOf,
+  UNSURE_FLIP_BELOW,
+  updateProjectSettings,
+} from './project-settings.js';
 
 const newStore = () => createFsStore({ root: mkdtempSync(join(tmpdir(), 'headstart-settings-')) });
 
 describe('project settings', () => {
+  it('serve mirrors of unsure photos by default, of every photo with predictFlip true, and never without hflip views', async () => {
+    const defaults = await readProjectSettings(newStore(), 'closet');
+    expect(defaults.predictFlip).toBe('unsure');
+    expect(servingOf(defaults)).toEqual({ flip: true, flipBelow: UNSURE_FLIP_BELOW });
+    expect(servingOf({ ...defaults, predictFlip: true })).toEqual({ flip: true });
+    expect(servingOf({ ...defaults, predictFlip: false })).toEqual({ flip: false });
+    // A project that turned mirrored views off says a mirror changes what its photos mean.
+    expect(servingOf({ ...defaults, augmentations: [] })).toEqual({ flip: false });
+    expect(servingOf({ ...defaults, predictFlip: true, augmentations: [] })).toEqual({ flip: true });
+    expect(servingOf({ ...defaults, flipBelow: 0.8 })).toEqual({ flip: true, flipBelow: 0.8 });
+  });
+
   it('have the review queue off by default, with a 0.5 threshold and no sample', async () => {
     expect((await readProjectSettings(newStore(), 'closet')).review).toEqual({
       enabled: false,

@@ -16,6 +16,13 @@ export const reviewSettingsSchema = z.object({
 });
 export type ReviewSettings = z.infer<typeof reviewSettingsSchema>;
 
+/**
+ * The top score under which `predictFlip: 'unsure'` also runs the mirror. On clothing-small's validation
+ * (bench:flip) 0.6 scored as well as mirroring every photo while mirroring about an eighth of them, few enough
+ * that the median request still costs what one view of the previous default backbone did.
+ */
+export const UNSURE_FLIP_BELOW = 0.6;
+
 /** `projects/<project>/settings.json`: what a project asks of extraction, training and serving. */
 export const projectSettingsSchema = z.object({
   /**
@@ -31,11 +38,16 @@ export const projectSettingsSchema = z.object({
    */
   trainingMode: z.enum(['auto', 'head', 'finetune']).default('auto'),
   /**
-   * Serve the mean of the photo's and its mirror's probabilities (two backbone views per photo, one batch).
-   * Recorded in each version the project trains (`manifest.serving.flip`), so it applies from the next training
-   * and a rollback serves as it did. Off by default: see the README for its measured gain and latency.
+   * Serve the mean of the photo's and its mirror's probabilities: `true` for every photo (two backbone views
+   * each), `'unsure'` (the default) only for photos whose single view's top score is under `flipBelow`, and
+   * only in projects that train on mirrored views (`augmentations` has `hflip`: turning those off says a mirror
+   * changes what a photo means), `false` never. Recorded in each version the project trains
+   * (`manifest.serving`), so it applies from the next training and a rollback serves as it did. See the README
+   * for the measured gain and latency.
    */
-  predictFlip: z.boolean().default(false),
+  predictFlip: z.union([z.boolean(), z.literal('unsure')]).default('unsure'),
+  /** With `predictFlip: 'unsure'`: the top score under which a photo also runs mirrored (see UNSURE_FLIP_BELOW). */
+  flipBelow: z.number().gt(0).lte(1).default(UNSURE_FLIP_BELOW),
   /** Predictions of images the outlier detector calls unknown come back with no labels (see ?rejectUnknown). */
   rejectUnknown: z.boolean().default(false),
   review: reviewSettingsSchema.default({}),
@@ -47,11 +59,24 @@ export const projectSettingsSchema = z.object({
 });
 export type ProjectSettings = z.infer<typeof projectSettingsSchema>;
 
+/** How a version trained under `settings` is to be served (its `manifest.serving`). */
+export function servingOf(settings: Pick<ProjectSettings, 'predictFlip' | 'augmentations' | 'flipBelow'>): {
+  flip: boolean;
+  flipBelow?: number;
+} {
+  if (settings.predictFlip === true) return { flip: true };
+  if (settings.predictFlip === 'unsure' && settings.augmentations.includes('hflip')) {
+    return { flip: true, flipBelow: settings.flipBelow };
+  }
+  return { flip: false };
+}
+
 /** Settings a training reads (recorded in the version it makes); the API reads the others within 5 minutes. */
 export const SETTINGS_READ_AT_TRAINING: ReadonlySet<keyof ProjectSettings> = new Set([
   'augmentations',
   'trainingMode',
   'predictFlip',
+  'flipBelow',
 ]);
 
 /**

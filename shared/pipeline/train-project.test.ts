@@ -10,6 +10,7 @@ import { layout } from '../layout/index.js';
 import { listVersions, readPointer, readVersion } from '../models/index.js';
 import { createFsStore, type ObjectStore } from '../store/index.js';
 import { initTf } from '../tf/tf-runtime.js';
+import { UNSURE_FLIP_BELOW } from './project-settings.js';
 import { writeRetrainRequest } from './retrain-requests.js';
 import {
   createProjectTrainer,
@@ -285,6 +286,26 @@ function suite(name: string, makeStore: () => Promise<ObjectStore>) {
       const read = await readVersion(store, project, out.status === 'promoted' ? out.version : '');
       return { read, evaluation: JSON.parse(new TextDecoder().decode(read.files.get('evaluation.json')!)) };
     }
+
+    it('records in each version how predictFlip serves it: by default only unsure photos are mirrored', async () => {
+      const { read } = await trainOnce('flip-default', { hat: 12, shoes: 12 });
+      expect(read.manifest.serving).toEqual({ flip: true, flipBelow: UNSURE_FLIP_BELOW });
+      const { store, index, c, trainer } = await setup();
+      for (const [project, settings, serving] of [
+        ['flip-all', { predictFlip: true }, { flip: true }],
+        ['flip-higher', { flipBelow: 0.8 }, { flip: true, flipBelow: 0.8 }],
+        ['flip-off', { predictFlip: false }, { flip: false }],
+        ['no-mirrors', { augmentations: [] }, { flip: false }],
+      ] as const) {
+        await seed(store, index, project, { hat: 12, shoes: 12 });
+        await store.put(layout.projectSettings(project), JSON.stringify(settings));
+        await writeRetrainRequest(store, project, { now: c.now() });
+        c.advance(31);
+        const out = await trainer.run(project);
+        const v = await readVersion(store, project, out.status === 'promoted' ? out.version : '');
+        expect(v.manifest.serving, project).toEqual(serving);
+      }
+    });
 
     it('calibrates an outlier detector on validation and records it in evaluation.json', async () => {
       const { read, evaluation } = await trainOnce('ood', { hat: 40, shoes: 40, pants: 40 });

@@ -30,6 +30,7 @@ import {
   readVersion,
   type SuspectsFile,
   type ValidationExample,
+  type VersionServing,
   withOutlierDetector,
   withSuspects,
   writeVersion,
@@ -51,7 +52,7 @@ import {
   trainHead,
   type ValidationPredictions,
 } from '../train/index.js';
-import { readProjectSettings } from './project-settings.js';
+import { readProjectSettings, servingOf } from './project-settings.js';
 import { readRetrainRequest } from './retrain-requests.js';
 import { lastOutcomeSchema, recordFailure, recordOutcome, type TrainOutcome } from './train-outcome.js';
 import {
@@ -116,8 +117,8 @@ interface Prepared {
   labelNames: string[];
   ids: string[];
   setting: 'auto' | 'head' | 'finetune';
-  /** How the version is to be served (the project's `predictFlip`). */
-  serving: { flip: boolean };
+  /** How the version is to be served (the project's `predictFlip`, see servingOf). */
+  serving: VersionServing;
   /** Photos plus augmented views of the training split. */
   input: TrainInput;
   trainOptions: TrainOptions;
@@ -481,7 +482,7 @@ class ProjectTrainer {
       labelNames,
       ids,
       setting: settings.trainingMode,
-      serving: { flip: settings.predictFlip },
+      serving: servingOf(settings),
       input: { features: matrix, dim, labels, labelNames, ids },
       trainOptions: { ...this.deps.trainOptions },
     };
