@@ -34,6 +34,7 @@ import {
   readBackbone,
 } from '../shared/backbone/index.js';
 import { decodeImage } from '../shared/image/index.js';
+import { gateOnValidation, MAX_FLIP_SHARE, UNSURE_FLIP_BELOW } from '../shared/pipeline/project-settings.js';
 import { createFsStore } from '../shared/store/index.js';
 import { initTf } from '../shared/tf/tf-runtime.js';
 import {
@@ -190,6 +191,20 @@ function trainerInput(run: Run, views: Views, labels: Int32Array, names: string[
   };
 }
 
+/** A trainer run's test accuracy (flip-averaged with --flip), and with --flip each way of serving it. */
+interface TrainerOutcome {
+  accuracy: number;
+  config: string;
+  seconds: number;
+  flip?: { below: number; single: number; gated: number; mirroredShare: number };
+}
+
+function argmax(row: Float32Array): number {
+  let best = 0;
+  for (let c = 1; c < row.length; c++) if (row[c]! > row[best]!) best = c;
+  return best;
+}
+
 async function trainerAccuracy(
   run: Run,
   views: Views,
@@ -197,32 +212,40 @@ async function trainerAccuracy(
   names: string[],
   labelNames: string[],
   options: TrainOptions = {},
-): Promise<{ accuracy: number; config: string; seconds: number }> {
+): Promise<TrainerOutcome> {
   const { input, validationIds } = trainerInput(run, views, labels, names, labelNames);
   const started = performance.now();
   const result = await trainHead(input, { ...options, validationIds });
   const seconds = (performance.now() - started) / 1000;
   const head = await loadHead(result.head);
   try {
-    const p = head.predict(rowsOf(views.plain, views.dim, run.test), run.test.length);
-    if (views.flip) {
-      const q = head.predict(rowsOf(views.flip, views.dim, run.test), run.test.length);
-      for (let i = 0; i < p.length; i++) p[i] = (p[i]! + q[i]!) / 2;
-    }
     const k = labelNames.length;
-    let right = 0;
-    run.test.forEach((r, i) => {
-      let best = 0;
-      for (let c = 1; c < k; c++) if (p[i * k + c]! > p[i * k + best]!) best = c;
-      if (best === labels[r]) right++;
-    });
+    const single = head.predict(rowsOf(views.plain, views.dim, run.test), run.test.length);
+    const mirror = views.flip && head.predict(rowsOf(views.flip, views.dim, run.test), run.test.length);
+    const accuracyOf = (p: Float32Array) =>
+      run.test.filter((r, i) => argmax(p.subarray(i * k, (i + 1) * k)) === labels[r]).length /
+      run.test.length;
     const c = result.config;
     const how = (c as { selection?: string }).selection ?? 'split';
-    return {
-      accuracy: right / run.test.length,
-      config: `${c.headType} l2=${c.l2} epochs=${c.epochs} by ${how}`,
-      seconds,
+    const config = `${c.headType} l2=${c.l2} epochs=${c.epochs} by ${how}`;
+    if (!mirror) return { accuracy: accuracyOf(single), config, seconds };
+    const all = single.map((v, i) => (v + mirror[i]!) / 2);
+    // The serving default: mirrored only where the single view's top score is under the version's flipBelow,
+    // UNSURE_FLIP_BELOW lowered as training lowers it (gateOnValidation, on the split head's validation photos).
+    const { serving } = gateOnValidation(
+      { flip: true, flipBelow: UNSURE_FLIP_BELOW },
+      { probs: result.validationPredictions.probs, labels: k, maxShare: MAX_FLIP_SHARE },
+    );
+    const below = serving.flipBelow!;
+    const unsure = run.test.map((_, i) => Math.max(...single.subarray(i * k, (i + 1) * k)) < below);
+    const gated = single.map((v, i) => (unsure[Math.floor(i / k)] ? all[i]! : v));
+    const flip = {
+      below,
+      single: accuracyOf(single),
+      gated: accuracyOf(gated),
+      mirroredShare: unsure.filter(Boolean).length / unsure.length,
     };
+    return { accuracy: accuracyOf(all), config, seconds, flip };
   } finally {
     head.dispose();
   }
@@ -335,16 +358,25 @@ async function benchDataset(name: DatasetName, backbone: Backbone): Promise<void
     return referenceOnly(name, [...runs, ...extras], views, labels, names, labelNames);
   const trainer: number[] = [];
   const splitOnly: number[] = [];
+  const flips: NonNullable<TrainerOutcome['flip']>[] = [];
   for (const run of [...runs, ...extras]) {
     const r = await trainerAccuracy(run, views, labels, names, labelNames);
     log(`${name} ${run.name}: trainer ${r.accuracy.toFixed(4)} (${r.config}, ${r.seconds.toFixed(1)} s)`);
+    if (r.flip) {
+      const { single, gated, mirroredShare, below } = r.flip;
+      log(
+        `${name} ${run.name}: one view ${single.toFixed(4)}, mirrored under ${below.toFixed(3)} ${gated.toFixed(4)} (${(100 * mirroredShare).toFixed(1)}% of test photos)`,
+      );
+    }
     trainer.push(r.accuracy);
+    if (r.flip) flips.push(r.flip);
     // The search as it was before cross-validation (issue 14), in the same run: the before/after of the fix.
     const old = await trainerAccuracy(run, views, labels, names, labelNames, SPLIT);
     log(`${name} ${run.name}: single-split trainer ${old.accuracy.toFixed(4)} (${old.config})`);
     splitOnly.push(old.accuracy);
   }
   const n = runs.length;
+  if (flips.length > 0) emitServedAs(name, flips.slice(0, n));
   const t = stats(trainer.slice(0, n));
   const s = stats(splitOnly.slice(0, n));
   emit(`${name}_single_split_trainer_accuracy_mean`, s.mean, 'ratio', {
@@ -400,6 +432,21 @@ async function benchDataset(name: DatasetName, backbone: Backbone): Promise<void
     });
   }
   if (argv.study) await study(name, runs, views, labels, names, labelNames);
+}
+
+/** --flip: the trainer's test accuracy served as one view, mirrored when unsure (the default) and always. */
+function emitServedAs(name: string, flips: NonNullable<TrainerOutcome['flip']>[]): void {
+  const of = (pick: (f: (typeof flips)[number]) => number) => {
+    const s = stats(flips.map(pick));
+    return { mean: round(s.mean), std: round(s.std) };
+  };
+  emit(`${name}_trainer_served_unsure_accuracy_mean`, of((f) => f.gated).mean, 'ratio', {
+    std: of((f) => f.gated).std,
+    flipBelow: { requested: UNSURE_FLIP_BELOW, maxShare: MAX_FLIP_SHARE, version: of((f) => f.below) },
+    mirroredShare: of((f) => f.mirroredShare),
+    oneView: of((f) => f.single),
+    note: "mirrored where the one view scores under the version's flipBelow; the trainer_accuracy line mirrors every photo",
+  });
 }
 
 /** --reference-only: the reference alone, to compare backbones' features (cut, input size) cheaply. */

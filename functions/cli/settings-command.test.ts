@@ -57,7 +57,7 @@ describe('headstart settings', () => {
     });
   });
 
-  it('takes predictFlip=unsure and a flipBelow in (0, 1], and refuses any other word or number', async () => {
+  it('takes predictFlip=unsure, a flipBelow in (0, 1] and a maxFlipShare in [0, 1], and refuses any other word or number', async () => {
     await store.put(layout.projectSettings('gated'), JSON.stringify({ predictFlip: true }));
     const r = await cli('settings', '--project', 'gated', 'predictFlip=unsure');
     expect(r.code, r.err).toBe(0);
@@ -69,6 +69,11 @@ describe('headstart settings', () => {
     expect((await cli('settings', '--project', 'gated', 'flipBelow=0.8')).code).toBe(0);
     expect((await cli('settings', '--project', 'gated', 'flipBelow=2')).code).toBe(2);
     expect((await readProjectSettings(store, 'gated')).flipBelow).toBe(0.8);
+    expect((await cli('settings', '--project', 'gated', 'maxFlipShare=0.4')).code).toBe(0);
+    const over = await cli('settings', '--project', 'gated', 'maxFlipShare=1.5');
+    expect(over.code).toBe(2);
+    expect(over.err).toMatch(/maxFlipShare/);
+    expect((await readProjectSettings(store, 'gated')).maxFlipShare).toBe(0.4);
   });
 
   it('refuses an unknown key, a bad value or a missing = with exit 2 and writes nothing', async () => {

@@ -164,7 +164,7 @@ export const ModelRefSchema = z.object({
   }),
   flipBelow: z.number().nullable().openapi({
     description:
-      'With `flip`: a photo whose single view gives no label at least this score also runs mirrored. null: every photo (flip true) or none (flip false).',
+      "With `flip`: a photo whose single view gives no label at least this score also runs mirrored: the project's `flipBelow`, or lower where the version would have mirrored more than `maxFlipShare` of its validation photos. null: every photo (flip true) or none (flip false).",
     example: 0.8,
   }),
   outlierThreshold: z.number().nullable().openapi({

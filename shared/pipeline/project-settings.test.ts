@@ -5,6 +5,8 @@ import { describe, expect, it } from 'vitest';
 import { layout } from '../layout/index.js';
 import { createFsStore } from '../store/index.js';
 import {
+  gateOnValidation,
+  MAX_FLIP_SHARE,
   readProjectSettings,
   servingOf,
   UNSURE_FLIP_BELOW,
@@ -24,6 +26,40 @@ describe('project settings', () => {
     expect(servingOf({ ...defaults, augmentations: [] })).toEqual({ flip: false });
     expect(servingOf({ ...defaults, predictFlip: true, augmentations: [] })).toEqual({ flip: true });
     expect(servingOf({ ...defaults, flipBelow: 0.8 })).toEqual({ flip: true, flipBelow: 0.8 });
+  });
+
+  it('lower the unsure gate of a version to the validation rank maxShare allows, and never raise it', () => {
+    // Ten validation photos of two labels whose top scores are 0.5, 0.55, ..., 0.95.
+    const tops = Array.from({ length: 10 }, (_, i) => 0.5 + i * 0.05);
+    const probs = Float32Array.from(tops.flatMap((t) => [t, 1 - t]));
+    const gate = (flipBelow: number, maxShare: number) =>
+      gateOnValidation({ flip: true, flipBelow }, { probs, labels: 2, maxShare });
+    // Under 0.6, two of ten are mirrored: within a share of 0.25, so the requested gate stands.
+    expect(gate(0.6, 0.25).serving).toEqual({ flip: true, flipBelow: 0.6 });
+    expect(gate(0.6, 0.25).report).toMatchObject({ requestedBelow: 0.6, validationShare: 0.2 });
+    // Under 0.9, eight would be: the gate drops to the third photo's top score, which mirrors two.
+    const capped = gate(0.9, 0.25);
+    expect(capped.serving.flipBelow).toBeCloseTo(0.6, 6);
+    expect(capped.report).toMatchObject({ requestedBelow: 0.9, maxShare: 0.25, validationShare: 0.2 });
+    expect(gate(0.9, 1).serving.flipBelow).toBe(0.9);
+    expect(gate(0.9, 0).report?.validationShare).toBe(0);
+    // Every photo or none: nothing to calibrate.
+    expect(gateOnValidation({ flip: true }, { probs, labels: 2, maxShare: 0 })).toEqual({
+      serving: { flip: true },
+    });
+    expect(gateOnValidation({ flip: false }, { probs, labels: 2, maxShare: 0 }).report).toBeUndefined();
+    const none = gateOnValidation(
+      { flip: true, flipBelow: 0.6 },
+      { probs: new Float32Array(0), labels: 2, maxShare: 0 },
+    );
+    expect(none).toEqual({
+      serving: { flip: true, flipBelow: 0.6 },
+      report: { requestedBelow: 0.6, flipBelow: 0.6, maxShare: 0, validationShare: null },
+    });
+  });
+
+  it('cap the share of validation photos the gate mirrors at MAX_FLIP_SHARE by default', async () => {
+    expect((await readProjectSettings(newStore(), 'closet')).maxFlipShare).toBe(MAX_FLIP_SHARE);
   });
 
   it('have the review queue off by default, with a 0.5 threshold and no sample', async () => {

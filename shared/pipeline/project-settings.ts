@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { Modality } from '../dataset/text-upload.js';
 import { layout } from '../layout/index.js';
+import type { VersionServing } from '../models/index.js';
 import { type ObjectStore, PreconditionFailedError, parseJson, readJson } from '../store/index.js';
 
 /**
@@ -22,6 +23,13 @@ export type ReviewSettings = z.infer<typeof reviewSettingsSchema>;
  * that the median request still costs what one view of the previous default backbone did.
  */
 export const UNSURE_FLIP_BELOW = 0.6;
+
+/**
+ * The most of a version's validation photos the 'unsure' gate may mirror: a training lowers `flipBelow` for a
+ * version whose head is unsure of more of them, so a harder dataset's median request still runs one view. At
+ * the default gate clothing-small mirrored about 12%, its 32 px copy (100 per label) 24% (up to 31% by seed).
+ */
+export const MAX_FLIP_SHARE = 0.25;
 
 /** `projects/<project>/settings.json`: what a project asks of extraction, training and serving. */
 export const projectSettingsSchema = z.object({
@@ -48,6 +56,8 @@ export const projectSettingsSchema = z.object({
   predictFlip: z.union([z.boolean(), z.literal('unsure')]).default('unsure'),
   /** With `predictFlip: 'unsure'`: the top score under which a photo also runs mirrored (see UNSURE_FLIP_BELOW). */
   flipBelow: z.number().gt(0).lte(1).default(UNSURE_FLIP_BELOW),
+  /** The most of the validation photos the gate may mirror; 1 never lowers `flipBelow` (see MAX_FLIP_SHARE). */
+  maxFlipShare: z.number().min(0).max(1).default(MAX_FLIP_SHARE),
   /** Predictions of images the outlier detector calls unknown come back with no labels (see ?rejectUnknown). */
   rejectUnknown: z.boolean().default(false),
   review: reviewSettingsSchema.default({}),
@@ -60,15 +70,49 @@ export const projectSettingsSchema = z.object({
 export type ProjectSettings = z.infer<typeof projectSettingsSchema>;
 
 /** How a version trained under `settings` is to be served (its `manifest.serving`). */
-export function servingOf(settings: Pick<ProjectSettings, 'predictFlip' | 'augmentations' | 'flipBelow'>): {
-  flip: boolean;
-  flipBelow?: number;
-} {
+export function servingOf(
+  settings: Pick<ProjectSettings, 'predictFlip' | 'augmentations' | 'flipBelow'>,
+): VersionServing {
   if (settings.predictFlip === true) return { flip: true };
   if (settings.predictFlip === 'unsure' && settings.augmentations.includes('hflip')) {
     return { flip: true, flipBelow: settings.flipBelow };
   }
   return { flip: false };
+}
+
+/** What a training did to the 'unsure' gate (evaluation.json's `flipGate`). */
+export interface FlipGateReport {
+  /** The project's `flipBelow`. */
+  requestedBelow: number;
+  /** The version's: the requested one, or lower where it would have mirrored more than `maxShare`. */
+  flipBelow: number;
+  maxShare: number;
+  /** The share of the validation photos the version's gate mirrors; null without validation photos. */
+  validationShare: number | null;
+}
+
+/**
+ * The version's serving, its 'unsure' gate lowered where the requested `flipBelow` would mirror more than
+ * `maxShare` of the validation photos (their class probabilities, `labels` per row, from the version's own
+ * classifier): to the top score of the validation photo at that rank, so at most that share falls under it.
+ */
+export function gateOnValidation(
+  serving: VersionServing,
+  validation: { probs: Float32Array; labels: number; maxShare: number },
+): { serving: VersionServing; report?: FlipGateReport } {
+  const requested = serving.flipBelow;
+  if (requested === undefined) return { serving };
+  const { probs, labels, maxShare } = validation;
+  const tops = Array.from({ length: probs.length / labels }, (_, r) =>
+    Math.max(...probs.subarray(r * labels, (r + 1) * labels)),
+  ).sort((a, b) => a - b);
+  const rank = Math.floor(maxShare * tops.length);
+  const flipBelow = rank < tops.length ? Math.min(requested, tops[rank]!) : requested;
+  const share = tops.length > 0 ? tops.filter((t) => t < flipBelow).length / tops.length : null;
+  return {
+    serving: { flip: true, flipBelow },
+    report: { requestedBelow: requested, flipBelow, maxShare, validationShare: share },
+  };
 }
 
 /** Settings a training reads (recorded in the version it makes); the API reads the others within 5 minutes. */
@@ -77,6 +121,7 @@ export const SETTINGS_READ_AT_TRAINING: ReadonlySet<keyof ProjectSettings> = new
   'trainingMode',
   'predictFlip',
   'flipBelow',
+  'maxFlipShare',
 ]);
 
 /**

@@ -10,7 +10,7 @@ import { layout } from '../layout/index.js';
 import { listVersions, readPointer, readVersion } from '../models/index.js';
 import { createFsStore, type ObjectStore } from '../store/index.js';
 import { initTf } from '../tf/tf-runtime.js';
-import { UNSURE_FLIP_BELOW } from './project-settings.js';
+import { MAX_FLIP_SHARE, UNSURE_FLIP_BELOW } from './project-settings.js';
 import { writeRetrainRequest } from './retrain-requests.js';
 import {
   createProjectTrainer,
@@ -277,9 +277,10 @@ function suite(name: string, makeStore: () => Promise<ObjectStore>) {
     });
 
     /** Seeds a project, trains it once and reads back the promoted version and its evaluation. */
-    async function trainOnce(project: string, counts: Record<string, number>) {
+    async function trainOnce(project: string, counts: Record<string, number>, settings?: object) {
       const { store, index, c, trainer } = await setup();
       await seed(store, index, project, counts);
+      if (settings) await store.put(layout.projectSettings(project), JSON.stringify(settings));
       await writeRetrainRequest(store, project, { now: c.now() });
       c.advance(31);
       const out = await trainer.run(project);
@@ -305,6 +306,30 @@ function suite(name: string, makeStore: () => Promise<ObjectStore>) {
         const v = await readVersion(store, project, out.status === 'promoted' ? out.version : '');
         expect(v.manifest.serving, project).toEqual(serving);
       }
+    });
+
+    it('lowers the flip gate of a version that would mirror more validation photos than maxFlipShare, and records it', async () => {
+      const { read, evaluation } = await trainOnce(
+        'flip-capped',
+        { hat: 20, shoes: 20 },
+        { flipBelow: 1, maxFlipShare: 0 },
+      );
+      // Under flipBelow 1 every photo would be mirrored; a share of 0 puts the gate at the least sure validation photo.
+      const lowest = Math.min(...evaluation.validationExamples.map((e: { score: number }) => e.score));
+      expect(lowest).toBeLessThan(1);
+      expect(read.manifest.serving).toEqual({ flip: true, flipBelow: lowest });
+      expect(evaluation.flipGate).toEqual({
+        requestedBelow: 1,
+        flipBelow: lowest,
+        maxShare: 0,
+        validationShare: 0,
+      });
+      const { evaluation: uncapped } = await trainOnce('flip-uncapped', { hat: 20, shoes: 20 });
+      expect(uncapped.flipGate).toMatchObject({
+        requestedBelow: UNSURE_FLIP_BELOW,
+        maxShare: MAX_FLIP_SHARE,
+      });
+      expect(uncapped.flipGate.validationShare).toBeLessThanOrEqual(MAX_FLIP_SHARE);
     });
 
     it('calibrates an outlier detector on validation and records it in evaluation.json', async () => {

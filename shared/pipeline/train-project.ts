@@ -52,7 +52,7 @@ import {
   trainHead,
   type ValidationPredictions,
 } from '../train/index.js';
-import { readProjectSettings, servingOf } from './project-settings.js';
+import { gateOnValidation, readProjectSettings, servingOf } from './project-settings.js';
 import { readRetrainRequest } from './retrain-requests.js';
 import { lastOutcomeSchema, recordFailure, recordOutcome, type TrainOutcome } from './train-outcome.js';
 import {
@@ -117,8 +117,10 @@ interface Prepared {
   labelNames: string[];
   ids: string[];
   setting: 'auto' | 'head' | 'finetune';
-  /** How the version is to be served (the project's `predictFlip`, see servingOf). */
+  /** How the version is to be served (the project's `predictFlip`, see servingOf), before gateOnValidation. */
   serving: VersionServing;
+  /** The project's `maxFlipShare`. */
+  maxFlipShare: number;
   /** Photos plus augmented views of the training split. */
   input: TrainInput;
   trainOptions: TrainOptions;
@@ -483,6 +485,7 @@ class ProjectTrainer {
       ids,
       setting: settings.trainingMode,
       serving: servingOf(settings),
+      maxFlipShare: settings.maxFlipShare,
       input: { features: matrix, dim, labels, labelNames, ids },
       trainOptions: { ...this.deps.trainOptions },
     };
@@ -522,6 +525,7 @@ class ProjectTrainer {
       ids,
       setting: 'head',
       serving: { flip: false },
+      maxFlipShare: 0,
       input: {
         features: new Float32Array(0),
         sparse: stackFeatures(usable.map((e) => features.get(e.sha256)!)),
@@ -676,12 +680,19 @@ class ProjectTrainer {
               }
             : { ...data.input, validationIds: data.validationIds },
         );
+    const predictions = ft ? ft.validationPredictions : head.validationPredictions;
+    const gate = gateOnValidation(data.serving, {
+      probs: predictions.probs,
+      labels: data.labelNames.length,
+      maxShare: data.maxFlipShare,
+    });
     const evaluation = {
       ...evaluationOf({ project, version, snap, data, fitted, scored, ran }),
       outlier: outlier.report,
+      ...(gate.report ? { flipGate: gate.report } : {}),
       validationExamples: validationExamples({
         data,
-        predictions: ft ? ft.validationPredictions : head.validationPredictions,
+        predictions,
         outlierScore: outlier.detector ? outlier.scoreOf : () => null,
       }),
       suspects: suspects.report,
@@ -692,7 +703,7 @@ class ProjectTrainer {
       createdAt: this.now().toISOString(),
       metrics,
       datasetSnapshot: snap.hash,
-      serving: data.serving,
+      serving: gate.serving,
       evaluation,
     };
     const encoded =
