@@ -12,12 +12,14 @@ import { type Backbone, defaultBackboneId, loadBackbone, readBackbone } from '..
 import {
   auroc,
   calibrateOutlierDetector,
+  createOutlierDetector,
   DEFAULT_OUTLIER_COMPONENTS,
-  DEFAULT_OUTLIER_METHOD,
   encodeOutlierDetector,
   fitOutlierDetector,
   fprAt95Tpr,
   type OutlierMethod,
+  TRAINED_OUTLIER_METHOD,
+  usesDoubt,
 } from '../shared/outlier/index.js';
 import { createFsStore } from '../shared/store/index.js';
 import { initTf } from '../shared/tf/tf-runtime.js';
@@ -62,6 +64,7 @@ const CANDIDATES: Candidate[] = [
   { name: 'mahalanobis+residual-k16', method: 'mahalanobis+residual', components: 16 },
   { name: 'mahalanobis+residual-k64', method: 'mahalanobis+residual', components: 64 },
   { name: 'combined-k16', method: 'combined', components: 16 },
+  { name: 'mahalanobis+residual+doubt-k64', method: 'mahalanobis+residual+doubt', components: 64 },
 ];
 
 function arg(name: string): string | undefined {
@@ -219,16 +222,27 @@ async function main(): Promise<void> {
       { validationIds: va.map(id) },
     );
     timing.head.push(performance.now() - t0);
+    // The split head's probabilities of the validation photos, in their order: what training calibrates on.
+    const predicted = new Map(trained.validationPredictions.ids.map((v, j) => [v, j]));
+    const validationProbs = pickRows(
+      trained.validationPredictions.probs,
+      kept.length,
+      va.map((i) => predicted.get(id(i))!),
+    );
     // What training adds: the fit on the training split, the validation threshold and the held-out check.
     const t1 = performance.now();
     const positions = fit.map((_, j) => j);
-    calibrateOutlierDetector({
-      features: pickRows(all, dim, fit),
-      dim,
-      labels,
-      trainRows: positions.slice(0, tr.length),
-      validationRows: positions.slice(tr.length),
-    });
+    const calibrate = (c: { method: OutlierMethod; components?: number }) =>
+      calibrateOutlierDetector({
+        features: pickRows(all, dim, fit),
+        dim,
+        labels,
+        trainRows: positions.slice(0, tr.length),
+        validationRows: positions.slice(tr.length),
+        validationProbs,
+        ...c,
+      }).detector!;
+    calibrate({ method: TRAINED_OUTLIER_METHOD });
     timing.fit.push(performance.now() - t1);
     const head = await loadHead(trained.head);
     const k = kept.length;
@@ -257,6 +271,12 @@ async function main(): Promise<void> {
         b = headScores(c.head, sOut.probs, sOut.logits, k);
         f = headScores(c.head, sFar.probs, sFar.logits, k);
         v = headScores(c.head, sVal.probs, sVal.logits, k);
+      } else if (usesDoubt(c.method!)) {
+        const d = calibrate({ method: c.method!, components: c.components! });
+        a = d.score(sIn.x, teIn.length, sIn.probs);
+        b = d.score(sOut.x, teOut.length, sOut.probs);
+        f = d.score(sFar.x, far.n, sFar.probs);
+        v = d.score(sVal.x, va.length, sVal.probs);
       } else {
         const d = fitOutlierDetector({
           features: pickRows(all, dim, tr),
@@ -294,7 +314,7 @@ async function main(): Promise<void> {
     emit(`ood_far_synthetic_auroc_mean.${name}`, mean(r.far), 'ratio');
   }
   const chosen = CANDIDATES.find(
-    (c) => c.method === DEFAULT_OUTLIER_METHOD && c.components === DEFAULT_OUTLIER_COMPONENTS,
+    (c) => c.method === TRAINED_OUTLIER_METHOD && c.components === DEFAULT_OUTLIER_COMPONENTS,
   )!;
   emit('ood_near_auroc_mean', mean(results.get(chosen.name)!.auroc), 'ratio', {
     method: chosen.name,
@@ -322,14 +342,21 @@ async function costs(
   const labelNames = [...new Set(files.map((f) => f.label))].sort();
   const tr = files.flatMap((f, i) => (f.split === 'train' ? [i] : []));
   const labels = tr.map((i) => labelNames.indexOf(files[i]!.label));
-  const detector = fitOutlierDetector({ features: pickRows(all, dim, tr), dim, labels });
+  const fitted = fitOutlierDetector({ features: pickRows(all, dim, tr), dim, labels });
+  // The trained method's numbers are the fitted ones plus its doubt scale (any: only the time is measured).
+  const detector = createOutlierDetector({
+    ...fitted.params,
+    method: TRAINED_OUTLIER_METHOD,
+    doubtScale: 0.1,
+  });
   const one = all.subarray(0, dim).slice();
   const tensorsBefore = tf.memory().numTensors;
   if (trained) {
     const head = await loadHead(trained.head);
     head.predict(one, 1);
     const headMs = await timeRuns(500, () => head.predict(one, 1));
-    const outMs = await timeRuns(500, () => detector.score(one, 1));
+    const probs = head.predict(one, 1);
+    const outMs = await timeRuns(500, () => detector.score(one, 1, probs));
     const med = (v: number[]) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)]!;
     emit('ood_score_ms_per_prediction', med(outMs), 'ms', {
       target: '< 1',

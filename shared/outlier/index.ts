@@ -10,22 +10,28 @@ export {
   calibrateOutlierDetector,
   calibrateSoftmaxForTraining,
   calibrateTextForTraining,
+  DOUBT_SCALE_QUANTILE,
   fprAt95Tpr,
   MIN_CALIBRATION_PHOTOS,
+  MIN_DOUBT_SCALE,
+  TRAINED_OUTLIER_METHOD,
 } from './outlier-calibration.js';
 export {
   createOutlierDetector,
   DEFAULT_OUTLIER_COMPONENTS,
   DEFAULT_OUTLIER_METHOD,
   type DetectorMethod,
+  doubtScores,
   type FitOutlierInput,
   type FittedOutlierDetector,
+  featurePartOf,
   fitOutlierDetector,
   OUTLIER_METHODS,
   type OutlierDetector,
   type OutlierMethod,
   type OutlierParams,
   poolRows,
+  usesDoubt,
 } from './outlier-detector.js';
 export { OutlierError } from './outlier-errors.js';
 export { decodeOutlierDetector, encodeOutlierDetector } from './outlier-package.js';

@@ -6,14 +6,19 @@ import {
   calibrateForTraining,
   calibrateOutlierDetector,
   calibrateTextForTraining,
+  DOUBT_SCALE_QUANTILE,
   decodeOutlierDetector,
+  doubtScores,
   encodeOutlierDetector,
+  featurePartOf,
   fitOutlierDetector,
+  MIN_DOUBT_SCALE,
   OUTLIER_METHODS,
   OutlierError,
   type OutlierParams,
   sketchDenseRows,
   sketchSparseRows,
+  usesDoubt,
 } from './index.js';
 import { symmetricEigen } from './small-linalg.js';
 
@@ -55,17 +60,21 @@ const calibrated = () =>
   });
 
 describe('fitOutlierDetector', () => {
-  it.each(OUTLIER_METHODS)('with %s scores a label never fitted above the fitted ones', (method) => {
-    const d = fitOutlierDetector({
-      features: pick(train),
-      dim: blobs.dim,
-      labels: train.map((r) => blobs.labels[r]!),
-      method,
-      components: 16,
-    });
-    const a = auroc(d.score(pick(validation), validation.length), d.score(pick(heldOut), heldOut.length));
-    expect(a).toBeGreaterThan(0.9);
-  });
+  // The doubt method needs a head's probabilities and a calibrated scale: see 'the head doubt' below.
+  it.each(OUTLIER_METHODS.filter((m) => !usesDoubt(m)))(
+    'with %s scores a label never fitted above the fitted ones',
+    (method) => {
+      const d = fitOutlierDetector({
+        features: pick(train),
+        dim: blobs.dim,
+        labels: train.map((r) => blobs.labels[r]!),
+        method,
+        components: 16,
+      });
+      const a = auroc(d.score(pick(validation), validation.length), d.score(pick(heldOut), heldOut.length));
+      expect(a).toBeGreaterThan(0.9);
+    },
+  );
 
   it('scores noise far from every label above the calibrated threshold', () => {
     const { detector } = calibrated();
@@ -143,6 +152,139 @@ describe('calibration', () => {
     const r = calibrateForTraining({ ...blobs, validationIds: undefined });
     expect(r.detector).toBeNull();
     expect(r.report.method).toBeNull();
+  });
+});
+
+describe('the head doubt', () => {
+  // A stand-in head over the four fitted labels: sure of `sure` rows, split between two labels on the others.
+  const probsOf = (rows: number[], sure: (r: number) => boolean) =>
+    Float32Array.from(
+      rows.flatMap((r) => {
+        const top = sure(r) ? 0.97 : 0.45;
+        const rest = (1 - top - (sure(r) ? 0 : 0.4)) / (sure(r) ? 3 : 2);
+        const row = [rest, rest, rest, rest];
+        row[blobs.labels[r]! % 4] = top;
+        if (!sure(r)) row[(blobs.labels[r]! + 1) % 4] = 0.4;
+        return row;
+      }),
+    );
+  // One validation photo in five is one the head is unsure of.
+  const unsureValidation = (r: number) => r % 5 === 0;
+  const calibrate = (validationProbs?: Float32Array) =>
+    calibrateOutlierDetector({
+      features: blobs.features,
+      dim: blobs.dim,
+      labels: blobs.labels,
+      labelNames: blobs.labelNames,
+      trainRows: train,
+      validationRows: validation,
+      method: 'mahalanobis+residual+doubt',
+      components: 16,
+      ...(validationProbs ? { validationProbs } : {}),
+    });
+
+  it('scales the doubt by a high quantile of it on validation, keeps 95% of validation photos, and checks held-out labels on the features', () => {
+    const probs = probsOf(validation, (r) => !unsureValidation(r));
+    const { detector, report } = calibrate(probs);
+    if (report.method === null) throw new Error(report.reason);
+    expect(report.method).toBe('mahalanobis+residual+doubt');
+    const doubt = Float32Array.from(doubtScores(probs, 4)).sort();
+    const at = Math.floor(DOUBT_SCALE_QUANTILE * doubt.length);
+    expect(detector!.params).toMatchObject({ doubtScale: Math.max(MIN_DOUBT_SCALE, doubt[at]!) });
+    const scores = detector!.score(pick(validation), validation.length, probs);
+    expect(scores.filter((s) => s <= detector!.threshold!).length / scores.length).toBeGreaterThanOrEqual(
+      0.95,
+    );
+    expect(report.heldOutAuroc).toMatchObject({ scored: featurePartOf('mahalanobis+residual+doubt') });
+  });
+
+  it('scores a photo the head is unsure of above the same photo when the head is sure of it', () => {
+    const { detector } = calibrate(probsOf(validation, (r) => !unsureValidation(r)));
+    const rows = validation.slice(0, 8);
+    const sure = detector!.score(
+      pick(rows),
+      rows.length,
+      probsOf(rows, () => true),
+    );
+    const unsure = detector!.score(
+      pick(rows),
+      rows.length,
+      probsOf(rows, () => false),
+    );
+    rows.forEach((_, i) => {
+      expect(unsure[i]!).toBeGreaterThan(sure[i]!);
+    });
+  });
+
+  it('tells a label never fitted from the fitted ones better with the doubt than without, when the head is unsure of it', () => {
+    const probs = probsOf(validation, (r) => !unsureValidation(r));
+    const { detector } = calibrate(probs);
+    const features = fitOutlierDetector({
+      features: pick(train),
+      dim: blobs.dim,
+      labels: train.map((r) => blobs.labels[r]!),
+      components: 16,
+    });
+    const inRows = validation;
+    const outProbs = probsOf(heldOut, () => false);
+    const withDoubt = auroc(
+      detector!.score(pick(inRows), inRows.length, probs),
+      detector!.score(pick(heldOut), heldOut.length, outProbs),
+    );
+    const alone = auroc(
+      features.score(pick(inRows), inRows.length),
+      features.score(pick(heldOut), heldOut.length),
+    );
+    expect(withDoubt).toBeGreaterThanOrEqual(alone);
+    expect(withDoubt).toBeGreaterThan(0.9);
+  });
+
+  it('refuses to calibrate or score without the head probabilities, naming what it needs', () => {
+    expect(calibrate()).toMatchObject({
+      detector: null,
+      report: { method: null, reason: expect.stringMatching(/probabilities of the \d+ validation rows/) },
+    });
+    const { detector } = calibrate(probsOf(validation, () => true));
+    expect(() => detector!.score(pick(validation), validation.length)).toThrow(/probabilities/);
+  });
+
+  it('survives its files with its scale, and a descriptor without the scale is refused', () => {
+    const probs = probsOf(validation, (r) => !unsureValidation(r));
+    const { detector } = calibrate(probs);
+    const { json, weights } = encodeOutlierDetector(detector!);
+    const back = decodeOutlierDetector(new TextEncoder().encode(json), weights);
+    expect(back.score(pick(validation), validation.length, probs)).toEqual(
+      detector!.score(pick(validation), validation.length, probs),
+    );
+    const { doubtScale: _, ...rest } = JSON.parse(json);
+    expect(() => decodeOutlierDetector(new TextEncoder().encode(JSON.stringify(rest)), weights)).toThrow(
+      /no doubtScale/,
+    );
+  });
+
+  it('is what a training stores when it has the validation predictions, and the features alone when not', () => {
+    const ids = blobs.ids;
+    const validationIds = validation.map((r) => ids[r]!);
+    const predictions = { ids: validationIds, probs: probsOf(validation, (r) => !unsureValidation(r)) };
+    const k4 = { ...blobs, labelNames: blobs.labelNames.slice(0, 4) };
+    const rows = [...train, ...validation];
+    const input = {
+      features: pick(rows),
+      dim: blobs.dim,
+      labels: rows.map((r) => blobs.labels[r]!),
+      labelNames: k4.labelNames,
+      ids: rows.map((r) => ids[r]!),
+      validationIds,
+    };
+    expect(calibrateForTraining({ ...input, validationPredictions: predictions }).report).toMatchObject({
+      method: 'mahalanobis+residual+doubt',
+    });
+    expect(calibrateForTraining(input).report).toMatchObject({ method: 'mahalanobis+residual' });
+    // Predictions that miss a validation photo: the features alone, not a detector that cannot score it.
+    const partial = { ids: validationIds.slice(1), probs: predictions.probs.slice(4) };
+    expect(calibrateForTraining({ ...input, validationPredictions: partial }).report).toMatchObject({
+      method: 'mahalanobis+residual',
+    });
   });
 });
 

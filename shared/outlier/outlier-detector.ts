@@ -15,21 +15,36 @@ import type { SoftmaxOutlierParams } from './softmax-outlier.js';
  * - `mahalanobis+residual`: the Mahalanobis distance plus the energy left outside the principal subspace, each
  *   divided by its median on the training photos (a far-off photo often lives in directions no training photo
  *   spans);
- * - `combined`: `mahalanobis+residual` plus the k-NN distance, each divided by its training median.
+ * - `combined`: `mahalanobis+residual` plus the k-NN distance, each divided by its training median;
+ * - `mahalanobis+residual+doubt`: `mahalanobis+residual` plus the head's doubt (1 minus its top probability)
+ *   divided by a high quantile of it on the validation photos (`doubtScale`, set by calibration: a head is sure
+ *   of the photos it was fitted on, so their doubt says nothing of unseen ones). The distances tell photos
+ *   unlike any training photo; the doubt tells photos between the labels, which a new kind of clothing mostly is.
  */
 export type OutlierMethod =
   | 'mahalanobis'
   | 'relative-mahalanobis'
   | 'knn'
   | 'mahalanobis+residual'
-  | 'combined';
+  | 'combined'
+  | 'mahalanobis+residual+doubt';
 export const OUTLIER_METHODS: readonly OutlierMethod[] = [
   'mahalanobis',
   'relative-mahalanobis',
   'knn',
   'mahalanobis+residual',
   'combined',
+  'mahalanobis+residual+doubt',
 ];
+
+/** Whether a method adds the head's doubt, so scoring needs the head's probabilities and a `doubtScale`. */
+export const usesDoubt = (m: DetectorMethod): m is 'mahalanobis+residual+doubt' =>
+  m === 'mahalanobis+residual+doubt';
+
+/** The part of a method that reads features alone (what a check without a head, as leave-one-label-out, fits). */
+export function featurePartOf(m: OutlierMethod): OutlierMethod {
+  return usesDoubt(m) ? 'mahalanobis+residual' : m;
+}
 
 /** Every method a stored detector may use: the fitted ones, and `msp`, the head's own probabilities. */
 export type DetectorMethod = OutlierMethod | 'msp';
@@ -85,6 +100,8 @@ export interface OutlierParams {
   neighbours: Float32Array;
   /** Which neighbour's distance is the score (k-NN methods). */
   neighbour: number;
+  /** The doubt methods: what the head's doubt is divided by (see DOUBT_SCALE_QUANTILE). */
+  doubtScale?: number;
   threshold: number | null;
 }
 
@@ -214,13 +231,14 @@ class Detector implements FittedOutlierDetector {
     return new Detector({ ...this.params, threshold });
   }
 
-  score(features: Float32Array, n: number): Float32Array {
+  score(features: Float32Array, n: number, probs?: Float32Array): Float32Array {
     if (features.length !== n * this.inputDim) {
       throw new OutlierError(
         'outlier_input',
         `expected ${n} x ${this.inputDim} features, got ${features.length} values`,
       );
     }
+    const doubt = usesDoubt(this.params.method) ? this.doubtOf(probs, n) : undefined;
     const { dim, mean, std } = this.params;
     const { pool, sketch } = this.params;
     const pooled = pool
@@ -242,9 +260,35 @@ class Detector implements FittedOutlierDetector {
           : m === 'knn'
             ? parts.knn[i]!
             : parts.maha[i]! / sm + parts.residual[i]! / sr + (m === 'combined' ? parts.knn[i]! / sk : 0);
+      if (doubt) out[i]! += doubt[i]!;
     }
     return out;
   }
+
+  /** Each row's doubt (1 minus its top probability) over `doubtScale`. */
+  private doubtOf(probs: Float32Array | undefined, n: number): Float32Array {
+    const scale = this.params.doubtScale;
+    if (scale === undefined) {
+      throw new OutlierError('outlier_uncalibrated', `a ${this.params.method} detector needs its doubtScale`);
+    }
+    if (n === 0) return new Float32Array(0);
+    if (!probs || probs.length === 0 || probs.length % n !== 0) {
+      throw new OutlierError(
+        'outlier_input',
+        `a ${this.params.method} detector scores the head's probabilities with the features: got ${probs?.length ?? 'no'} values for ${n} rows`,
+      );
+    }
+    return doubtScores(probs, probs.length / n).map((d) => d / scale);
+  }
+}
+
+/** 1 minus each row's top probability (rows of `labels`). */
+export function doubtScores(probs: Float32Array, labels: number): Float32Array {
+  return Float32Array.from({ length: probs.length / labels }, (_, r) => {
+    let top = 0;
+    for (let c = 0; c < labels; c++) top = Math.max(top, probs[r * labels + c]!);
+    return 1 - top;
+  });
 }
 
 /** Each row's Mahalanobis distance, residual energy and k-NN distance (zeros for the parts a method skips). */

@@ -4,6 +4,7 @@ import {
   OUTLIER_METHODS,
   type OutlierDetector,
   type OutlierParams,
+  usesDoubt,
 } from './outlier-detector.js';
 import { OutlierError } from './outlier-errors.js';
 import { createSoftmaxOutlierDetector } from './softmax-outlier.js';
@@ -29,6 +30,7 @@ const descriptorSchema = z.object({
   k: z.number().int().positive(),
   scales: z.tuple([z.number().positive(), z.number().positive(), z.number().positive()]),
   neighbour: z.number().int().nonnegative(),
+  doubtScale: z.number().positive().optional(),
   threshold: z.number().nullable(),
   /** Float count of each array in ARRAYS. */
   lengths: z.record(z.enum(ARRAYS), z.number().int().nonnegative()),
@@ -67,6 +69,7 @@ export function encodeOutlierDetector(detector: OutlierDetector): { json: string
     k: p.k,
     scales: p.scales,
     neighbour: p.neighbour,
+    ...(p.doubtScale === undefined ? {} : { doubtScale: p.doubtScale }),
     threshold: p.threshold,
     lengths,
   };
@@ -126,6 +129,9 @@ export function decodeOutlierDetector(json: Uint8Array, weights: Uint8Array): Ou
       `the outlier detector pools to ${d.pool[2]} channels but scores ${d.dim}`,
     );
   }
+  if (usesDoubt(d.method) && d.doubtScale === undefined) {
+    throw new OutlierError('outlier_invalid', `the ${d.method} outlier detector has no doubtScale`);
+  }
   if (d.sketch && d.sketch.keep + d.sketch.sketch !== d.dim) {
     throw new OutlierError(
       'outlier_invalid',
@@ -140,6 +146,7 @@ export function decodeOutlierDetector(json: Uint8Array, weights: Uint8Array): Ou
     k: d.k,
     scales: d.scales,
     neighbour: d.neighbour,
+    ...(d.doubtScale === undefined ? {} : { doubtScale: d.doubtScale }),
     threshold: d.threshold,
     ...arrays,
   });

@@ -194,7 +194,7 @@ describe('fine-tuning in the pipeline', () => {
     const { outlier } = JSON.parse(new TextDecoder().decode(files.get('evaluation.json')!)) as {
       outlier: { method: string; acceptedRate: number; threshold: number };
     };
-    expect(outlier.method).toBe('mahalanobis+residual');
+    expect(outlier.method).toBe('mahalanobis+residual+doubt');
     expect(outlier.acceptedRate).toBeGreaterThanOrEqual(0.95);
     const hits = examples.filter((e) => e.label === e.predicted).length;
     expect(hits / examples.length).toBeCloseTo(manifest.metrics.accuracy, 10);

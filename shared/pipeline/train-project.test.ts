@@ -334,7 +334,7 @@ function suite(name: string, makeStore: () => Promise<ObjectStore>) {
 
     it('calibrates an outlier detector on validation and records it in evaluation.json', async () => {
       const { read, evaluation } = await trainOnce('ood', { hat: 40, shoes: 40, pants: 40 });
-      expect(evaluation.outlier).toMatchObject({ method: 'mahalanobis+residual' });
+      expect(evaluation.outlier).toMatchObject({ method: 'mahalanobis+residual+doubt' });
       expect(evaluation.outlier.acceptedRate).toBeGreaterThanOrEqual(0.95);
       expect(evaluation.outlier.validationPhotos).toBeGreaterThanOrEqual(10);
       expect(evaluation.outlier.heldOutAuroc.perLabel).toHaveLength(1);

@@ -659,8 +659,10 @@ class ProjectTrainer {
     // Texts have no input size: the head's backbone entry records 1.
     const featureBackbone = text ? { ...text, inputSize: 1 } : { ...backbone };
     const ran = ft && trunk ? trunk : featureBackbone;
-    // The detector sees what the classifier sees: the head's input, or the fine-tuned top's pooled output.
+    // The detector sees what the classifier sees: the head's input, or the fine-tuned top's pooled output, and
+    // what the classifier made of each validation photo.
     const pooled = ft ? fitted.modes.pooled : undefined;
+    const predictions = ft ? ft.validationPredictions : head.validationPredictions;
     // A text version's detector is the head's own doubt, calibrated on the split head's validation texts.
     const outlier = text
       ? calibrateSoftmaxForTraining({
@@ -677,10 +679,10 @@ class ProjectTrainer {
                 labelNames: data.labelNames,
                 ids: data.ids,
                 validationIds: data.validationIds,
+                validationPredictions: predictions,
               }
-            : { ...data.input, validationIds: data.validationIds },
+            : { ...data.input, validationIds: data.validationIds, validationPredictions: predictions },
         );
-    const predictions = ft ? ft.validationPredictions : head.validationPredictions;
     const gate = gateOnValidation(data.serving, {
       probs: predictions.probs,
       labels: data.labelNames.length,
