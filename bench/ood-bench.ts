@@ -1,14 +1,17 @@
-// npm run bench:ood [-- --backbone <id> [--store <dir>]]: how well each outlier detector tells photos of clothing
-// labels never trained on from photos of the trained ones (clothing-small: train on 8 labels, the test photos of
-// the 2 held out are out-of-distribution), rotating the held-out pair; and what the chosen one adds to a
-// prediction and to a training, as ratios to a bare head measured in the same run. The backbone is the default
-// one (built as the tests build it) unless `--backbone` names another, read from `--store` (a file-system store,
-// e.g. a local stack's).
+// npm run bench:ood [-- --backbone <id> [--store <dir>]] [--far-dir <dir>]: how well each outlier detector
+// tells photos of clothing labels never trained on from photos of the trained ones (clothing-small: train on 8
+// labels, the test photos of the 2 held out are out-of-distribution), rotating the held-out pair, and unrelated
+// images (synthetic ones, or those under --far-dir) from the trained labels' test photos; and what the chosen one
+// adds to a prediction and to a training, as ratios to a bare head measured in the same run. The backbone is the
+// default one (built as the tests build it) unless `--backbone` names another, read from `--store` (a file-system
+// store, e.g. a local stack's).
 import { createHash } from 'node:crypto';
+import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { type Backbone, defaultBackboneId, loadBackbone, readBackbone } from '../shared/backbone/index.js';
+import { decodeImage, ImageError } from '../shared/image/index.js';
 import {
   auroc,
   calibrateOutlierDetector,
@@ -25,7 +28,15 @@ import { createFsStore } from '../shared/store/index.js';
 import { initTf } from '../shared/tf/tf-runtime.js';
 import { loadHead, type SerializedHead, trainHead } from '../shared/train/index.js';
 import { testBackbone } from '../test/support/test-backbone.js';
-import { clothingSmallDir, emit, type LabelledFile, listSplit, repoRoot, timeRuns } from './bench-util.js';
+import {
+  clothingSmallDir,
+  emit,
+  type LabelledFile,
+  listSplit,
+  readBytes,
+  repoRoot,
+  timeRuns,
+} from './bench-util.js';
 import { cachedViewFeatures, pickRows } from './cached-view-features.js';
 
 type Split = 'train' | 'validation' | 'test';
@@ -185,6 +196,31 @@ async function syntheticFeatures(backbone: Backbone): Promise<{ x: Float32Array;
   return { x, n: images.length };
 }
 
+/** `--far-dir DIR`: every JPEG, PNG or WebP under DIR (recursively) as the far-off set instead of the synthetic one. */
+async function dirFeatures(backbone: Backbone, dir: string): Promise<{ x: Float32Array; n: number }> {
+  const paths = readdirSync(dir, { recursive: true })
+    .map(String)
+    .filter((f) => /\.(jpe?g|png|webp)$/i.test(f))
+    .sort();
+  const pixels: Uint8Array[] = [];
+  for (const f of paths) {
+    try {
+      pixels.push((await decodeImage(readBytes(join(dir, f)), { size: backbone.inputSize })).data);
+    } catch (err) {
+      if (!(err instanceof ImageError)) throw err;
+      console.error(`[ood-bench] skipped ${f}: ${err.message}`);
+    }
+  }
+  const dim = backbone.featureDim;
+  const x = new Float32Array(pixels.length * dim);
+  for (let i = 0; i < pixels.length; i += 16) {
+    (await backbone.extract(pixels.slice(i, i + 16))).forEach((v, j) => {
+      x.set(v, (i + j) * dim);
+    });
+  }
+  return { x, n: pixels.length };
+}
+
 async function main(): Promise<void> {
   await initTf();
   const backbone = await backboneFromArgs();
@@ -198,7 +234,9 @@ async function main(): Promise<void> {
   const dim = backbone.featureDim;
   const all = await cachedViewFeatures({ backbone, files, view: 'identity', prefix: 'ood' });
   const id = (i: number) => createHash('sha256').update(files[i]!.path).digest('hex');
-  const far = await syntheticFeatures(backbone);
+  const farDir = arg('--far-dir');
+  const far = farDir ? await dirFeatures(backbone, farDir) : await syntheticFeatures(backbone);
+  const farName = farDir ? 'dir' : 'synthetic';
   const results = new Map<string, { auroc: number[]; fpr: number[]; far: number[] }>(
     [...CANDIDATES.map((c) => c.name), COMBO].map((n) => [n, { auroc: [], fpr: [], far: [] }]),
   );
@@ -311,7 +349,7 @@ async function main(): Promise<void> {
       perPair: r.auroc.map((v) => Number(v.toFixed(4))),
     });
     emit(`ood_near_fpr_at_95tpr_mean.${name}`, mean(r.fpr), 'ratio');
-    emit(`ood_far_synthetic_auroc_mean.${name}`, mean(r.far), 'ratio');
+    emit(`ood_far_${farName}_auroc_mean.${name}`, mean(r.far), 'ratio');
   }
   const chosen = CANDIDATES.find(
     (c) => c.method === TRAINED_OUTLIER_METHOD && c.components === DEFAULT_OUTLIER_COMPONENTS,
@@ -323,9 +361,11 @@ async function main(): Promise<void> {
     pairs: PAIRS,
   });
   emit('ood_near_fpr_at_95tpr_mean', mean(results.get(chosen.name)!.fpr), 'ratio', { method: chosen.name });
-  emit('ood_far_synthetic_auroc_mean', mean(results.get(chosen.name)!.far), 'ratio', {
+  emit(`ood_far_${farName}_auroc_mean`, mean(results.get(chosen.name)!.far), 'ratio', {
     method: chosen.name,
-    note: `${far.n} synthetic photos: noise, flat colours, gradients, stripes`,
+    note: farDir
+      ? `${far.n} images under ${farDir}`
+      : `${far.n} synthetic photos: noise, flat colours, gradients, stripes`,
   });
   await costs(all, dim, files, timing, lastHead);
   backbone.dispose?.();
