@@ -1,4 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { GetQueueUrlCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { type Env, readEnv } from '../../shared/config.js';
@@ -25,7 +26,8 @@ export const targetOptions = {
 
 export const targetHelp = `Where: --home DIR (local store, default $HEADSTART_HOME or ./.headstart) | --bucket B [--endpoint URL]
        [--region R] | --outputs cdk-outputs.json (from \`cdk deploy --outputs-file\`)
-       --api URL (prediction API, default http://127.0.0.1:8787 locally or the stack's endpoint) --key K (API key)`;
+       --api URL (prediction API, default: the home's running npm start, else http://127.0.0.1:8787 locally, or
+       the stack's endpoint) --key K (API key)`;
 
 export interface Target {
   store: ObjectStore;
@@ -108,9 +110,16 @@ export function resolveTarget(
       { exitCode: 2 },
     );
   }
+  // The home's running `npm start` says where its API listens (PORT may have moved it); a stack on another host
+  // (a home on a shared disk) is not reachable at the address it recorded.
+  const live = readLiveStack({ home });
+  const liveUrl = live?.host === hostname() ? live.url : undefined;
   return {
     store: openStore({ kind: 'fs', root: join(home, 'store') }),
-    api: ((values.api as string | undefined) ?? `http://${env.HOST}:${env.PORT}`).replace(/\/$/, ''),
+    api: ((values.api as string | undefined) ?? liveUrl ?? `http://${env.HOST}:${env.PORT}`).replace(
+      /\/$/,
+      '',
+    ),
     ...(apiKey ? { apiKey } : {}),
     local: true,
     home,
