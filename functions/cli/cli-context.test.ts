@@ -41,5 +41,8 @@ describe('the prediction API a local command talks to', () => {
       }),
     );
     expect(resolveTarget({ home }, {}).api).toBe('http://127.0.0.1:8787');
+    // Half written by a stack that died while starting: nobody holds the home.
+    writeFileSync(join(home, 'stack.json'), '{"pid": 12');
+    expect(resolveTarget({ home }, {}).api).toBe('http://127.0.0.1:8787');
   });
 });

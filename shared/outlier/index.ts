@@ -21,7 +21,6 @@ export {
   DEFAULT_OUTLIER_COMPONENTS,
   DEFAULT_OUTLIER_METHOD,
   type DetectorMethod,
-  doubtScores,
   type FitOutlierInput,
   type FittedOutlierDetector,
   featurePartOf,

@@ -2,7 +2,6 @@ import {
   createOutlierDetector,
   DEFAULT_OUTLIER_METHOD,
   type DetectorMethod,
-  doubtScores,
   type FittedOutlierDetector,
   featurePartOf,
   fitOutlierDetector,
@@ -253,7 +252,7 @@ function withDoubtScale(fitted: FittedOutlierDetector, input: CalibrationInput):
       `a ${fitted.method} detector needs the head's probabilities of the ${n} validation rows`,
     );
   }
-  const doubt = doubtScores(probs, probs.length / n).sort();
+  const doubt = softmaxScores(probs, probs.length / n).sort();
   const at = Math.min(doubt.length - 1, Math.floor(DOUBT_SCALE_QUANTILE * doubt.length));
   const doubtScale = Math.max(MIN_DOUBT_SCALE, doubt[at]!);
   return createOutlierDetector({ ...fitted.params, doubtScale });
@@ -375,7 +374,9 @@ export function calibrateForTraining(input: {
 
 /** The predictions of `rows` (by id) in their order, or undefined when any row has none. */
 function probsOfRows(
-  input: { ids: readonly string[]; labelNames: readonly string[] } & {
+  input: {
+    ids: readonly string[];
+    labelNames: readonly string[];
     validationPredictions?: { ids: readonly string[]; probs: Float32Array };
   },
   rows: readonly number[],

@@ -8,7 +8,6 @@ import {
   calibrateTextForTraining,
   DOUBT_SCALE_QUANTILE,
   decodeOutlierDetector,
-  doubtScores,
   encodeOutlierDetector,
   featurePartOf,
   fitOutlierDetector,
@@ -18,6 +17,7 @@ import {
   type OutlierParams,
   sketchDenseRows,
   sketchSparseRows,
+  softmaxScores,
   usesDoubt,
 } from './index.js';
 import { symmetricEigen } from './small-linalg.js';
@@ -188,7 +188,7 @@ describe('the head doubt', () => {
     const { detector, report } = calibrate(probs);
     if (report.method === null) throw new Error(report.reason);
     expect(report.method).toBe('mahalanobis+residual+doubt');
-    const doubt = Float32Array.from(doubtScores(probs, 4)).sort();
+    const doubt = Float32Array.from(softmaxScores(probs, 4)).sort();
     const at = Math.floor(DOUBT_SCALE_QUANTILE * doubt.length);
     expect(detector!.params).toMatchObject({ doubtScale: Math.max(MIN_DOUBT_SCALE, doubt[at]!) });
     const scores = detector!.score(pick(validation), validation.length, probs);
@@ -266,13 +266,12 @@ describe('the head doubt', () => {
     const ids = blobs.ids;
     const validationIds = validation.map((r) => ids[r]!);
     const predictions = { ids: validationIds, probs: probsOf(validation, (r) => !unsureValidation(r)) };
-    const k4 = { ...blobs, labelNames: blobs.labelNames.slice(0, 4) };
     const rows = [...train, ...validation];
     const input = {
       features: pick(rows),
       dim: blobs.dim,
       labels: rows.map((r) => blobs.labels[r]!),
-      labelNames: k4.labelNames,
+      labelNames: blobs.labelNames.slice(0, 4),
       ids: rows.map((r) => ids[r]!),
       validationIds,
     };

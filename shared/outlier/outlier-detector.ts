@@ -3,7 +3,7 @@ import { createRng } from '../train/numerics.js';
 import { OutlierError } from './outlier-errors.js';
 import { type SketchSpec, sketchDenseRows, sketchedDim } from './outlier-sketch.js';
 import { cholesky, invertLower, symmetricEigen } from './small-linalg.js';
-import type { SoftmaxOutlierParams } from './softmax-outlier.js';
+import { type SoftmaxOutlierParams, softmaxScores } from './softmax-outlier.js';
 
 /**
  * How unusual a feature vector is for the training set, higher meaning more unusual:
@@ -278,17 +278,8 @@ class Detector implements FittedOutlierDetector {
         `a ${this.params.method} detector scores the head's probabilities with the features: got ${probs?.length ?? 'no'} values for ${n} rows`,
       );
     }
-    return doubtScores(probs, probs.length / n).map((d) => d / scale);
+    return softmaxScores(probs, probs.length / n).map((d) => d / scale);
   }
-}
-
-/** 1 minus each row's top probability (rows of `labels`). */
-export function doubtScores(probs: Float32Array, labels: number): Float32Array {
-  return Float32Array.from({ length: probs.length / labels }, (_, r) => {
-    let top = 0;
-    for (let c = 0; c < labels; c++) top = Math.max(top, probs[r * labels + c]!);
-    return 1 - top;
-  });
 }
 
 /** Each row's Mahalanobis distance, residual energy and k-NN distance (zeros for the parts a method skips). */
