@@ -11,6 +11,7 @@ import {
   buildMnv2Backbone,
   exportBackbone,
   loadBackbone,
+  MID_INPUT_SIZE,
   MNV2_CUT,
   parseBackbone,
   serializeBackbone,
@@ -124,11 +125,9 @@ async function cpuChild(mode: string, dir: string): Promise<void> {
 }
 
 /** The 1.4-wide candidate default (nsfwjs' mobilenet_v2_mid, grid2): fidelity, bytes, latency against today's. */
-async function midBackbone(
-  real: { pixels: Uint8Array[]; labels: string[] },
-  current: Backbone,
-  img: Uint8Array,
-): Promise<void> {
+async function midBackbone(current: Backbone, img: Uint8Array): Promise<void> {
+  // Photos at the mid backbone's own input size: each backbone is timed on the pixels it takes.
+  const real = await photos(MID_INPUT_SIZE, 64);
   const { pkg } = await buildMidBackbone({ fidelityImages: real.pixels, fidelityLabels: real.labels });
   const fid = pkg.manifest.fidelity!;
   emit('mid_quant_cosine_mean', fid.cosineMean, 'cosine', { backbone: pkg.manifest.id, images: fid.images });
@@ -140,7 +139,7 @@ async function midBackbone(
   const b: number[] = [];
   // Interleaved, so load on the machine falls on both alike.
   for (let r = 0; r < 6; r++) {
-    a.push(...(await latency(mid, img, 5)));
+    a.push(...(await latency(mid, real.pixels[0]!, 5)));
     b.push(...(await latency(current, img, 5)));
   }
   emit('mid_backbone_warm_p50_ms', percentile(a, 50), 'ms', {
@@ -202,7 +201,7 @@ async function main(): Promise<void> {
   const b16 = await timeRuns(8, () => exported.extract(batch));
   emit('backbone_batch16_per_image_ms', percentile(b16, 50) / 16, 'ms');
 
-  await midBackbone(real, exported, img);
+  await midBackbone(exported, img);
 
   const { model } = await loadNsfwjsMobileNetV2();
   const sourceAtCut = backboneFromLayersModel(model, pkg.manifest);
