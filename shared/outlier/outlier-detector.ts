@@ -184,13 +184,15 @@ export function fitOutlierDetector(input: FitOutlierInput): FittedOutlierDetecto
     return createOutlierDetector(input.sketch ? { ...params, sketch: input.sketch } : params);
   const m = Math.min(n, SCALE_ROWS);
   const zs = m === n ? z : new Float32Array(m * dim);
+  const projs = m === n ? proj : new Float32Array(m * k);
   if (m < n) {
     for (let i = 0; i < m; i++) {
       const r = Math.floor((i * n) / m);
       zs.set(z.subarray(r * dim, (r + 1) * dim), i * dim);
+      projs.set(proj.subarray(r * k, (r + 1) * k), i * k);
     }
   }
-  const parts = scoreParts(params, zs, m, true);
+  const parts = scoreParts({ p: params, z: zs, n: m, training: true, proj: projs });
   params.scales = [
     median(parts.maha),
     median(parts.residual),
@@ -249,7 +251,7 @@ class Detector implements FittedOutlierDetector {
     const z = new Float32Array(n * dim);
     for (let i = 0; i < n; i++)
       for (let j = 0; j < dim; j++) z[i * dim + j] = (pooled[i * dim + j]! - mean[j]!) / std[j]!;
-    const parts = scoreParts(this.params, z, n, false);
+    const parts = scoreParts({ p: this.params, z, n, training: false });
     const [sm, sr, sk] = this.params.scales;
     const out = new Float32Array(n);
     for (let i = 0; i < n; i++) {
@@ -282,10 +284,20 @@ class Detector implements FittedOutlierDetector {
   }
 }
 
-/** Each row's Mahalanobis distance, residual energy and k-NN distance (zeros for the parts a method skips). */
-function scoreParts(p: OutlierParams, z: Float32Array, n: number, training: boolean) {
+/**
+ * Each row's Mahalanobis distance, residual energy and k-NN distance (zeros for the parts a method skips).
+ * `proj`: z's projection on the basis when the caller has it (a fit, which projected every training row).
+ */
+function scoreParts(o: {
+  p: OutlierParams;
+  z: Float32Array;
+  n: number;
+  training: boolean;
+  proj?: Float32Array;
+}) {
+  const { p, z, n, training } = o;
   const { k, dim } = p;
-  const proj = project(z, n, dim, p.basis, k);
+  const proj = o.proj ?? project(z, n, dim, p.basis, k);
   const maha = new Float32Array(n);
   const residual = new Float32Array(n);
   const knn = new Float32Array(n);
@@ -426,6 +438,13 @@ const RANK_TOLERANCE = 1e-6;
  * k when z has lower rank (a text version's few, templated texts): a direction z does not span has no variance to
  * whiten.
  */
+/**
+ * Power iterations of the subspace iteration. The features' spectrum falls off fast enough that one, with ten
+ * extra columns, finds the subspace: on clothing-small's five held-out pairs the distances' AUROC was 0.6117 with
+ * one against 0.6123 with two, for 16% less fitting time (two products of n x dim fewer).
+ */
+const POWER_ITERATIONS = 1;
+
 function principalBasis(
   z: Float32Array,
   n: number,
@@ -444,7 +463,7 @@ function principalBasis(
     // Explicit transposes: tfjs-wasm's matMul with a transpose flag takes a path about 10x slower.
     const Zt = tf.transpose(Z);
     let y = orthonormalize(tf.matMul(Z, tf.tensor2d(omega, [dim, l])));
-    for (let it = 0; it < 2; it++) y = orthonormalize(tf.matMul(Z, tf.matMul(Zt, y)));
+    for (let it = 0; it < POWER_ITERATIONS; it++) y = orthonormalize(tf.matMul(Z, tf.matMul(Zt, y)));
     const r = y.shape[1];
     const b = tf.transpose(tf.matMul(Zt, y)); // r x dim
     const gram = Float64Array.from(tf.matMul(b, tf.transpose(b)).dataSync());
