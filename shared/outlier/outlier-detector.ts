@@ -486,7 +486,8 @@ function principalBasis(
 
 /**
  * Up to this many features, the basis comes from the dim x dim covariance's eigen-decomposition: one product and
- * one small Jacobi, where subspace iteration would take six products and eight decompositions nearly as large.
+ * one small decomposition, where subspace iteration would take four products and five decompositions nearly as
+ * large.
  */
 const EXACT_BASIS_MAX_DIM = 160;
 
