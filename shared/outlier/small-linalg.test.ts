@@ -101,6 +101,15 @@ describe('symmetricEigen', () => {
     const got = symmetricEigen(skewed, k).values;
     for (let i = 0; i < k; i++) expect(got[i]!).toBeCloseTo(sym[i]!, 6);
   });
+
+  it('answers NaN eigenvalues at once for a matrix holding NaN or infinity', () => {
+    const k = 4;
+    const m = randomSymmetric(k, 8);
+    m[5] = Number.NaN;
+    expect(Array.from(symmetricEigen(m, k).values).every(Number.isNaN)).toBe(true);
+    m[5] = Number.POSITIVE_INFINITY;
+    expect(Array.from(symmetricEigen(m, k).values).every(Number.isNaN)).toBe(true);
+  });
 });
 
 describe('cholesky and invertLower', () => {

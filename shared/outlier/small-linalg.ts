@@ -51,6 +51,13 @@ export function symmetricEigen(m: Float64Array, k: number): { values: Float64Arr
       a[i * k + j] = (m[i * k + j]! + m[j * k + i]!) / 2;
       norm += a[i * k + j]! ** 2;
     }
+  if (!Number.isFinite(norm)) {
+    // Nothing converges on NaN or infinity: answer NaN eigenvalues (which no rank test counts) at once, rather
+    // than spinning through the step limit.
+    const vectors = new Float64Array(k * k);
+    for (let i = 0; i < k; i++) vectors[i * k + i] = 1;
+    return { values: new Float64Array(k).fill(Number.NaN), vectors };
+  }
   const rows = tridiagonalize(a, k);
   const d = new Float64Array(k);
   const e = new Float64Array(Math.max(0, k - 1));
