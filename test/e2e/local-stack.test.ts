@@ -72,9 +72,9 @@ function scenario(
     }
     const { url } = await startStack(env);
     const where = { ...env, PORT: new URL(url).port };
-    if (env.HEADSTART_HOME) {
+    if (!env.HEADSTART_BUCKET) {
       // The first start publishes the text backbone too, so a first text upload never waits for it.
-      const store = createFsStore({ root: localStoreRoot(env.HEADSTART_HOME) });
+      const store = createFsStore({ root: localStoreRoot(env.HEADSTART_HOME!) });
       expect(await readDefaultTextBackboneId(store)).toBe(builtInTextBackboneId());
       expect(await hasTextBackbone(store, builtInTextBackboneId())).toBe(true);
     }
@@ -166,6 +166,9 @@ describe('local stack end to end', () => {
       async () => {
         const { bucket } = await motoBucket(endpoint, 'hs-e2e');
         return {
+          // Its own home too: the home holds the one-stack lock, and a developer's `npm start` in the checkout
+          // holds the default one.
+          HEADSTART_HOME: mkdtempSync(join(tmpdir(), 'headstart-e2e-home-')),
           HEADSTART_BUCKET: bucket,
           S3_ENDPOINT: endpoint,
           AWS_ACCESS_KEY_ID: 'test',
