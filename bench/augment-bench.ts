@@ -40,7 +40,9 @@ async function main(): Promise<void> {
     for (let i = 0; i < subset.length; i += 16) {
       const chunk = subset.slice(i, i + 16);
       const px = await Promise.all(
-        chunk.map(async (f) => (await decodeImage(readBytes(f.path), { size: 224, view })).data),
+        chunk.map(
+          async (f) => (await decodeImage(readBytes(f.path), { size: backbone.inputSize, view })).data,
+        ),
       );
       (await backbone.extract(px)).forEach((v, j) => {
         out.set(v, (i + j) * dim);
@@ -114,30 +116,6 @@ async function main(): Promise<void> {
   emit('clothing_test_accuracy_augmented', withAug.accuracy, 'ratio', { views: VIEWS });
   emit('clothing_test_macro_f1_augmented', withAug.macroF1, 'ratio');
   emit('clothing_test_macro_f1_plain_exported', without.macroF1, 'ratio');
-  if (process.argv.includes('--input-160')) {
-    // The speed and accuracy trade of a smaller input: same protocol, backbone exported at 160 px.
-    const { buildDefaultBackbone } = await import('../shared/backbone/index.js');
-    const photos = await Promise.all(
-      files.slice(0, 16).map(async (f) => (await decodeImage(readBytes(f.path), { size: 160 })).data),
-    );
-    const small = await loadBackbone(
-      (await buildDefaultBackbone({ fidelityImages: photos, inputSize: 160 })).pkg,
-    );
-    const feats = new Float32Array(files.length * dim);
-    for (let i = 0; i < files.length; i += 16) {
-      const chunk = files.slice(i, i + 16);
-      const px = await Promise.all(
-        chunk.map(async (f) => (await decodeImage(readBytes(f.path), { size: 160 })).data),
-      );
-      (await small.extract(px)).forEach((v, j) => {
-        feats.set(v, (i + j) * dim);
-      });
-    }
-    const m = await score({ ...baseInput, features: gather(feats, fitIdx) }, feats);
-    emit('clothing_test_accuracy_160px', m.accuracy, 'ratio', {
-      compare: 'clothing_test_accuracy_plain_exported at 224 px',
-    });
-  }
   emit(
     'augment_extra_extract_ms_per_image',
     Number.isNaN(extraSeconds) || extraSeconds === 0

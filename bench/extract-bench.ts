@@ -53,7 +53,9 @@ async function main(): Promise<void> {
     files = clothingMini('train').map((f) => ({ ...f, name: f.path.split('/').pop()! }));
 
   // Bare: decode nothing, just the backbone on already-decoded pixels, in batches like the handler's.
-  const pixels = await Promise.all(files.map(async (f) => (await decodeImage(f.bytes, { size: 224 })).data));
+  const pixels = await Promise.all(
+    files.map(async (f) => (await decodeImage(f.bytes, { size: backbone.inputSize })).data),
+  );
   await backbone.extract(pixels.slice(0, BATCH));
   let t = performance.now();
   for (let i = 0; i < pixels.length; i += BATCH) await backbone.extract(pixels.slice(i, i + BATCH));

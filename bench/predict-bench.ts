@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { build } from 'esbuild';
 import sharp from 'sharp';
 import { createKey } from '../shared/auth/index.js';
-import { buildDefaultBackbone, loadBackbone } from '../shared/backbone/index.js';
+import { buildDefaultBackbone, DEFAULT_INPUT_SIZE, loadBackbone } from '../shared/backbone/index.js';
 import { localStoreRoot } from '../shared/http/index.js';
 import { decodeImage } from '../shared/image/index.js';
 import { createFsStore } from '../shared/store/index.js';
@@ -135,13 +135,17 @@ async function main(): Promise<void> {
   const store = createFsStore({ root: localStoreRoot(home) });
   const photos = trainingPhotos();
   const fidelity = await Promise.all(
-    photos.filter((_, i) => i % 10 === 0).map(async (p) => (await decodeImage(p.bytes, { size: 224 })).data),
+    photos
+      .filter((_, i) => i % 10 === 0)
+      .map(async (p) => (await decodeImage(p.bytes, { size: DEFAULT_INPUT_SIZE })).data),
   );
   const { pkg } = await buildDefaultBackbone({ fidelityImages: fidelity });
   await installBackbone(store, pkg);
   const backbone = await loadBackbone(pkg);
   const labelNames = [...new Set(photos.map((p) => p.label))];
-  const pixels = await Promise.all(photos.map(async (p) => (await decodeImage(p.bytes, { size: 224 })).data));
+  const pixels = await Promise.all(
+    photos.map(async (p) => (await decodeImage(p.bytes, { size: backbone.inputSize })).data),
+  );
   const rows = await backbone.extract(pixels);
   const features = new Float32Array(rows.length * backbone.featureDim);
   for (const [i, r] of rows.entries()) features.set(r, i * backbone.featureDim);
@@ -160,7 +164,7 @@ async function main(): Promise<void> {
 
   // The bare backbone on the bench image, in this process. Sampled again between blocks of HTTP requests below,
   // so both p50s see the same machine (other load drifts over minutes).
-  const decoded = (await decodeImage(image.bytes, { size: 224 })).data;
+  const decoded = (await decodeImage(image.bytes, { size: backbone.inputSize })).data;
   for (let i = 0; i < 20; i++) await backbone.extract([decoded]);
   const bare: number[] = [];
   const sampleBare = async (runs: number) => {
@@ -173,7 +177,7 @@ async function main(): Promise<void> {
   const decodeRuns: number[] = [];
   for (let i = 0; i < 100; i++) {
     const t = performance.now();
-    await decodeImage(image.bytes, { size: 224 });
+    await decodeImage(image.bytes, { size: backbone.inputSize });
     decodeRuns.push(performance.now() - t);
   }
   emit('predict_bare_decode_p50_ms', percentile(decodeRuns, 50), 'ms', { image: image.source });
