@@ -9,7 +9,8 @@ import { createPrecomputeHandler } from '../functions/precompute/precompute-hand
 import { loadBackbone } from '../shared/backbone/index.js';
 import { createDatasetIndex } from '../shared/dataset/dataset-index.js';
 import { decodeImage } from '../shared/image/index.js';
-import { createUploadExtractor } from '../shared/pipeline/extract-uploads.js';
+import { createUploadExtractor, viewRequest } from '../shared/pipeline/extract-uploads.js';
+import { projectSettingsSchema } from '../shared/pipeline/project-settings.js';
 import { createRetrainRequester } from '../shared/pipeline/retrain-requests.js';
 import { createFsStore, createS3Store, type ObjectStore } from '../shared/store/index.js';
 import { initTf } from '../shared/tf/tf-runtime.js';
@@ -52,15 +53,23 @@ async function main(): Promise<void> {
   if (files.length === 0)
     files = clothingMini('train').map((f) => ({ ...f, name: f.path.split('/').pop()! }));
 
-  // Bare: decode nothing, just the backbone on already-decoded pixels, in batches like the handler's.
-  const pixels = await Promise.all(
-    files.map(async (f) => (await decodeImage(f.bytes, { size: backbone.inputSize })).data),
-  );
+  // Bare: decode nothing, just the backbone on already-decoded pixels, in batches like the handler's, once per
+  // view a project with default settings caches (the photo and its mirror), so the ratio is the handler's overhead.
+  const { views } = viewRequest(projectSettingsSchema.parse({}));
+  const pixels = (
+    await Promise.all(
+      files.map((f) =>
+        Promise.all(
+          views.map(async (view) => (await decodeImage(f.bytes, { size: backbone.inputSize, view })).data),
+        ),
+      ),
+    )
+  ).flat();
   await backbone.extract(pixels.slice(0, BATCH));
   let t = performance.now();
   for (let i = 0; i < pixels.length; i += BATCH) await backbone.extract(pixels.slice(i, i + BATCH));
-  const bareMs = (performance.now() - t) / pixels.length;
-  emit('extract_bare_backbone_ms_per_image', bareMs, 'ms', { images: pixels.length });
+  const bareMs = (performance.now() - t) / files.length;
+  emit('extract_bare_backbone_ms_per_image', bareMs, 'ms', { images: files.length, views });
 
   const run = async (name: string, store: ObjectStore) => {
     const index = createDatasetIndex(store);
