@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { loadBackbone } from '../shared/backbone/index.js';
 import { decodeImage, type ImageView } from '../shared/image/index.js';
 import { initTf } from '../shared/tf/tf-runtime.js';
-import { computeMetrics, trainHead } from '../shared/train/index.js';
+import { computeMetrics, loadHead, trainHead } from '../shared/train/index.js';
 import { testBackbone } from '../test/support/test-backbone.js';
 import { clothingSmallDir, emit, listSplit, readBytes, repoRoot } from './bench-util.js';
 
@@ -76,11 +76,10 @@ async function main(): Promise<void> {
     labelNames,
     ids: idsOf(fitIdx.map((i) => files[i]!)),
   };
-  const score = async (input: typeof baseInput, testFeatures = plain.features) => {
+  const score = async (input: typeof baseInput) => {
     const result = await trainHead(input, { validationIds });
-    const { loadHead } = await import('../shared/train/index.js');
     const head = await loadHead(result.head);
-    const probs = head.predict(gather(testFeatures, testIdx), testIdx.length);
+    const probs = head.predict(gather(plain.features, testIdx), testIdx.length);
     head.dispose();
     return computeMetrics(
       testIdx.map((i) => labelNames.indexOf(files[i]!.label)),
