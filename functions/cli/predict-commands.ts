@@ -1,4 +1,5 @@
 import { readFileSync, statSync } from 'node:fs';
+import { DOWNSCALE_HINT } from '../../shared/backbone/index.js';
 import { HeadstartError } from '../../shared/headstart-error.js';
 import type { Target } from './cli-context.js';
 import { ApiError, CliError } from './cli-errors.js';
@@ -86,7 +87,7 @@ export function readForApi(file: string, maxBodyBytes: number): Uint8Array {
 export function tooLargeForApi(bytes: number, maxBodyBytes: number): FileProblem {
   return new FileProblem(
     'payload_too_large',
-    `file is ${megabytes(bytes)}, over the API's ${megabytes(maxBodyBytes)} request limit (HEADSTART_MAX_BODY_BYTES); downscale it (the model sees at most 224 px)`,
+    `file is ${megabytes(bytes)}, over the API's ${megabytes(maxBodyBytes)} request limit (HEADSTART_MAX_BODY_BYTES); downscale it: ${DOWNSCALE_HINT}`,
   );
 }
 

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
+import { DOWNSCALE_HINT } from '../../shared/backbone/index.js';
 import { DatasetError, UploadTooLargeError } from '../../shared/dataset/dataset-errors.js';
 import { checkProject, parseUploadKey } from '../../shared/dataset/upload-key.js';
 import { layout } from '../../shared/layout/index.js';
@@ -40,7 +41,7 @@ function checkFile(f: LabelledFile, options: UploadOptions): { key: string; byte
   const key = parseUploadKey(layout.upload(options.project, f.label, basename(f.path))).key;
   if (f.size > options.maxUploadBytes) {
     throw new UploadTooLargeError(
-      `file is ${megabytes(f.size)} (${f.size} bytes), over the ${megabytes(options.maxUploadBytes)} upload limit (HEADSTART_MAX_UPLOAD_BYTES=${options.maxUploadBytes}); downscale it (the model sees at most 224 px)`,
+      `file is ${megabytes(f.size)} (${f.size} bytes), over the ${megabytes(options.maxUploadBytes)} upload limit (HEADSTART_MAX_UPLOAD_BYTES=${options.maxUploadBytes}); downscale it: ${DOWNSCALE_HINT}`,
     );
   }
   try {

@@ -13,6 +13,12 @@ export function defaultBackboneId(): string {
 
 export const DEFAULT_INPUT_SIZE = MID_INPUT_SIZE;
 
+/**
+ * What to tell someone whose photo is over a size limit. It names the default's input rather than a
+ * maximum, because an imported backbone may take more.
+ */
+export const DOWNSCALE_HINT = `photos are resized to the backbone's input, ${DEFAULT_INPUT_SIZE} px for the default backbone, so about 512 px on the long side loses nothing`;
+
 /** Builds the default backbone from the pinned nsfwjs package; deterministic (same bytes, id and sha256). */
 export function buildDefaultBackbone(options: BuiltInBackboneOptions): Promise<ExportResult> {
   return buildMidBackbone(options);

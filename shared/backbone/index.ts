@@ -33,6 +33,7 @@ export { calibrationPhotosDir } from './calibration.js';
 export {
   buildDefaultBackbone,
   DEFAULT_INPUT_SIZE,
+  DOWNSCALE_HINT,
   defaultBackboneId,
 } from './default-backbone.js';
 export {

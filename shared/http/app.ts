@@ -1,5 +1,6 @@
 import { OpenAPIHono, type OpenAPIHonoOptions } from '@hono/zod-openapi';
 import type { Context } from 'hono';
+import { DOWNSCALE_HINT } from '../backbone/index.js';
 import { DEFAULT_MAX_PIXELS } from '../image/index.js';
 import type { ObjectStore } from '../store/index.js';
 import { readTextBackbone } from '../text/index.js';
@@ -65,8 +66,7 @@ export const DEFAULT_EDGE_CONFIG: EdgeAppConfig = {
   maxConcurrent: 2,
   maxQueue: 64,
   clock: Date.now,
-  bodyLimitHint:
-    'the model sees at most 224x224 pixels, so downscaling photos to about 512 px on the long side before sending loses nothing',
+  bodyLimitHint: `downscale the photo before sending: ${DOWNSCALE_HINT}`,
   reviewMaxPerMinute: 30,
   reviewMaxBytes: 4 * 1024 * 1024,
   random: Math.random,

@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { DOWNSCALE_HINT } from '../backbone/index.js';
 import type { Env } from '../config.js';
 import type { StoreSpec } from '../store/index.js';
 import type { EdgeAppConfig } from './app.js';
@@ -57,8 +58,7 @@ export function lambdaEdgeConfig(
       maxBodyBytes: LAMBDA_EDGE_MAX_BODY_BYTES,
       requireKeys: baked.requireKeys ?? true,
       ...(baked.pointerTtlSeconds ? { pointerTtlSeconds: baked.pointerTtlSeconds } : {}),
-      bodyLimitHint:
-        'CloudFront passes Lambda@Edge at most 1 MB of request body; downscale the photo (the model sees at most 224x224 pixels, about 512 px on the long side is plenty) or call the Function URL, which takes up to 6 MB',
+      bodyLimitHint: `CloudFront passes Lambda@Edge at most 1 MB of request body; downscale the photo (${DOWNSCALE_HINT}) or call the Function URL, which takes up to 6 MB`,
     },
   };
 }

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { DOWNSCALE_HINT } from '../backbone/index.js';
 import { DatasetError, UploadTooLargeError } from '../dataset/dataset-errors.js';
 import { decodeTextUpload, modalityOfKey } from '../dataset/text-upload.js';
 import { parseUploadKey } from '../dataset/upload-key.js';
@@ -29,7 +30,7 @@ export async function uploadPhoto(
     const { key } = parseUploadKey(layout.upload(photo.project, photo.label, photo.file));
     if (photo.bytes.byteLength > photo.maxUploadBytes) {
       throw new UploadTooLargeError(
-        `file is ${megabytes(photo.bytes.byteLength)}, over the ${megabytes(photo.maxUploadBytes)} upload limit (HEADSTART_MAX_UPLOAD_BYTES); downscale it (the model sees at most 224 px)`,
+        `file is ${megabytes(photo.bytes.byteLength)}, over the ${megabytes(photo.maxUploadBytes)} upload limit (HEADSTART_MAX_UPLOAD_BYTES); downscale it: ${DOWNSCALE_HINT}`,
       );
     }
     const text = modalityOfKey(key) === 'text';

@@ -385,13 +385,13 @@ describe('predict and eval with bad files among good ones', () => {
       ['shoes/padded.jpg', 'payload_too_large', 413],
     ]);
     expect(report.failed[0]!.message).toBe(
-      "file is 30.0 MB, over the API's 6.0 MB request limit (HEADSTART_MAX_BODY_BYTES); downscale it (the model sees at most 224 px)",
+      "file is 30.0 MB, over the API's 6.0 MB request limit (HEADSTART_MAX_BODY_BYTES); downscale it: photos are resized to the backbone's input, 160 px for the default backbone, so about 512 px on the long side loses nothing",
     );
     const text = await cli(['eval', '--project', 'closet', dir, '--api', tightApi]);
     expect(text.code).toBe(1);
     expect(lines(text.out)).toContain('failed 3:');
     expect(lines(text.out)).toContain(
-      "  hat/huge.jpg: payload_too_large: file is 30.0 MB, over the API's 6.0 MB request limit (HEADSTART_MAX_BODY_BYTES); downscale it (the model sees at most 224 px)",
+      "  hat/huge.jpg: payload_too_large: file is 30.0 MB, over the API's 6.0 MB request limit (HEADSTART_MAX_BODY_BYTES); downscale it: photos are resized to the backbone's input, 160 px for the default backbone, so about 512 px on the long side loses nothing",
     );
   }, 180_000);
 
