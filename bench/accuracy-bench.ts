@@ -331,6 +331,7 @@ const STUDY: Record<string, TrainOptions> = {
   'split, softmax only, by accuracy': { ...SPLIT, ...SOFTMAX, selectBy: 'accuracy' },
   'split, softmax only, no refit': { ...SPLIT, ...SOFTMAX, refit: false },
   'split, softmax only, no class weights': { ...SPLIT, ...SOFTMAX, classWeight: 'none' },
+  'split, softmax only, square-root class weights': { ...SPLIT, ...SOFTMAX, classWeight: 'sqrt' },
   'CV, softmax only, by loss': { crossValidate: 'always', ...SOFTMAX },
   'CV, softmax only, by accuracy': { crossValidate: 'always', ...SOFTMAX, selectBy: 'accuracy' },
 };

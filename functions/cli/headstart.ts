@@ -126,8 +126,9 @@ ${targetHelp}`,
 
 Without KEY=VALUE, prints them (defaults included). A value is JSON when it parses (true, 0.3, ["hflip"]), else
 text: predictFlip=true (or false, or unsure), flipBelow=0.7, maxFlipShare=0.4, trainingMode=head,
-augmentations='[]', rejectUnknown=true, review.below=0.3. Everything is checked before anything is written;
-augmentations, trainingMode, predictFlip, flipBelow and maxFlipShare apply from the next training,
+classWeight=none (or sqrt, or balanced), augmentations='[]', rejectUnknown=true, review.below=0.3. Everything is
+checked before anything is written; augmentations, trainingMode, classWeight, predictFlip, flipBelow and
+maxFlipShare apply from the next training,
 rejectUnknown and review within 5 minutes at the API.
 ${targetHelp}`,
   backbone: `headstart backbone list | import <model.json> --id ID --cut LAYER [--photos DIR] | migrate [--to ID] [--project P]

@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { z } from 'zod';
 import { exactArrayBuffer } from '../bytes.js';
 import {
+  CLASS_WEIGHTINGS,
   type ClassWeighting,
   classWeights,
   computeMetrics,
@@ -120,7 +121,7 @@ const optionsSchema = z.object({
   l2: z.number().nonnegative().optional(),
   dropout: z.number().min(0).lt(1).optional(),
   maxSeconds: z.number().positive().optional(),
-  classWeight: z.enum(['balanced', 'none']).default('balanced'),
+  classWeight: z.enum(CLASS_WEIGHTINGS).default('balanced'),
   precision: z.enum(['float32', 'float16']).default('float32'),
   seed: z.number().int().default(42),
 });

@@ -3,6 +3,7 @@ import type { Modality } from '../dataset/text-upload.js';
 import { layout } from '../layout/index.js';
 import type { VersionServing } from '../models/index.js';
 import { type ObjectStore, PreconditionFailedError, parseJson, readJson } from '../store/index.js';
+import { CLASS_WEIGHTINGS } from '../train/index.js';
 
 /**
  * The review queue: the API keeps a copy of each photo it is unsure about, for a person to label. Off by
@@ -45,6 +46,13 @@ export const projectSettingsSchema = z.object({
    * (larger) features for the project's uploads.
    */
   trainingMode: z.enum(['auto', 'head', 'finetune']).default('auto'),
+  /**
+   * How training weighs labels with fewer photos: 'balanced' (the default) gives every label the same total
+   * weight, which keeps rare labels' recall when the photos to classify are spread more evenly than the uploads;
+   * 'none' weighs every photo alike, which scores higher where they are spread like the uploads (clothing-small,
+   * 124 to 876 photos per label: 0.871 against 0.862 over 5 folds); 'sqrt' lies between (0.866). See the README.
+   */
+  classWeight: z.enum(CLASS_WEIGHTINGS).default('balanced'),
   /**
    * Serve the mean of the photo's and its mirror's probabilities: `true` for every photo (two backbone views
    * each), `'unsure'` (the default) only for photos whose single view's top score is under `flipBelow`, and
@@ -119,6 +127,7 @@ export function gateOnValidation(
 export const SETTINGS_READ_AT_TRAINING: ReadonlySet<keyof ProjectSettings> = new Set([
   'augmentations',
   'trainingMode',
+  'classWeight',
   'predictFlip',
   'flipBelow',
   'maxFlipShare',

@@ -288,6 +288,17 @@ function suite(name: string, makeStore: () => Promise<ObjectStore>) {
       return { read, evaluation: JSON.parse(new TextDecoder().decode(read.files.get('evaluation.json')!)) };
     }
 
+    it("weighs labels by the project's classWeight, balanced by default, and records it in the version", async () => {
+      const counts = { hat: 40, shoes: 8 };
+      const byDefault = await trainOnce('weights-default', counts);
+      const unweighted = await trainOnce('weights-none', counts, { classWeight: 'none' });
+      expect(byDefault.evaluation.config.classWeight).toBe('balanced');
+      expect(unweighted.evaluation.config.classWeight).toBe('none');
+      // The same photos weighed differently make a different head.
+      const weightsOf = (r: typeof byDefault) => Buffer.from(r.read.files.get('head.bin')!);
+      expect(weightsOf(unweighted).equals(weightsOf(byDefault))).toBe(false);
+    });
+
     it('records in each version how predictFlip serves it: by default only unsure photos are mirrored', async () => {
       const { read } = await trainOnce('flip-default', { hat: 12, shoes: 12 });
       expect(read.manifest.serving).toEqual({ flip: true, flipBelow: UNSURE_FLIP_BELOW });

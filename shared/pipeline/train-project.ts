@@ -52,7 +52,12 @@ import {
   trainHead,
   type ValidationPredictions,
 } from '../train/index.js';
-import { gateOnValidation, readProjectSettings, servingOf } from './project-settings.js';
+import {
+  gateOnValidation,
+  type ProjectSettings,
+  readProjectSettings,
+  servingOf,
+} from './project-settings.js';
 import { readRetrainRequest } from './retrain-requests.js';
 import { lastOutcomeSchema, recordFailure, recordOutcome, type TrainOutcome } from './train-outcome.js';
 import {
@@ -465,7 +470,7 @@ class ProjectTrainer {
   private async prepare(project: string, examples: readonly Example[]): Promise<Prepared> {
     const { store, backbone } = this.deps;
     const settings = await readProjectSettings(store, project);
-    if (settings.modality === 'text') return this.prepareText(examples);
+    if (settings.modality === 'text') return this.prepareText(examples, settings);
     const features = await this.loadFeatures(examples, 'identity');
     const usable = examples.filter((e) => features.has(e.sha256));
     const labelNames = [...new Set(usable.map((e) => e.label))].sort();
@@ -487,7 +492,7 @@ class ProjectTrainer {
       serving: servingOf(settings),
       maxFlipShare: settings.maxFlipShare,
       input: { features: matrix, dim, labels, labelNames, ids },
-      trainOptions: { ...this.deps.trainOptions },
+      trainOptions: { ...this.deps.trainOptions, classWeight: settings.classWeight },
     };
     const minPerLabel = prepared.trainOptions.minPerLabel ?? DEFAULT_MIN_PER_LABEL;
     const counts = labelNames.map((_, li) => labels.filter((l) => l === li).length);
@@ -498,7 +503,10 @@ class ProjectTrainer {
   }
 
   /** The sentence features of a text project's examples, as sparse rows; one split, no augmented views. */
-  private async prepareText(examples: readonly Example[]): Promise<Prepared> {
+  private async prepareText(
+    examples: readonly Example[],
+    settings: Pick<ProjectSettings, 'classWeight'>,
+  ): Promise<Prepared> {
     const text = await this.deps.textBackbone?.();
     if (!text) {
       throw new TrainingError(
@@ -534,7 +542,7 @@ class ProjectTrainer {
         labelNames,
         ids,
       },
-      trainOptions: { ...this.deps.trainOptions },
+      trainOptions: { ...this.deps.trainOptions, classWeight: settings.classWeight },
     };
     const minPerLabel = prepared.trainOptions.minPerLabel ?? DEFAULT_MIN_PER_LABEL;
     const counts = labelNames.map((_, li) => labels.filter((l) => l === li).length);
@@ -817,6 +825,7 @@ class ProjectTrainer {
         { features: loaded.features, labels: data.labels, labelNames: data.labelNames, ids: data.ids },
         {
           maxSeconds,
+          classWeight: head.config.classWeight,
           ...this.deps.fineTuneOptions,
           onEpoch: async (record, p) => {
             await this.deps.fineTuneOptions?.onEpoch?.(record, p);

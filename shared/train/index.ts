@@ -8,6 +8,7 @@ export { type Head, type HeadType, loadHead, type SerializedHead } from './head-
 export { findLabelSuspects, type LabelSuspect, type SuspectSearch } from './label-suspects.js';
 export { argmaxRow, computeMetrics, ECE_BINS, type LabelMetrics, type Metrics } from './metrics.js';
 export {
+  CLASS_WEIGHTINGS,
   type ClassWeighting,
   classWeights,
   createEarlyStopping,

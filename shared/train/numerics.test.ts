@@ -78,6 +78,18 @@ describe('class weights', () => {
     expect(w[1]! * 2).toBeCloseTo(w[2]! * 1, 6);
   });
 
+  it('takes the square root of the balanced weights with sqrt, so a rare label gains less than balanced gives it', () => {
+    const balanced = classWeights([7, 2, 1, 0], 'balanced');
+    const sqrt = classWeights([7, 2, 1, 0], 'sqrt');
+    expect(Array.from(sqrt)).toEqual(
+      Array.from(balanced, (b, i) => (i === 3 ? 1 : Math.fround(Math.sqrt(b)))),
+    );
+    // The rare label's total weight over the common one's: 1/7 unweighted, 1 balanced, and sqrt in between.
+    const share = (w: Float32Array) => (w[2]! * 1) / (w[0]! * 7);
+    expect(share(sqrt)).toBeGreaterThan(share(classWeights([7, 2, 1], 'none')));
+    expect(share(sqrt)).toBeLessThan(share(balanced));
+  });
+
   it('weighs every example 1 without weighting, and counts only the given rows', () => {
     expect(Array.from(classWeights([7, 2, 1], 'none'))).toEqual([1, 1, 1]);
     expect(labelCounts([0, 1, 1, 2, 2, 2], 3, [1, 3, 5])).toEqual([0, 1, 2]);

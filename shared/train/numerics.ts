@@ -139,16 +139,22 @@ export function labelCounts(y: ArrayLike<number>, k: number, rows?: readonly num
   return counts;
 }
 
-export type ClassWeighting = 'balanced' | 'none';
+export const CLASS_WEIGHTINGS = ['balanced', 'sqrt', 'none'] as const;
+export type ClassWeighting = (typeof CLASS_WEIGHTINGS)[number];
 
 /**
  * Loss weight per label. 'balanced' weighs each label by n / (labels * n_label), scikit-learn's
- * `class_weight='balanced'`, so every label carries the same total weight; a label without examples gets 1.
+ * `class_weight='balanced'`, so every label carries the same total weight; 'sqrt' takes the square root of
+ * that, halfway on a log scale between balanced and none; a label without examples gets 1.
  */
 export function classWeights(counts: readonly number[], weighting: ClassWeighting): Float32Array {
   const k = counts.length;
   const total = counts.reduce((a, b) => a + b, 0);
-  return Float32Array.from(counts, (c) => (weighting === 'balanced' && c > 0 ? total / (k * c) : 1));
+  return Float32Array.from(counts, (c) => {
+    if (weighting === 'none' || c === 0) return 1;
+    const balanced = total / (k * c);
+    return weighting === 'sqrt' ? Math.sqrt(balanced) : balanced;
+  });
 }
 
 /**

@@ -4,6 +4,7 @@ import { type FitData, type FitOutcome, fitMlp, fitSoftmax, predictStandardized 
 import { type HeadParams, type HeadType, type SerializedHead, serializeHead } from './head-model.js';
 import { computeMetrics, type Metrics } from './metrics.js';
 import {
+  CLASS_WEIGHTINGS,
   type ClassWeighting,
   classWeights,
   labelCounts,
@@ -235,7 +236,7 @@ const optionsSchema = z.object({
   sparseMaxEpochs: z.number().int().positive().default(12),
   sparseMaxSteps: z.number().int().positive().default(24_000),
   sparseRefitEpochs: z.number().int().positive().default(1),
-  classWeight: z.enum(['balanced', 'none']).default('balanced'),
+  classWeight: z.enum(CLASS_WEIGHTINGS).default('balanced'),
   hiddenUnits: z.number().int().positive().default(256),
   dropout: z.number().min(0).lt(1).default(0.5),
   learningRate: z.number().positive().default(1e-3),
