@@ -47,7 +47,9 @@ describe('headstart settings', () => {
       'review.below=0.3',
     );
     expect(r.code, r.err).toBe(0);
-    expect(r.out).toMatch(/predictFlip, trainingMode, augmentations: used from the next training/);
+    expect(r.out).toContain(
+      'predictFlip, trainingMode, augmentations: used from the next training (`headstart train --project shop --force` trains now, with the photos unchanged)',
+    );
     expect(r.out).toMatch(/review.below: the API reads it within 5 minutes/);
     expect(await readProjectSettings(store, 'shop')).toMatchObject({
       predictFlip: true,
