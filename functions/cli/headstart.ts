@@ -69,8 +69,8 @@ already there skipped, empty rows and texts over 10,000 characters refused with 
 Options: --json, --text-column NAME, --label-column NAME\n${targetHelp}`,
   train: `headstart train --project P [--wait] [--force]: request a training now.
 
---wait blocks until it finishes and prints the result; --force trains even if the dataset did not change and
-promotes the result even if it scores below the current version.\n${targetHelp}`,
+--wait blocks until it finishes and prints the result; --force trains even if the dataset and settings did not
+change and promotes the result even if it scores below the current version.\n${targetHelp}`,
   status: `headstart status --project P [--json]: what Headstart knows about a project.\n${targetHelp}`,
   predict: `headstart predict --project P <image...> [--top-k N] [--json]: classify images through the API.
 

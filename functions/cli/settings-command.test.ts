@@ -48,7 +48,7 @@ describe('headstart settings', () => {
     );
     expect(r.code, r.err).toBe(0);
     expect(r.out).toContain(
-      'predictFlip, trainingMode, augmentations: used from the next training (`headstart train --project shop --force` trains now, with the photos unchanged)',
+      'predictFlip, trainingMode, augmentations: used from the next training (`headstart train --project shop` trains now, with the photos unchanged)',
     );
     expect(r.out).toMatch(/review.below: the API reads it within 5 minutes/);
     expect(await readProjectSettings(store, 'shop')).toMatchObject({

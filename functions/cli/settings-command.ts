@@ -90,8 +90,8 @@ export function formatSettings(r: SettingsResult): string {
   const soon = r.changed.filter((c) => !atTraining(c));
   if (later.length)
     lines.push(
-      // A settings change is not a dataset change: plain `train` would answer "up to date".
-      `${later.join(', ')}: used from the next training (\`headstart train --project ${r.project} --force\` trains now, with the photos unchanged)`,
+      // A version records the settings it was trained with, so `train` retrains an unchanged dataset after this.
+      `${later.join(', ')}: used from the next training (\`headstart train --project ${r.project}\` trains now, with the photos unchanged)`,
     );
   if (soon.length) lines.push(`${soon.join(', ')}: the API reads it within 5 minutes`);
   return lines.join('\n');

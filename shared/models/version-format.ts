@@ -94,6 +94,12 @@ export const modelManifestSchema = z.object({
    * Absent in versions written before it existed: served as one view.
    */
   serving: servingSchema.optional(),
+  /**
+   * The project's training-time settings this version was trained under (see SETTINGS_READ_AT_TRAINING), so a
+   * training of an unchanged dataset still retrains after one of them changed. Absent in versions written before
+   * it existed: their settings are taken as unchanged.
+   */
+  trainedWith: z.record(z.string(), z.unknown()).optional(),
 });
 export type ModelManifest = z.infer<typeof modelManifestSchema>;
 
@@ -115,6 +121,8 @@ export interface VersionCommon {
   datasetSnapshot: string;
   /** See `modelManifestSchema.serving`; pinned per version so a rollback serves exactly as before. */
   serving?: VersionServing;
+  /** See `modelManifestSchema.trainedWith`. */
+  trainedWith?: Record<string, unknown>;
   /** Written as evaluation.json. */
   evaluation: EvaluationDraft;
 }

@@ -9,6 +9,8 @@ import {
   MAX_FLIP_SHARE,
   readProjectSettings,
   servingOf,
+  trainedAsSettingsSay,
+  trainingSettingsOf,
   UNSURE_FLIP_BELOW,
   updateProjectSettings,
 } from './project-settings.js';
@@ -26,6 +28,19 @@ describe('project settings', () => {
     expect(servingOf({ ...defaults, augmentations: [] })).toEqual({ flip: false });
     expect(servingOf({ ...defaults, predictFlip: true, augmentations: [] })).toEqual({ flip: true });
     expect(servingOf({ ...defaults, flipBelow: 0.8 })).toEqual({ flip: true, flipBelow: 0.8 });
+  });
+
+  it('tell a version trained under other training-time settings from one trained under these', async () => {
+    const settings = await readProjectSettings(newStore(), 'closet');
+    const recorded = trainingSettingsOf(settings);
+    expect(Object.keys(recorded)).toEqual([...Object.keys(recorded)].sort());
+    expect(recorded).not.toHaveProperty('rejectUnknown');
+    expect(trainedAsSettingsSay(recorded, { ...settings, rejectUnknown: true })).toBe(true);
+    expect(trainedAsSettingsSay(recorded, { ...settings, classWeight: 'none' })).toBe(false);
+    expect(trainedAsSettingsSay(recorded, { ...settings, augmentations: [] })).toBe(false);
+    expect(trainedAsSettingsSay(recorded, { ...settings, flipBelow: 0.7 })).toBe(false);
+    // A version from before versions recorded them is taken as trained under today's settings.
+    expect(trainedAsSettingsSay(undefined, { ...settings, classWeight: 'none' })).toBe(true);
   });
 
   it('lower the unsure gate of a version to the validation rank maxShare allows, and never raise it', () => {

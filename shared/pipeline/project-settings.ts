@@ -133,6 +133,24 @@ export const SETTINGS_READ_AT_TRAINING: ReadonlySet<keyof ProjectSettings> = new
   'maxFlipShare',
 ]);
 
+/** The values of the settings a training reads, as a version records them (`manifest.trainedWith`). */
+export function trainingSettingsOf(settings: ProjectSettings): Record<string, unknown> {
+  return Object.fromEntries([...SETTINGS_READ_AT_TRAINING].sort().map((key) => [key, settings[key]]));
+}
+
+/**
+ * Whether a version recorded as trained with `recorded` would be trained the same under `settings` now. A version
+ * that recorded none (written before versions did) counts as the same, so an upgrade retrains nothing by itself.
+ */
+export function trainedAsSettingsSay(
+  recorded: Record<string, unknown> | undefined,
+  settings: ProjectSettings,
+): boolean {
+  if (!recorded) return true;
+  const now = trainingSettingsOf(settings);
+  return Object.keys(now).every((key) => JSON.stringify(recorded[key]) === JSON.stringify(now[key]));
+}
+
 /**
  * The project's modality, fixing it to `wanted` when its settings name none (a compare-and-swap, so of two first
  * uploads of different modalities at once, one wins and the other is refused).

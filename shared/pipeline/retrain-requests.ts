@@ -14,7 +14,7 @@ export const retrainRequestSchema = z.object({
   requestedAt: z.string().datetime(),
   /** Increases with every request; the trainer records the last one it consumed. */
   sequence: z.string(),
-  /** Set by `train --force` or a settings change: train even if the dataset did not change. */
+  /** Set by `train --force`: train even if the dataset and the training-time settings did not change. */
   force: z.boolean().optional(),
   /** Set by `train` from the CLI: a person is waiting, so skip the quiet window. */
   immediate: z.boolean().optional(),

@@ -299,6 +299,34 @@ function suite(name: string, makeStore: () => Promise<ObjectStore>) {
       expect(weightsOf(unweighted).equals(weightsOf(byDefault))).toBe(false);
     });
 
+    it('retrains unchanged photos after a training-time setting changed, and only then', async () => {
+      const { store, index, c, trainer } = await setup();
+      await seed(store, index, 'resettle', { hat: 12, shoes: 12 });
+      const train = async () => {
+        await writeRetrainRequest(store, 'resettle', { now: c.now() });
+        c.advance(31);
+        return trainer.run('resettle');
+      };
+      const first = await train();
+      expect(first.status).toBe('promoted');
+      const v1 = await readVersion(store, 'resettle', first.status === 'promoted' ? first.version : '');
+      expect(v1.manifest.trainedWith).toMatchObject({ classWeight: 'balanced', trainingMode: 'auto' });
+      expect((await train()).status).toBe('unchanged');
+      // The API reads rejectUnknown itself: changing it retrains nothing.
+      await store.put(layout.projectSettings('resettle'), JSON.stringify({ rejectUnknown: true }));
+      expect((await train()).status).toBe('unchanged');
+      await store.put(
+        layout.projectSettings('resettle'),
+        JSON.stringify({ rejectUnknown: true, classWeight: 'none' }),
+      );
+      const second = await train();
+      expect(['promoted', 'candidate']).toContain(second.status);
+      const v2 = await readVersion(store, 'resettle', 'version' in second ? second.version! : '');
+      expect(v2.manifest.trainedWith).toMatchObject({ classWeight: 'none' });
+      expect(v2.manifest.datasetSnapshot).toBe(v1.manifest.datasetSnapshot);
+      expect((await train()).status).toBe('unchanged');
+    });
+
     it('records in each version how predictFlip serves it: by default only unsure photos are mirrored', async () => {
       const { read } = await trainOnce('flip-default', { hat: 12, shoes: 12 });
       expect(read.manifest.serving).toEqual({ flip: true, flipBelow: UNSURE_FLIP_BELOW });

@@ -57,6 +57,8 @@ import {
   type ProjectSettings,
   readProjectSettings,
   servingOf,
+  trainedAsSettingsSay,
+  trainingSettingsOf,
 } from './project-settings.js';
 import { readRetrainRequest } from './retrain-requests.js';
 import { lastOutcomeSchema, recordFailure, recordOutcome, type TrainOutcome } from './train-outcome.js';
@@ -107,6 +109,8 @@ interface Snapshot {
   /** snapshotHash of the deduplicated examples: equal hashes, equal training data. */
   hash: string;
   currentManifest: ModelManifest | undefined;
+  /** The project's settings, read once per training. */
+  settings: ProjectSettings;
 }
 
 /** What every mode trains on: the photos with cached features, their labels, and the head search's input. */
@@ -401,7 +405,7 @@ class ProjectTrainer {
       if (unchanged) return unchanged;
     }
     await progress.phase('loading features');
-    const data = await this.prepare(project, snap.dataset.examples);
+    const data = await this.prepare(snap.dataset.examples, snap.settings);
     if (data.usable.length === 0 && data.missingFeatures > 0) {
       return { status: 'refused', project, ...this.featuresMissing(project, data.missingFeatures) };
     }
@@ -447,13 +451,18 @@ class ProjectTrainer {
         currentManifest = undefined; // a broken current version never blocks its replacement
       }
     }
-    return { dataset, hash: snapshotHash(dataset.examples), currentManifest };
+    const settings = await readProjectSettings(store, project);
+    return { dataset, hash: snapshotHash(dataset.examples), currentManifest, settings };
   }
 
-  /** 'unchanged' when the current version was trained on this very dataset, by this backbone, its trunk or the text backbone. */
+  /**
+   * 'unchanged' when the current version was trained on this very dataset, under the project's training-time
+   * settings as they are now, by this backbone, its trunk or the text backbone.
+   */
   private unchangedOutcome(project: string, snap: Snapshot, textId?: string): TrainOutcome | undefined {
     const m = snap.currentManifest;
     if (m?.datasetSnapshot !== snap.hash) return undefined;
+    if (!trainedAsSettingsSay(m.trainedWith, snap.settings)) return undefined;
     const ids = [this.deps.backbone.id, this.deps.trunk?.id, textId];
     if (!ids.includes(m.backbone.id)) return undefined;
     const { accuracy, macroF1, n } = m.metrics;
@@ -467,9 +476,8 @@ class ProjectTrainer {
   }
 
   /** Cached features of the photos, the one validation split of every mode, and augmented training views. */
-  private async prepare(project: string, examples: readonly Example[]): Promise<Prepared> {
-    const { store, backbone } = this.deps;
-    const settings = await readProjectSettings(store, project);
+  private async prepare(examples: readonly Example[], settings: ProjectSettings): Promise<Prepared> {
+    const { backbone } = this.deps;
     if (settings.modality === 'text') return this.prepareText(examples, settings);
     const features = await this.loadFeatures(examples, 'identity');
     const usable = examples.filter((e) => features.has(e.sha256));
@@ -714,6 +722,7 @@ class ProjectTrainer {
       metrics,
       datasetSnapshot: snap.hash,
       serving: gate.serving,
+      trainedWith: trainingSettingsOf(snap.settings),
       evaluation,
     };
     const encoded =
