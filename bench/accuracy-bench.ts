@@ -14,7 +14,8 @@
  * ("split") and by 5-fold CV of the same training rows ("cv"); both refit on all training rows.
  * --mid-size N: nsfwjs' 1.4-wide MobileNetV2 at N px instead of the default. --reference-only: the reference
  * alone (to compare features cheaply); --quick: its C tuned on the split only, over 4 values. --skip-reference: the trainer only (with --study: only the study), e.g. to iterate on the trainer. --flip: mirrored photos join training (validation photos excluded, as ProjectTrainer does) and test
- * probabilities average the plain and mirrored view. --study: ablations of the trainer's choices on each run.
+ * probabilities average the plain and mirrored view. --study: ablations of the trainer's choices on each run
+ * (--variants a,b: only the variants whose names contain one of these).
  */
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -68,6 +69,7 @@ const { values: argv } = parseArgs({
     datasets: { type: 'string', default: 'clothing-small,clothing-32px,digits' },
     seeds: { type: 'string', default: '5' },
     'mid-size': { type: 'string' },
+    variants: { type: 'string' },
   },
 });
 const CACHE_DIR = join(repoRoot, 'bench', '.cache');
@@ -479,7 +481,9 @@ async function study(
   names: string[],
   labelNames: string[],
 ): Promise<void> {
-  for (const [variant, options] of Object.entries(STUDY)) {
+  const wanted = argv.variants?.split(',');
+  const chosen = Object.entries(STUDY).filter(([v]) => !wanted || wanted.some((w) => v.includes(w)));
+  for (const [variant, options] of chosen) {
     const values: number[] = [];
     const configs: string[] = [];
     for (const run of runs) {
